@@ -1,0 +1,186 @@
+/*
+ * lc_proto: the livecart wire codec, shared by the server and the load tool.
+ *
+ * One schema (proto/schema.c) describes every message type: which keys it
+ * has, their kinds, limits and which side may send them. The JSON (jansson)
+ * and msgpack (msgpack-c) codecs are driven by that table, so both formats
+ * carry the same keys and values by construction. This module knows no
+ * sockets and no Redis: bytes in, typed messages out, and back.
+ */
+#ifndef LC_PROTO_H
+#define LC_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lc_buf.h"
+
+typedef enum { LC_FMT_JSON = 0, LC_FMT_MSGPACK = 1 } lc_fmt_t;
+#define LC_FMT_COUNT 2
+
+/* Who sends a message: decoding checks that the type and its keys are
+ * allowed in that direction (a client may not send "welcome"). */
+typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2 } lc_dir_t;
+
+/* The largest client message, after reassembly of fragments. */
+#define LC_MAX_CLIENT_MSG 4096
+
+#define LC_MSG_TYPES(X)   \
+    X(HELLO, "hello")     \
+    X(WELCOME, "welcome") \
+    X(COMMENT, "comment") \
+    X(LIKE, "like")       \
+    X(LIKES, "likes")     \
+    X(VIEWERS, "viewers") \
+    X(PING, "ping")       \
+    X(PONG, "pong")       \
+    X(GAP, "gap")         \
+    X(ERROR, "error")
+
+typedef enum {
+    LC_MSG_NONE = 0,
+#define X(id, name) LC_MSG_##id,
+    LC_MSG_TYPES(X)
+#undef X
+        LC_MSG__COUNT
+} lc_msg_type_t;
+
+/* Every key any message may carry: name, C member, kind. The kind decides
+ * the member's C type: STR -> lc_str_t, INT -> int64_t, BOOL -> int,
+ * LIST -> lc_msg_list_t (an array of nested messages). */
+#define LC_FIELDS(X)            \
+    X(user, STR)                \
+    X(role, STR)                \
+    X(token, STR)               \
+    X(since, STR)               \
+    X(text, STR)                \
+    X(id, STR)                  \
+    X(room, STR)                \
+    X(shard, STR)               \
+    X(last, STR)                \
+    X(code, STR)                \
+    X(message, STR)             \
+    X(count, INT)               \
+    X(total, INT)               \
+    X(ts, INT)                  \
+    X(viewers, INT)             \
+    X(likes, INT)               \
+    X(recovered, BOOL)          \
+    X(history, LIST)
+
+typedef enum {
+#define X(name, kind) LC_F_##name,
+    LC_FIELDS(X)
+#undef X
+        LC_F__COUNT
+} lc_field_t;
+
+typedef struct lc_str {
+    const char *p; /* not necessarily NUL-terminated when set by a caller */
+    size_t n;
+} lc_str_t;
+
+struct lc_msg;
+typedef struct lc_msg_list {
+    struct lc_msg *items;
+    size_t n;
+} lc_msg_list_t;
+
+typedef lc_str_t lc__kind_STR;
+typedef int64_t lc__kind_INT;
+typedef int lc__kind_BOOL;
+typedef lc_msg_list_t lc__kind_LIST;
+
+struct lc_arena;
+
+typedef struct lc_msg {
+    lc_msg_type_t type;
+    uint64_t has; /* bit (1 << LC_F_x): field x is present */
+#define X(name, kind) lc__kind_##kind name;
+    LC_FIELDS(X)
+#undef X
+    struct lc_arena *arena; /* decoded strings and lists live here */
+} lc_msg_t;
+
+#define LC_HAS(f) (UINT64_C(1) << LC_F_##f)
+#define lc_msg_has(m, f) (((m)->has & LC_HAS(f)) != 0)
+#define lc_msg_set(m, f, v) ((m)->f = (v), (m)->has |= LC_HAS(f))
+
+static inline lc_str_t lc_str(const char *p, size_t n) {
+    lc_str_t s = {p, n};
+    return s;
+}
+lc_str_t lc_cstr(const char *s);
+int lc_str_eq(lc_str_t a, const char *b);
+
+/* Error codes of error frames (PROTOCOL.md, "Errors"). */
+#define LC_ERR_CODES(X)                \
+    X(BAD_REQUEST, "bad_request")      \
+    X(UNKNOWN_TYPE, "unknown_type")    \
+    X(NOT_READY, "not_ready")          \
+    X(TOO_LARGE, "too_large")          \
+    X(FORBIDDEN, "forbidden")          \
+    X(UNAVAILABLE, "unavailable")
+
+typedef enum {
+    LC_ERR_NONE = 0,
+#define X(id, name) LC_ERR_##id,
+    LC_ERR_CODES(X)
+#undef X
+        LC_ERR__COUNT
+} lc_err_code_t;
+
+typedef struct lc_proto_err {
+    lc_err_code_t code;
+    char message[120]; /* for humans: which key, which rule */
+} lc_proto_err_t;
+
+/* Name of a message type ("hello"), or NULL. */
+const char *lc_msg_type_name(lc_msg_type_t t);
+/* Name of an error code ("bad_request"), or NULL. */
+const char *lc_err_code_name(lc_err_code_t c);
+
+/* Starts an empty message of a type. The message owns nothing yet. */
+void lc_msg_init(lc_msg_t *m, lc_msg_type_t type);
+
+/* Frees what decoding allocated; strings and lists taken from m are invalid
+ * afterwards. m may be reused with lc_msg_init or lc_msg_decode. */
+void lc_msg_clear(lc_msg_t *m);
+
+/*
+ * Decodes one message of format fmt sent in direction dir.
+ * On success returns 0 and m holds the message; its strings are copied into
+ * m's arena (NUL-terminated, valid UTF-8, no NUL inside) and stay valid
+ * until lc_msg_clear(m). On failure returns -1, fills err (code and message)
+ * and leaves m empty. m must be initialised or cleared before the call.
+ */
+int lc_msg_decode(lc_msg_t *m, lc_fmt_t fmt, lc_dir_t dir, const void *buf, size_t len,
+                  lc_proto_err_t *err);
+
+/*
+ * Encodes m in format fmt, appending to out. Fields are written in schema
+ * order with "type" first; only fields marked present are written.
+ * Returns 0, or -1 if memory runs out or m is not encodable (unknown type).
+ */
+int lc_msg_encode(const lc_msg_t *m, lc_fmt_t fmt, lc_buf_t *out);
+
+/* Checks that s is valid UTF-8 (no overlongs, surrogates, > U+10FFFF). */
+int lc_utf8_valid(const char *s, size_t n);
+
+/* A Redis Stream id "<ms>-<seq>", compared numerically. */
+typedef struct lc_sid {
+    uint64_t ms, seq;
+} lc_sid_t;
+
+/* Parses "<ms>-<seq>" (digits only, each part < 2^64). Returns 0 or -1. */
+int lc_sid_parse(lc_sid_t *out, const char *s, size_t n);
+/* Formats into buf (at least 42 bytes); returns the length. */
+size_t lc_sid_format(lc_sid_t id, char *buf);
+/* <0, 0, >0 like memcmp. */
+static inline int lc_sid_cmp(lc_sid_t a, lc_sid_t b) {
+    if (a.ms != b.ms) return a.ms < b.ms ? -1 : 1;
+    if (a.seq != b.seq) return a.seq < b.seq ? -1 : 1;
+    return 0;
+}
+
+#endif
