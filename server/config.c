@@ -1,0 +1,149 @@
+#include "config.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: livecart-server [options]\n"
+    "\n"
+    "A livecart shard: live rooms over WebSocket at ws://HOST:PORT/live?room=ROOM,\n"
+    "backed by Redis. Every option has a working default.\n"
+    "\n"
+    "  --port N             listen port (default 8080)\n"
+    "  --bind ADDR          listen address (default 127.0.0.1; 0.0.0.0 for all)\n"
+    "  --redis HOST:PORT    Redis (default 127.0.0.1:6379)\n"
+    "  --shard NAME         this shard's name in Redis (default HOSTNAME:PORT)\n"
+    "  --tick-ms N          coalescing tick for likes and counts (default 100)\n"
+    "  --share-ttl-ms N     a dead shard's viewers leave the count within\n"
+    "                       N + N/3 ms (default 15000)\n"
+    "  --ping-secs N        ping a silent connection after N s, drop it 10 s later\n"
+    "                       (default 20)\n"
+    "  --history N          comments kept per room, most a resume returns (default 1000)\n"
+    "  --ring-slots N       messages a room buffers for slow readers (default 4096)\n"
+    "  --ring-bytes N       bytes a room buffers for slow readers (default 4194304)\n"
+    "  --max-gaps N         gaps before a slow connection is closed 1008 (default 3)\n"
+    "  --linger-ms N        keep an empty room subscribed this long (default 2000)\n"
+    "  --redis-timeout-ms N reconnect when Redis does not answer this long (default 5000)\n"
+    "  --drain-ms N         longest shutdown flush (default 3000)\n"
+    "  --help, --version\n";
+
+static int num(const char *s, long lo, long hi, long *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Resolves host once, at start-up (the only blocking lookup we allow), so
+ * reconnects never block the loop on DNS. */
+static int resolve(char *host, size_t cap) {
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return -1;
+    char buf[NI_MAXHOST];
+    int rc = getnameinfo(res->ai_addr, res->ai_addrlen, buf, sizeof(buf), NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(res);
+    if (rc != 0 || strlen(buf) >= cap) return -1;
+    strcpy(host, buf);
+    return 0;
+}
+
+int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err) {
+    memset(c, 0, sizeof(*c));
+    c->port = 8080;
+    strcpy(c->bind, "127.0.0.1");
+    strcpy(c->redis_host, "127.0.0.1");
+    c->redis_port = 6379;
+    c->tick_ms = 100;
+    c->share_ttl_ms = 15000;
+    c->ping_secs = 20;
+    c->history = 1000;
+    c->welcome_history = 50;
+    c->ring_slots = 4096;
+    c->ring_bytes = 4u << 20;
+    c->max_gaps = 3;
+    c->linger_ms = 2000;
+    c->redis_timeout_ms = 5000;
+    c->drain_ms = 3000;
+
+    enum { O_PORT = 256, O_BIND, O_REDIS, O_SHARD, O_TICK, O_TTL, O_PING, O_HIST, O_SLOTS, O_BYTES,
+           O_GAPS, O_LINGER, O_RTIMEOUT, O_DRAIN, O_HELP, O_VERSION };
+    static const struct option opts[] = {
+        {"port", 1, 0, O_PORT},         {"bind", 1, 0, O_BIND},
+        {"redis", 1, 0, O_REDIS},       {"shard", 1, 0, O_SHARD},
+        {"tick-ms", 1, 0, O_TICK},      {"share-ttl-ms", 1, 0, O_TTL},
+        {"ping-secs", 1, 0, O_PING},    {"history", 1, 0, O_HIST},
+        {"ring-slots", 1, 0, O_SLOTS},  {"ring-bytes", 1, 0, O_BYTES},
+        {"max-gaps", 1, 0, O_GAPS},     {"linger-ms", 1, 0, O_LINGER},
+        {"redis-timeout-ms", 1, 0, O_RTIMEOUT}, {"drain-ms", 1, 0, O_DRAIN},
+        {"help", 0, 0, O_HELP},         {"version", 0, 0, O_VERSION},
+        {0, 0, 0, 0}};
+    int o;
+    long v = 0;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char *a = optarg;
+        int bad = 0;
+        switch (o) {
+        case O_PORT: bad = num(a, 1, 65535, &v); c->port = (int)v; break;
+        case O_BIND: bad = strlen(a) >= sizeof(c->bind); if (!bad) strcpy(c->bind, a); break;
+        case O_REDIS: {
+            const char *colon = strrchr(a, ':');
+            bad = !colon || colon == a || (size_t)(colon - a) >= sizeof(c->redis_host) ||
+                  num(colon + 1, 1, 65535, &v);
+            if (!bad) {
+                memcpy(c->redis_host, a, (size_t)(colon - a));
+                c->redis_host[colon - a] = '\0';
+                c->redis_port = (int)v;
+            }
+            break;
+        }
+        case O_SHARD:
+            bad = !*a || strlen(a) >= sizeof(c->shard) || strpbrk(a, " \t\n") != NULL;
+            if (!bad) strcpy(c->shard, a);
+            break;
+        case O_TICK: bad = num(a, 1, 10000, &v); c->tick_ms = (unsigned)v; break;
+        case O_TTL: bad = num(a, 300, 3600000, &v); c->share_ttl_ms = (unsigned)v; break;
+        case O_PING: bad = num(a, 1, 3600, &v); c->ping_secs = (unsigned)v; break;
+        case O_HIST: bad = num(a, 50, 1000000, &v); c->history = (unsigned)v; break;
+        case O_SLOTS: bad = num(a, 8, 1 << 20, &v); c->ring_slots = (unsigned)v; break;
+        case O_BYTES: bad = num(a, 4096, 1L << 32, &v); c->ring_bytes = (size_t)v; break;
+        case O_GAPS: bad = num(a, 0, 1000, &v); c->max_gaps = (unsigned)v; break;
+        case O_LINGER: bad = num(a, 0, 3600000, &v); c->linger_ms = (unsigned)v; break;
+        case O_RTIMEOUT: bad = num(a, 100, 600000, &v); c->redis_timeout_ms = (unsigned)v; break;
+        case O_DRAIN: bad = num(a, 0, 600000, &v); c->drain_ms = (unsigned)v; break;
+        case O_HELP: fputs(usage, out); return 1;
+        case O_VERSION: fputs("livecart-server 0.1.0\n", out); return 1;
+        default:
+            fprintf(err, "livecart-server: unknown or incomplete option '%s'\n%s", argv[optind - 1], usage);
+            return -1;
+        }
+        if (bad) {
+            fprintf(err, "livecart-server: bad value '%s' for --%s\n", a, opts[o - O_PORT].name);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(err, "livecart-server: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (c->share_ttl_ms < 3 * c->tick_ms) c->share_ttl_ms = 3 * c->tick_ms;
+    if (!c->shard[0]) {
+        char host[HOST_NAME_MAX + 1] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(c->shard, sizeof(c->shard), "%.100s:%d", host, c->port);
+    }
+    if (resolve(c->redis_host, sizeof(c->redis_host)) != 0) {
+        fprintf(err, "livecart-server: cannot resolve Redis host '%s'\n", c->redis_host);
+        return -1;
+    }
+    return 0;
+}

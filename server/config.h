@@ -1,0 +1,36 @@
+/*
+ * lc_config: the shard's settings, from the command line. Every default is
+ * a working one: `livecart-server` alone serves on 127.0.0.1:8080 against a
+ * local Redis.
+ */
+#ifndef LC_CONFIG_H
+#define LC_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct lc_config {
+    int port;
+    char bind[64];
+    char redis_host[256]; /* numeric after lc_config_parse resolved it */
+    int redis_port;
+    char shard[128];
+    unsigned tick_ms;
+    unsigned share_ttl_ms;    /* a viewer share not refreshed this long expires */
+    unsigned ping_secs;       /* idle time before a WebSocket ping */
+    unsigned history;         /* stream cap and largest resume */
+    unsigned welcome_history; /* comments in a plain welcome */
+    unsigned ring_slots;
+    size_t ring_bytes;
+    unsigned max_gaps;
+    unsigned linger_ms;       /* keep a room subscribed this long after it emptied */
+    unsigned redis_timeout_ms;
+    unsigned drain_ms;        /* longest wait for the final flush at shutdown */
+} lc_config_t;
+
+/* Parses argv into c (defaults first). Returns 0 to run, 1 when --help or
+ * --version printed and the process should exit 0, -1 on a bad flag (the
+ * reason printed to err). */
+int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * lc_metrics: the shard's counters. Never labelled by room or user: those
+ * are unbounded, counters must not be.
+ */
+#ifndef LC_METRICS_H
+#define LC_METRICS_H
+
+#include <stdint.h>
+
+#include "lc_proto.h"
+
+typedef struct lc_metrics {
+    uint64_t conns_open, conns_total;
+    uint64_t frames_out, bytes_out;
+    uint64_t msgs_in[LC_MSG__COUNT];
+    uint64_t errors[LC_ERR__COUNT];
+    uint64_t gaps, slow_closed, queue_closed;
+    uint64_t upgrades_refused;
+    uint64_t redis_failures;
+} lc_metrics_t;
+
+#endif

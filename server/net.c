@@ -1,0 +1,499 @@
+/*
+ * The network glue: libwebsockets on the server's libuv loop (a foreign
+ * loop), the upgrade checks, frame reassembly, and the write path.
+ *
+ * Write path. Every frame is stored already framed (lc_frame), so a
+ * WRITEABLE callback copies the connection's queued replies and then its
+ * pending ring entries, back to back, into one scratch buffer and hands
+ * them to the socket in one lws_write(LWS_WRITE_HTTP) -- a raw write, since
+ * the bytes are complete WebSocket frames. One send() carries many frames
+ * (the ring example's one-message-per-WRITEABLE costs a syscall and a
+ * poll change per message per viewer). libwebsockets keeps ordering with
+ * its own pings and close frames because it queues any unsent remainder
+ * and sends it before anything else.
+ */
+#include "net.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "room.h"
+#include "session.h"
+
+/* lws keeps one receive buffer of this size per connection: it is the main
+ * per-connection memory cost, so it is small; a larger message arrives in
+ * pieces and is reassembled (lazily allocated) up to LC_MAX_CLIENT_MSG. */
+#define RX_BUFFER 1024
+
+/* What lws keeps per connection for us. */
+typedef struct pss {
+    lc_conn_t *c;  /* NULL once closed */
+    int counted;   /* in srv->ws_alive until lws frees the wsi */
+} pss_t;
+
+typedef struct net {
+    struct lws_protocols protocols[3];
+    lws_retry_bo_t retry;
+    void *loops[1];
+} net_t;
+
+/* ---- the lc_conn interface ---- */
+
+void lc_conn_unref(lc_conn_t *c) {
+    if (--c->refs) return;
+    free(c->rx);
+    free(c);
+}
+
+static void queue_free(lc_conn_t *c) {
+    while (c->qhead) {
+        lc_qitem_t *q = c->qhead;
+        c->qhead = q->next;
+        lc_frame_unref(q->f);
+        free(q);
+    }
+    c->qtail = NULL;
+    c->qbytes = 0;
+}
+
+void lc_conn_wake(lc_conn_t *c) {
+    if (!c->wsi || c->want_write) return;
+    c->want_write = 1;
+    lws_callback_on_writable(c->wsi);
+}
+
+void lc_conn_close(lc_conn_t *c, uint16_t code) {
+    if (!c->wsi || c->close_code) return;
+    c->close_code = code;
+    free(c->rx);
+    c->rx = NULL;
+    c->rxlen = 0;
+    lc_conn_wake(c);
+}
+
+void lc_conn_send(lc_conn_t *c, lc_frame_t *f) {
+    if (!c->wsi || c->close_code) return;
+    uint32_t len = f->len[c->fmt];
+    if (c->qbytes + len > LC_CONN_QUEUE_MAX) {
+        /* The client does not read its own replies: stop, do not buffer. */
+        c->srv->m.queue_closed++;
+        queue_free(c);
+        lc_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+        return;
+    }
+    lc_qitem_t *q = malloc(sizeof(*q));
+    if (!q) {
+        lc_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+        return;
+    }
+    q->next = NULL;
+    q->f = lc_frame_ref(f);
+    if (c->qtail)
+        c->qtail->next = q;
+    else
+        c->qhead = q;
+    c->qtail = q;
+    c->qbytes += len;
+    lc_conn_wake(c);
+}
+
+void lc_conn_send_msg(lc_conn_t *c, const lc_msg_t *m) {
+    if (!c->wsi) return;
+    lc_frame_t *f = lc_frame_from_msg_fmt(m, (lc_fmt_t)c->fmt, &c->srv->scratch);
+    if (!f) {
+        lc_log("conn: cannot encode a %s message", lc_msg_type_name(m->type));
+        return;
+    }
+    lc_conn_send(c, f);
+    lc_frame_unref(f);
+}
+
+void lc_conn_send_error(lc_conn_t *c, lc_err_code_t code, const char *fmt, ...) {
+    char text[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    c->srv->m.errors[code]++;
+    lc_msg_t m;
+    lc_msg_init(&m, LC_MSG_ERROR);
+    lc_msg_set(&m, code, lc_cstr(lc_err_code_name(code)));
+    lc_msg_set(&m, message, lc_cstr(lc_utf8_valid(text, strlen(text)) ? text : "invalid input"));
+    lc_conn_send_msg(c, &m);
+}
+
+/* ---- upgrade checks ---- */
+
+/* Copies the first `room` URL argument (lws has url-decoded it). Returns
+ * its length, or -1 when absent or too long. */
+static int url_room(struct lws *wsi, char *out, size_t cap) {
+    char frag[128];
+    for (int i = 0; i < 32; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0) return -1;
+        if (n >= 5 && memcmp(frag, "room=", 5) == 0) {
+            if ((size_t)(n - 5) >= cap) return -1;
+            memcpy(out, frag + 5, (size_t)(n - 5));
+            out[n - 5] = '\0';
+            return n - 5;
+        }
+    }
+    return -1;
+}
+
+/* 1 if the client offers no subprotocol or at least one we speak. */
+static int subprotocol_ok(struct lws *wsi) {
+    char buf[256];
+    int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_PROTOCOL);
+    if (n <= 0) return n == 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
+        if (strcmp(tok, "livecart.json") == 0 || strcmp(tok, "livecart.msgpack") == 0) return 1;
+    return 0;
+}
+
+static int refuse(lc_server_t *srv, struct lws *wsi, unsigned status, const char *body) {
+    srv->m.upgrades_refused++;
+    return lc_http_reply(wsi, status, body) == 0 ? 1 : -1;
+}
+
+static int confirm_upgrade(lc_server_t *srv, struct lws *wsi) {
+    char path[128], room[80];
+    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 || strcmp(path, "/live") != 0)
+        return refuse(srv, wsi, 404, "not found: connect to /live?room=ROOM\n");
+    int n = url_room(wsi, room, sizeof(room));
+    if (n < 0 || !lc_room_name_valid(room, (size_t)n))
+        return refuse(srv, wsi, 400, "bad room: 1-64 characters of A-Z a-z 0-9 _ -\n");
+    if (!subprotocol_ok(wsi))
+        return refuse(srv, wsi, 400, "unsupported subprotocol: use livecart.json or livecart.msgpack\n");
+    if (srv->draining) return refuse(srv, wsi, 503, "draining\n");
+    return 0;
+}
+
+/* ---- connection events ---- */
+
+static int on_established(lc_server_t *srv, struct lws *wsi, pss_t *pss) {
+    char room[80];
+    int n = url_room(wsi, room, sizeof(room));
+    if (n < 0 || !lc_room_name_valid(room, (size_t)n)) return -1; /* checked at upgrade */
+    lc_conn_t *c = calloc(1, sizeof(*c));
+    if (!c) return -1;
+    c->room = lc_room_get(srv, room, (size_t)n);
+    if (!c->room) {
+        free(c);
+        return -1;
+    }
+    c->srv = srv;
+    c->wsi = wsi;
+    c->refs = 1;
+    c->fmt = (uint8_t)lws_get_protocol(wsi)->id;
+    c->next = srv->conns;
+    if (c->next) c->next->prev = c;
+    srv->conns = c;
+    pss->c = c;
+    pss->counted = 1;
+    srv->ws_alive++;
+    srv->m.conns_open++;
+    srv->m.conns_total++;
+    return 0;
+}
+
+static void on_closed(lc_server_t *srv, lc_conn_t *c) {
+    lc_room_leave(c->room, c);
+    lc_room_unref(c->room);
+    queue_free(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->wsi = NULL;
+    srv->m.conns_open--;
+    lc_conn_unref(c);
+}
+
+static void on_receive(lc_conn_t *c, struct lws *wsi, const uint8_t *in, size_t len) {
+    if (c->close_code) return; /* closing: input is ignored */
+    size_t remain = lws_remaining_packet_payload(wsi);
+    int final = lws_is_final_fragment(wsi);
+    if ((size_t)c->rxlen + len + remain > LC_MAX_CLIENT_MSG) {
+        lc_conn_send_error(c, LC_ERR_TOO_LARGE, "message over %d bytes", LC_MAX_CLIENT_MSG);
+        lc_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
+        return;
+    }
+    if (!c->rx && final) { /* the common case: the whole message at once */
+        lc_session_on_frame(c, in, len, lws_frame_is_binary(wsi));
+        return;
+    }
+    if (!c->rx && !(c->rx = malloc(LC_MAX_CLIENT_MSG))) {
+        lc_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+        return;
+    }
+    memcpy(c->rx + c->rxlen, in, len);
+    c->rxlen = (uint16_t)(c->rxlen + len);
+    if (final) {
+        uint8_t *msg = c->rx;
+        size_t n = c->rxlen;
+        c->rx = NULL;
+        c->rxlen = 0;
+        lc_session_on_frame(c, msg, n, lws_frame_is_binary(wsi));
+        free(msg);
+    }
+}
+
+/* A reader the ring dropped messages under: tell it, then go on from the
+ * oldest message still held -- or close it when it keeps falling behind. */
+static void on_lapped(lc_conn_t *c, lc_ring_t *ring) {
+    lc_server_t *srv = c->srv;
+    srv->m.gaps++;
+    uint64_t to = lc_ring_tail(ring);
+    lc_ring_reader_move(ring, c->tail, to);
+    c->tail = to;
+    if (++c->gaps > srv->cfg.max_gaps) {
+        srv->m.slow_closed++;
+        lc_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+        return;
+    }
+    char buf[42];
+    lc_msg_t m;
+    lc_msg_init(&m, LC_MSG_GAP);
+    lc_msg_set(&m, last, lc_str(buf, lc_sid_format(c->last, buf)));
+    lc_conn_send_msg(c, &m);
+    lc_room_send_state(c->room, c);
+}
+
+static int write_raw(lc_conn_t *c, const uint8_t *p, size_t n) {
+    c->srv->m.bytes_out += n;
+    return lws_write(c->wsi, (unsigned char *)p, n, LWS_WRITE_HTTP) < 0 ? -1 : 0;
+}
+
+/* Closing, with everything queued sent. We write the close frame ourselves:
+ * Debian's libwebsockets 4.1 is a _DEBUG build, and with libuv its close
+ * path re-enters itself at once and hangs up without the close frame that
+ * lws_close_reason() prepared (the client sees 1006). The first call writes
+ * the frame and waits for WRITEABLE, which lws only gives once the frame is
+ * on the wire; the second hangs up. A peer that never reads is cut after
+ * 5 s by the lws timeout. */
+static int close_step(lc_conn_t *c) {
+    if (c->close_sent) return -1;
+    static const struct {
+        uint16_t code;
+        const char *why;
+    } reasons[] = {{LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down"},
+                   {LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow"},
+                   {LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large"}};
+    const char *why = "";
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (reasons[i].code == c->close_code) why = reasons[i].why;
+    uint8_t f[2 + 2 + 64];
+    size_t n = strlen(why);
+    f[0] = 0x88; /* FIN + close */
+    f[1] = (uint8_t)(2 + n);
+    f[2] = (uint8_t)(c->close_code >> 8);
+    f[3] = (uint8_t)c->close_code;
+    memcpy(f + 4, why, n);
+    if (write_raw(c, f, 4 + n) != 0) return -1;
+    c->close_sent = 1;
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+static int on_writeable(lc_server_t *srv, lc_conn_t *c) {
+    uint8_t *batch = srv->wbuf;
+    size_t n = 0;
+    c->want_write = 0;
+    /* 1. replies for this connection, in order */
+    while (c->qhead) {
+        lc_frame_t *f = c->qhead->f;
+        size_t len = f->len[c->fmt];
+        if (n + len > LC_WRITE_BATCH) {
+            if (n) break;
+            if (write_raw(c, f->data[c->fmt], len) != 0) return -1; /* one big frame */
+            n = LC_WRITE_BATCH; /* and nothing more this time */
+            batch = NULL;
+        } else {
+            memcpy(batch + n, f->data[c->fmt], len);
+            n += len;
+        }
+        srv->m.frames_out++;
+        lc_qitem_t *q = c->qhead;
+        c->qhead = q->next;
+        if (!c->qhead) c->qtail = NULL;
+        c->qbytes -= len;
+        lc_frame_unref(q->f);
+        free(q);
+    }
+    /* 2. the room's traffic, once the replies are out */
+    lc_ring_t *ring = lc_room_ring(c->room);
+    if (c->state == LC_CONN_JOINED && !c->qhead && !c->close_code) {
+        if (c->tail < lc_ring_tail(ring)) on_lapped(c, ring);
+        uint64_t pos = c->tail, head = lc_ring_head(ring);
+        while (pos < head && !c->qhead && !c->close_code) {
+            lc_frame_t *f = lc_ring_at(ring, pos);
+            if (f->kind == LC_FRAME_COMMENT) {
+                if (lc_sid_cmp(f->id, c->last) <= 0) { /* already in its history */
+                    pos++;
+                    continue;
+                }
+            }
+            size_t len = f->len[c->fmt];
+            if (n + len > LC_WRITE_BATCH) {
+                if (n) break;
+                if (write_raw(c, f->data[c->fmt], len) != 0) return -1;
+                n = LC_WRITE_BATCH;
+                batch = NULL;
+            } else {
+                memcpy(batch + n, f->data[c->fmt], len);
+                n += len;
+            }
+            if (f->kind == LC_FRAME_COMMENT) c->last = f->id;
+            srv->m.frames_out++;
+            pos++;
+        }
+        if (pos != c->tail) {
+            lc_ring_reader_move(ring, c->tail, pos);
+            c->tail = pos;
+        }
+    }
+    if (n && batch && write_raw(c, batch, n) != 0) return -1;
+    int more = c->qhead || (c->state == LC_CONN_JOINED && !c->close_code && c->tail < lc_ring_head(ring));
+    if (more) {
+        lc_conn_wake(c);
+    } else if (c->close_code) {
+        return close_step(c);
+    } else {
+        lc_room_reader_idle(c->room, c);
+    }
+    return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len) {
+    lc_server_t *srv = lws_context_user(lws_get_context(wsi));
+    pss_t *pss = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(srv, wsi);
+    case LWS_CALLBACK_HTTP:
+        return lc_http_serve(srv, wsi, in ? (const char *)in : "/");
+    case LWS_CALLBACK_ESTABLISHED:
+        return on_established(srv, wsi, pss);
+    case LWS_CALLBACK_RECEIVE:
+        if (pss && pss->c) on_receive(pss->c, wsi, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return (pss && pss->c) ? on_writeable(srv, pss->c) : 0;
+    case LWS_CALLBACK_CLOSED:
+        /* lws may still be sending the close frame: the wsi lives on until
+         * LWS_CALLBACK_WSI_DESTROY, and shutdown waits for that. */
+        if (pss && pss->c) {
+            on_closed(srv, pss->c);
+            pss->c = NULL;
+        }
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (pss && pss->counted) {
+            pss->counted = 0;
+            srv->ws_alive--;
+        }
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+static void lws_log(int level, const char *line) {
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+    lc_log("lws: %.*s", (int)n, line);
+}
+
+/* lws 4.1 on a foreign loop logs nothing and returns a context when the
+ * port is taken; find out ourselves, the same way it binds (SO_REUSEADDR),
+ * so that a second shard on the same port fails loudly at start. */
+static int port_free(const char *addr, int port) {
+    struct addrinfo hints = {0}, *res = NULL;
+    char ps[8];
+    snprintf(ps, sizeof(ps), "%d", port);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+    if (getaddrinfo(addr, ps, &hints, &res) != 0 || !res) {
+        lc_log("--bind %s: not a numeric address", addr);
+        return 0;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, ok = 0;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        ok = bind(fd, res->ai_addr, res->ai_addrlen) == 0;
+        if (!ok) lc_log("cannot listen on %s:%d: %s", addr, port, strerror(errno));
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
+int lc_net_start(lc_server_t *srv) {
+    if (!port_free(srv->cfg.bind, srv->cfg.port)) return -1;
+    net_t *net = calloc(1, sizeof(*net));
+    if (!net) return -1;
+    srv->net = net;
+    lws_set_log_level(getenv("LC_LWS_DEBUG") ? 0x7ff : (LLL_ERR | LLL_WARN), lws_log);
+    /* Both subprotocols share one callback; the id is the lc_fmt_t. The
+     * first is the default for clients that name no subprotocol: JSON. */
+    const char *names[2] = {"livecart.json", "livecart.msgpack"};
+    for (int i = 0; i < 2; i++) {
+        struct lws_protocols *p = &net->protocols[i];
+        p->name = names[i];
+        p->callback = callback;
+        p->per_session_data_size = sizeof(pss_t);
+        p->rx_buffer_size = RX_BUFFER;
+        p->id = (unsigned)i;
+        p->tx_packet_size = 65536; /* lets one raw write carry a whole batch */
+    }
+    net->retry.secs_since_valid_ping = (uint16_t)srv->cfg.ping_secs;
+    net->retry.secs_since_valid_hangup = (uint16_t)(srv->cfg.ping_secs + 10);
+    net->loops[0] = srv->loop;
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = srv->cfg.port;
+    info.iface = srv->cfg.bind;
+    info.protocols = net->protocols;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
+                   LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+    /* With IPv6 on, lws 4.1 maps an IPv4 address it cannot convert to the
+     * any-address: binding "127.0.0.1" listened on every interface. An IPv4
+     * bind therefore runs with IPv6 off (checked by test_connect.py). */
+    if (!strchr(srv->cfg.bind, ':')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.foreign_loops = net->loops;
+    info.retry_and_idle_policy = &net->retry;
+    info.user = srv;
+    info.timeout_secs = 10;
+    info.max_http_header_data = 4096;
+    srv->lws = lws_create_context(&info);
+    if (!srv->lws) {
+        lc_log("cannot listen on %s:%d (is the port taken?)", srv->cfg.bind, srv->cfg.port);
+        return -1;
+    }
+    return 0;
+}
+
+void lc_net_drain(lc_server_t *srv) {
+    for (lc_conn_t *c = srv->conns; c; c = c->next) lc_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
+}
+
+void lc_net_stop(lc_server_t *srv) {
+    if (srv->lws) lws_context_destroy(srv->lws);
+    srv->lws = NULL;
+    free(srv->net);
+    srv->net = NULL;
+}

@@ -1,0 +1,17 @@
+/*
+ * lc_net: libwebsockets on the server's loop. The only file besides http.c
+ * that includes libwebsockets.h.
+ */
+#ifndef LC_NET_H
+#define LC_NET_H
+
+#include "server.h"
+
+/* Listens on cfg.bind:cfg.port. Returns 0, or -1 (logged). */
+int lc_net_start(lc_server_t *srv);
+/* Closes every connection with 1001 once its queued frames are sent. */
+void lc_net_drain(lc_server_t *srv);
+/* Destroys the context; remaining connections close now. */
+void lc_net_stop(lc_server_t *srv);
+
+#endif

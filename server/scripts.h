@@ -1,0 +1,18 @@
+/*
+ * The Redis Lua scripts (server/scripts/NAME.lua), embedded at build time by
+ * tools/embed.c in the order of lc_script_id_t.
+ */
+#ifndef LC_SCRIPTS_H
+#define LC_SCRIPTS_H
+
+typedef enum {
+    LC_SCRIPT_COMMENT,
+    LC_SCRIPT_LIKES,
+    LC_SCRIPT_VIEWERS,
+    LC_SCRIPT_JOIN,
+    LC_SCRIPT__COUNT
+} lc_script_id_t;
+
+extern const char *const lc_script_src[LC_SCRIPT__COUNT];
+
+#endif

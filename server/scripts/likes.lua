@@ -1,0 +1,17 @@
+-- Adds one coalesced batch of likes, exactly once. A shard numbers its
+-- batches (boot id : seq); when a reply is lost and the shard retries the
+-- same batch, the stored mark shows it was applied and nothing is added.
+-- KEYS[1] lc:{R}:likes  KEYS[2] lc:{R}:likeseq
+-- ARGV: channel, shard, boot, seq, count
+-- Returns the room's total.
+local mark = redis.call('HGET', KEYS[2], ARGV[2])
+if mark then
+  local boot, seq = string.match(mark, '^(.-):(%d+)$')
+  if boot == ARGV[3] and tonumber(seq) >= tonumber(ARGV[4]) then
+    return tonumber(redis.call('GET', KEYS[1]) or '0')
+  end
+end
+local total = redis.call('INCRBY', KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3] .. ':' .. ARGV[4])
+redis.call('PUBLISH', ARGV[1], cmsgpack.pack({type = 'likes', total = total}))
+return total

@@ -1,0 +1,29 @@
+-- Sets this shard's viewer share of a room and recomputes the room's total
+-- over live shares. A share expires unless refreshed, so a shard that died
+-- without cleaning up drops out by itself (expiry uses Redis's clock, so
+-- shard clocks do not matter). Publishes the total when it changed.
+-- KEYS[1] lc:{R}:vshare  KEYS[2] lc:{R}:vexp  KEYS[3] lc:{R}:viewers
+-- ARGV: channel, shard, count, ttl_ms
+-- Returns the room's total.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[2])
+else
+  redis.call('HDEL', KEYS[1], ARGV[2])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+end
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for _, s in ipairs(dead) do
+  redis.call('HDEL', KEYS[1], s)
+  redis.call('ZREM', KEYS[2], s)
+end
+local total = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do total = total + tonumber(v) end
+local old = tonumber(redis.call('GET', KEYS[3]) or '-1')
+if total ~= old then
+  redis.call('SET', KEYS[3], total)
+  redis.call('PUBLISH', ARGV[1], cmsgpack.pack({type = 'viewers', count = total}))
+end
+return total

@@ -1,0 +1,91 @@
+/*
+ * lc_store: all of livecart's Redis access, and the only module that
+ * includes hiredis. It knows no WebSockets and no room structs: every call
+ * names a room, and answers come back by callback. Routing rooms to several
+ * Redis primaries later changes this module alone.
+ *
+ * Two connections: one for commands (pipelined; scripts are loaded when it
+ * connects and run by SHA, re-sent with EVAL on NOSCRIPT), one for pub/sub.
+ * Both reconnect by themselves with back-off; a command unanswered for
+ * timeout_ms drops its connection, so no caller waits forever.
+ *
+ * Calls return 0 when the command was sent: then the callback runs exactly
+ * once, later, with status 0 (a reply) or -1 (error or connection lost; the
+ * command may or may not have run). They return -1 when nothing was sent
+ * (Redis down, out of memory): then the callback never runs.
+ */
+#ifndef LC_STORE_H
+#define LC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct lc_store lc_store_t;
+
+typedef struct lc_store_events {
+    /* The command or subscriber connection went up or down. */
+    void (*on_state)(void *arg);
+    /* A SUBSCRIBE for room took effect: the first time, and again after the
+     * subscriber reconnected (messages in between were not received). */
+    void (*on_subscribed)(void *arg, const char *room, size_t n);
+    /* A message on room's channel; payload is valid during the call only. */
+    void (*on_message)(void *arg, const char *room, size_t n, const char *payload, size_t len);
+} lc_store_events_t;
+
+/* host must be a numeric address (resolve names before, at start-up). */
+lc_store_t *lc_store_create(uv_loop_t *loop, const char *host, int port, unsigned timeout_ms,
+                            const lc_store_events_t *ev, void *arg);
+
+/* Closes both connections. Callbacks of pending commands run now, with
+ * status -1, and must not call the store. The memory is freed once libuv
+ * has closed the handles (keep running the loop). */
+void lc_store_destroy(lc_store_t *s);
+
+int lc_store_up(const lc_store_t *s);     /* commands can be sent */
+int lc_store_sub_up(const lc_store_t *s); /* subscriptions are live */
+size_t lc_store_pending(const lc_store_t *s);
+
+/* One comment of a room's stream; pointers valid during the callback. */
+typedef struct lc_store_entry {
+    const char *id, *user, *text;
+    size_t id_n, user_n, text_n;
+} lc_store_entry_t;
+
+typedef struct lc_store_join {
+    int64_t likes;  /* the room's like total */
+    int64_t others; /* viewers on other live shards */
+    const char *last; /* newest comment id, "0-0" if none */
+    size_t last_n;
+    int recovered; /* with since: 1 if entries hold everything after it */
+    const lc_store_entry_t *entries; /* oldest first */
+    size_t n;
+} lc_store_join_t;
+
+typedef void lc_store_join_cb(void *arg, int status, const lc_store_join_t *res);
+typedef void lc_store_id_cb(void *arg, int status, const char *id, size_t n);
+typedef void lc_store_int_cb(void *arg, int status, int64_t value);
+
+/* Room state for welcoming viewers: the last `count` comments, or (since
+ * non-NULL) those after since, at most cap. */
+int lc_store_join(lc_store_t *s, const char *room, size_t rn, const char *shard, unsigned count,
+                  const char *since, size_t since_n, unsigned cap, lc_store_join_cb *cb, void *arg);
+
+/* Appends a comment to the room's stream (capped near cap) and publishes it. */
+int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const char *user, size_t un,
+                     const char *text, size_t tn, unsigned cap, lc_store_id_cb *cb, void *arg);
+
+/* Adds a batch of likes exactly once per (shard, boot, seq); answers the total. */
+int lc_store_likes(lc_store_t *s, const char *room, size_t rn, const char *shard,
+                   const char *boot, uint64_t seq, int64_t count, lc_store_int_cb *cb, void *arg);
+
+/* Sets this shard's viewer share (0 removes it); answers the room's total. */
+int lc_store_viewers(lc_store_t *s, const char *room, size_t rn, const char *shard,
+                     int64_t count, unsigned ttl_ms, lc_store_int_cb *cb, void *arg);
+
+/* Keeps room's channel subscribed (also across reconnects) until
+ * unsubscribe. Returns 0, or -1 out of memory. */
+int lc_store_subscribe(lc_store_t *s, const char *room, size_t rn);
+void lc_store_unsubscribe(lc_store_t *s, const char *room, size_t rn);
+
+#endif
