@@ -52,6 +52,7 @@ static void finish(lc_server_t *srv) {
 
 static void on_stop_check(uv_timer_t *t) {
     lc_server_t *srv = t->data;
+    lc_rooms_tick(srv); /* flush now: don't wait a whole tick, it may be long */
     if ((!srv->ws_alive && lc_rooms_flushed(srv)) || uv_now(srv->loop) >= srv->drain_deadline) finish(srv);
 }
 
@@ -118,6 +119,8 @@ int main(int argc, char **argv) {
            srv.cfg.tick_ms);
     uv_run(&loop, UV_RUN_DEFAULT);
 
+    lc_net_free(&srv);
+    uv_run(&loop, UV_RUN_DEFAULT); /* handles lws closed in its last step */
     if (uv_loop_close(&loop) != 0) lc_log("loop closed with handles still open");
     lc_map_destroy(srv.rooms);
     lc_buf_free(&srv.scratch);

@@ -83,7 +83,7 @@ void lc_conn_close(lc_conn_t *c, uint16_t code) {
 void lc_conn_send(lc_conn_t *c, lc_frame_t *f) {
     if (!c->wsi || c->close_code) return;
     uint32_t len = f->len[c->fmt];
-    if (c->qbytes + len > LC_CONN_QUEUE_MAX) {
+    if (c->qbytes && c->qbytes + len > LC_CONN_QUEUE_MAX) { /* one big welcome always fits */
         /* The client does not read its own replies: stop, do not buffer. */
         c->srv->m.queue_closed++;
         queue_free(c);
@@ -160,9 +160,28 @@ static int subprotocol_ok(struct lws *wsi) {
     return 0;
 }
 
+/* Refuses an upgrade with a real HTTP status. The response is written
+ * whole by us: at this point lws has not recorded the request's HTTP
+ * version and would answer "HTTP/1.0", which WebSocket clients reject
+ * before they read the status. */
 static int refuse(lc_server_t *srv, struct lws *wsi, unsigned status, const char *body) {
+    static const struct {
+        unsigned code;
+        const char *text;
+    } texts[] = {{400, "Bad Request"}, {404, "Not Found"}, {503, "Service Unavailable"}};
+    const char *text = "Error";
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        if (texts[i].code == status) text = texts[i].text;
+    char buf[LWS_PRE + 512];
+    char *p = buf + LWS_PRE;
+    int n = snprintf(p, 512,
+                     "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n%s",
+                     status, text, strlen(body), status == 503 ? "Retry-After: 1\r\n" : "", body);
     srv->m.upgrades_refused++;
-    return lc_http_reply(wsi, status, body) == 0 ? 1 : -1;
+    if (n < 0 || n >= 512) return -1;
+    if (lws_write(wsi, (unsigned char *)p, (size_t)n, LWS_WRITE_HTTP_FINAL) != n) return -1;
+    return 1;
 }
 
 static int confirm_upgrade(lc_server_t *srv, struct lws *wsi) {
@@ -491,7 +510,14 @@ void lc_net_drain(lc_server_t *srv) {
     for (lc_conn_t *c = srv->conns; c; c = c->next) lc_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
 }
 
+/* With a foreign loop, lws destroys its context in two steps: the first
+ * call (inside the loop) starts closing its handles, the second (after the
+ * loop has run them closed) frees the rest. */
 void lc_net_stop(lc_server_t *srv) {
+    if (srv->lws) lws_context_destroy(srv->lws);
+}
+
+void lc_net_free(lc_server_t *srv) {
     if (srv->lws) lws_context_destroy(srv->lws);
     srv->lws = NULL;
     free(srv->net);

@@ -11,7 +11,10 @@
 int lc_net_start(lc_server_t *srv);
 /* Closes every connection with 1001 once its queued frames are sent. */
 void lc_net_drain(lc_server_t *srv);
-/* Destroys the context; remaining connections close now. */
+/* Starts destroying the context (inside the loop); remaining connections
+ * close now. */
 void lc_net_stop(lc_server_t *srv);
+/* Finishes it, after the loop has stopped. */
+void lc_net_free(lc_server_t *srv);
 
 #endif

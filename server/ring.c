@@ -10,7 +10,7 @@ struct lc_ring {
     uint32_t cap, max_slots;
     uint64_t tail, head;
     size_t bytes, max_bytes;
-    uint32_t readers, lapped;
+    uint32_t readers;
     uint64_t dropped;
 };
 
@@ -50,12 +50,14 @@ static uint32_t *nread_at(const lc_ring_t *r, uint64_t seq) {
     return &r->nread[seq & (2 * (uint64_t)r->cap - 1)];
 }
 
-/* Drops the oldest entry, whether or not readers still need it. */
+/* Drops the oldest entry, whether or not readers still need it. Readers
+ * still on it are lapped: their claim moves on to the new oldest entry, so
+ * that when they next write they continue from there (after a gap). */
 static void drop_tail(lc_ring_t *r, int unread) {
     lc_frame_t **s = &r->slot[r->tail & (r->cap - 1)];
     uint32_t *n = nread_at(r, r->tail);
     if (*n) {
-        r->lapped += *n;
+        *nread_at(r, r->tail + 1) += *n;
         *n = 0;
     }
     if (unread) r->dropped++;
@@ -122,28 +124,23 @@ void lc_ring_reader_add(lc_ring_t *r, uint64_t seq) {
     r->readers++;
 }
 
+/* A lapped reader (seq < tail) is counted at the tail: see drop_tail. */
+static uint64_t counted_at(const lc_ring_t *r, uint64_t seq) { return seq < r->tail ? r->tail : seq; }
+
 void lc_ring_reader_move(lc_ring_t *r, uint64_t from, uint64_t to) {
     assert(to >= r->tail && to <= r->head && (from < r->tail || to >= from));
+    from = counted_at(r, from);
     if (from == to) return;
-    if (from < r->tail) {
-        assert(r->lapped > 0);
-        r->lapped--;
-    } else {
-        assert(*nread_at(r, from) > 0);
-        (*nread_at(r, from))--;
-    }
+    assert(*nread_at(r, from) > 0);
+    (*nread_at(r, from))--;
     (*nread_at(r, to))++;
     trim(r);
 }
 
 void lc_ring_reader_remove(lc_ring_t *r, uint64_t seq) {
-    if (seq < r->tail) {
-        assert(r->lapped > 0);
-        r->lapped--;
-    } else {
-        assert(*nread_at(r, seq) > 0);
-        (*nread_at(r, seq))--;
-    }
+    seq = counted_at(r, seq);
+    assert(*nread_at(r, seq) > 0);
+    (*nread_at(r, seq))--;
     r->readers--;
     trim(r);
 }

@@ -6,9 +6,11 @@
  * Unlike lws_ring, the room never waits for its slowest reader: when the
  * ring is full (max_slots entries or max_bytes of frames), the oldest entry
  * is dropped, and a reader still positioned on it is "lapped" (its position
- * falls below lc_ring_tail()); the reader notices on its next write and
- * handles the gap. Entries every reader has passed are freed at once, so an
- * idle room holds nothing.
+ * falls below lc_ring_tail()). A lapped reader keeps its claim on the
+ * oldest entry still held, so it continues from there once it notices (on
+ * its next write) and handles the gap. Entries every reader has passed are
+ * freed at once, so an idle room holds nothing; a stalled reader pins at
+ * most the ring's bounds.
  *
  * The ring counts readers per position (not a list of readers), so finding
  * the oldest position still needed is O(1) amortised, not a scan of every
