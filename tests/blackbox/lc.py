@@ -1,0 +1,1028 @@
+"""Helpers for the livecart black-box tests.
+
+Everything here talks to the real `livecart-server` binary and a real `redis-server`, both started
+as child processes on free ports.  Nothing in here knows how the server is implemented: it only
+speaks the wire protocol described in PROTOCOL.md.
+
+Environment:
+  LIVECART_SERVER         path of the server binary (default: <repo>/build/server/livecart-server)
+  LIVECART_TIMEOUT_SCALE  multiply every wait by this factor (e.g. 2 for a slow ASan build)
+  LIVECART_ALLOW_SANITIZER_REPORTS=1  do not fail a test whose server log has a sanitizer report
+"""
+
+import asyncio
+import collections
+import functools
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import base64
+import struct
+import subprocess
+import time
+
+import msgpack
+import redis as redis_mod
+import websockets
+import websockets.exceptions
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SERVER_BIN = os.environ.get("LIVECART_SERVER") or os.path.join(REPO, "build", "server", "livecart-server")
+SCALE = float(os.environ.get("LIVECART_TIMEOUT_SCALE", "1") or 1)
+
+# Default wait for anything that depends on the server answering (generous: ASan builds are ~3x slower).
+T = 5.0 * SCALE
+HOST = "127.0.0.1"
+
+SUBPROTO = {"json": "livecart.json", "msgpack": "livecart.msgpack"}
+FORMATS = ("json", "msgpack")
+
+
+def scaled(seconds):
+    return seconds * SCALE
+
+
+# --------------------------------------------------------------------------------------------
+# ports, small utilities
+
+
+def free_port():
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """Poll pred() until it is truthy; return its value or raise AssertionError."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 - polled conditions may raise while not ready
+            last_exc = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}"
+                                 + (f" (last error: {last_exc!r})" if last_exc else ""))
+        time.sleep(interval)
+
+
+async def async_wait_until(pred, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001
+            last_exc = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}"
+                                 + (f" (last error: {last_exc!r})" if last_exc else ""))
+        await asyncio.sleep(interval)
+
+
+def cid(comment_id):
+    """Parse a comment id '<ms>-<seq>' into a tuple of ints (numeric comparison)."""
+    assert isinstance(comment_id, str), f"comment id must be a string, got {comment_id!r}"
+    m = re.fullmatch(r"(\d+)-(\d+)", comment_id)
+    assert m, f"comment id {comment_id!r} is not <ms>-<seq>"
+    return int(m.group(1)), int(m.group(2))
+
+
+def assert_strictly_increasing(ids, what="ids"):
+    keys = [cid(i) for i in ids]
+    for a, b, ia, ib in zip(keys, keys[1:], ids, ids[1:]):
+        assert a < b, f"{what} not strictly increasing: {ia} then {ib}"
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_comment_shape(m):
+    """A server `comment` message: exact keys and types; ts taken from the id."""
+    assert m.get("type") == "comment", m
+    for k in ("id", "user", "text", "ts"):
+        assert k in m, f"comment lacks {k!r}: {m}"
+    assert isinstance(m["user"], str) and isinstance(m["text"], str), m
+    assert is_int(m["ts"]), f"ts must be an integer: {m!r}"
+    ms, _seq = cid(m["id"])
+    assert m["ts"] == ms, f"ts {m['ts']} is not the ms part of id {m['id']}"
+
+
+def healthz(port, timeout=None):
+    """GET /healthz -> (status, body) or raise OSError."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout or T)
+    try:
+        conn.request("GET", "/healthz")
+        r = conn.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def http_get(port, path, headers=None, timeout=None):
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout or T)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+_SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|runtime error:")
+
+
+class Proc:
+    """Base: a child process with its stdout+stderr in a log file."""
+
+    name = "proc"
+
+    def __init__(self, tmpdir):
+        self.tmpdir = str(tmpdir)
+        os.makedirs(self.tmpdir, exist_ok=True)
+        self.proc = None
+        self.log_path = None
+        self.expected_exit = True  # True while we did not start it or stopped/killed it ourselves
+        self._starts = 0
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def returncode(self):
+        return None if self.proc is None else self.proc.poll()
+
+    def _spawn(self, argv, env=None):
+        self._starts += 1
+        self.log_path = os.path.join(self.tmpdir, f"{self.name}.{self._starts}.log")
+        logf = open(self.log_path, "wb")
+        try:
+            self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        finally:
+            logf.close()
+        self.expected_exit = False
+
+    def send_signal(self, sig):
+        if self.alive():
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout=None, sig=signal.SIGTERM):
+        """Send sig (SIGTERM), wait for exit, return the exit code (negative: killed by signal)."""
+        if self.proc is None:
+            return None
+        self.expected_exit = True
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=timeout or scaled(10))
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+                raise AssertionError(f"{self.name} did not exit within {timeout or scaled(10)}s of {sig!r}; killed")
+        return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL, no cleanup possible. Returns the exit code (-9)."""
+        if self.proc is None:
+            return None
+        self.expected_exit = True
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+    async def astop(self, **kw):
+        """stop() without blocking the event loop (clients keep answering close frames)."""
+        return await asyncio.to_thread(self.stop, **kw)
+
+    async def akill(self):
+        return await asyncio.to_thread(self.kill)
+
+    async def astart(self, **kw):
+        return await asyncio.to_thread(self.start, **kw)
+
+    def log_text(self):
+        texts = []
+        for i in range(1, self._starts + 1):
+            p = os.path.join(self.tmpdir, f"{self.name}.{i}.log")
+            try:
+                with open(p, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if len(data) > 60000:
+                data = b"...(truncated)...\n" + data[-60000:]
+            texts.append(f"--- {p} ---\n" + data.decode("utf-8", "replace"))
+        return "\n".join(texts)
+
+    def current_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except (OSError, TypeError):
+            return ""
+
+
+class RedisProc(Proc):
+    """redis-server on a fixed (free) port; can be stopped and started again on the same port."""
+
+    name = "redis"
+
+    def __init__(self, tmpdir, port=None):
+        super().__init__(tmpdir)
+        self.port = port or free_port()
+
+    def start(self, timeout=None):
+        assert not self.alive()
+        argv = ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "",
+                "--appendonly", "no", "--dir", self.tmpdir]
+        self._spawn(argv)
+        try:
+            wait_until(lambda: self._ping(), timeout or scaled(10), what=f"redis on {self.port}")
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _ping(self):
+        if not self.alive():
+            raise AssertionError(f"redis-server exited: {self.current_log()[-2000:]}")
+        r = redis_mod.Redis(host=HOST, port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return r.ping()
+        finally:
+            r.close()
+
+    def client(self):
+        return redis_mod.Redis(host=HOST, port=self.port, socket_timeout=T, decode_responses=True)
+
+    def stop(self, timeout=None, sig=signal.SIGTERM, save=False):
+        """Stop redis. save=True writes the data to disk first (SHUTDOWN SAVE) so that a later
+        start() on the same port comes back with the same data."""
+        if save and self.alive():
+            self.expected_exit = True
+            r = redis_mod.Redis(host=HOST, port=self.port, socket_timeout=10)
+            try:
+                r.shutdown(save=True)
+            except redis_mod.exceptions.ConnectionError:
+                pass
+            finally:
+                r.close()
+            self.proc.wait(timeout=scaled(10))
+            return self.proc.returncode
+        return super().stop(timeout=timeout, sig=sig)
+
+    def restart(self, save=True):
+        self.stop(save=save)
+        return self.start()
+
+
+class Server(Proc):
+    """One livecart-server process."""
+
+    DEFAULTS = {
+        "tick-ms": 100,
+        "share-ttl-ms": 15000,
+        "ping-secs": 20,
+        "history": 1000,
+        "ring-slots": 4096,
+        "ring-bytes": 4194304,
+        "max-gaps": 3,
+    }
+
+    def __init__(self, tmpdir, redis_port, shard=None, port=None, binary=None, env=None, **opts):
+        super().__init__(tmpdir)
+        self.port = port or free_port()
+        self.redis_port = redis_port
+        self.shard = shard or f"shard-{self.port}"
+        self.name = f"server-{self.shard}"
+        self.binary = binary or SERVER_BIN
+        self.opts = dict(self.DEFAULTS)
+        self.opts.update({k.replace("_", "-"): v for k, v in opts.items()})
+        self.env = env
+
+    def argv(self):
+        a = [self.binary, "--port", str(self.port), "--bind", HOST,
+             "--redis", f"{HOST}:{self.redis_port}", "--shard", self.shard]
+        for k, v in self.opts.items():
+            a += [f"--{k}", str(v)]
+        return a
+
+    def start(self, wait="healthy", timeout=None):
+        """Start the server. wait='healthy': until /healthz is 200; 'listening': until /healthz
+        answers at all (e.g. 503 while Redis is down); None: don't wait."""
+        assert not self.alive()
+        if not os.path.exists(self.binary):
+            raise AssertionError(f"server binary not found: {self.binary} (set LIVECART_SERVER)")
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        self._spawn(self.argv(), env=env)
+        if wait:
+            try:
+                self.wait_ready(healthy=(wait == "healthy"), timeout=timeout)
+            except BaseException:
+                self.kill()
+                raise
+        return self
+
+    def wait_ready(self, healthy=True, timeout=None):
+        timeout = timeout or scaled(10)
+
+        def ready():
+            if not self.alive():
+                raise AssertionError(f"{self.name} exited with {self.returncode()} during start-up:\n"
+                                     + self.current_log()[-4000:])
+            try:
+                status, _ = healthz(self.port, timeout=2)
+            except OSError:
+                return False
+            return status == 200 if healthy else True
+
+        try:
+            wait_until(ready, timeout, interval=0.05, what=f"{self.name} ready (healthy={healthy})")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- log ---\n{self.current_log()[-4000:]}") from None
+
+    def restart(self, wait="healthy"):
+        self.stop()
+        return self.start(wait=wait)
+
+    def healthz(self):
+        return healthz(self.port)
+
+    def url(self, room, path="/live"):
+        return f"ws://{HOST}:{self.port}{path}?room={room}"
+
+    def rss_kb(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log_path)
+        except (OSError, TypeError):
+            return 0
+
+    def sanitizer_report(self, offset=0):
+        """Text around a sanitizer report in the log (the current run's log from `offset` if
+        offset > 0, else every run's log), or None."""
+        if os.environ.get("LIVECART_ALLOW_SANITIZER_REPORTS") == "1":
+            return None
+        if offset:
+            try:
+                with open(self.log_path, "rb") as f:
+                    f.seek(offset)
+                    text = f.read().decode("utf-8", "replace")
+            except (OSError, TypeError):
+                text = ""
+        else:
+            text = self.log_text()
+        m = _SANITIZER_RE.search(text)
+        if not m:
+            return None
+        return text[max(0, m.start() - 200): m.start() + 4000]
+
+
+# --------------------------------------------------------------------------------------------
+# WebSocket client
+
+
+class RecvTimeout(AssertionError):
+    """No message arrived in time."""
+
+
+class Closed(Exception):
+    """The connection was closed while we waited for a message."""
+
+    def __init__(self, code, reason=""):
+        super().__init__(f"connection closed with code {code} {reason!r}")
+        self.code = code
+        self.reason = reason
+
+
+_open_clients = []
+
+
+class Client:
+    """A websocket client speaking one livecart format ('json' or 'msgpack').
+
+    Every received message is decoded to a dict and appended to `received`.  Messages skipped by
+    recv_type()/wait_for() are also kept in `skipped`.  The latest viewer count and like total
+    (from welcome, viewers, likes) are tracked in `viewers` / `likes`; comments in `comments`.
+    """
+
+    def __init__(self, ws, fmt):
+        self.ws = ws
+        self.fmt = fmt
+        self.received = []
+        self.skipped = []
+        self.comments = []
+        self.viewers = None
+        self.likes = None
+        self.welcome = None
+        self.close_code = None
+        _open_clients.append(self)
+
+    # -- connecting
+
+    @classmethod
+    async def connect(cls, server_or_port, room, fmt="json", subprotocols="auto", path="/live",
+                      url=None, **kw):
+        """fmt: 'json' | 'msgpack' | 'none' (no Sec-WebSocket-Protocol header, expects JSON)."""
+        port = server_or_port if isinstance(server_or_port, int) else server_or_port.port
+        if url is None:
+            url = f"ws://{HOST}:{port}{path}?room={room}"
+        if subprotocols == "auto":
+            subprotocols = None if fmt == "none" else [SUBPROTO[fmt]]
+        kw.setdefault("max_size", None)
+        kw.setdefault("max_queue", None)   # keep reading in the background: never a slow reader
+        kw.setdefault("ping_interval", None)
+        kw.setdefault("compression", None)  # frame sizes on the wire are what we send
+        kw.setdefault("close_timeout", 2)
+        kw.setdefault("open_timeout", T)
+        ws = await websockets.connect(url, subprotocols=subprotocols, **kw)
+        real_fmt = "json" if fmt == "none" else fmt
+        c = cls(ws, real_fmt)
+        if fmt == "none":
+            assert ws.subprotocol is None, f"server selected {ws.subprotocol!r} though none offered"
+        elif subprotocols and subprotocols == [SUBPROTO[fmt]]:
+            assert ws.subprotocol == SUBPROTO[fmt], \
+                f"server selected subprotocol {ws.subprotocol!r}, expected {SUBPROTO[fmt]!r}"
+        return c
+
+    @classmethod
+    async def joined(cls, server, room, user, fmt="json", role=None, **hello_extra):
+        """connect + hello; returns the client (welcome in .welcome)."""
+        c = await cls.connect(server, room, fmt)
+        await c.hello(user, role=role, **hello_extra)
+        return c
+
+    # -- encoding
+
+    def encode(self, msg):
+        if self.fmt == "msgpack":
+            return msgpack.packb(msg, use_bin_type=True)
+        return json.dumps(msg, ensure_ascii=False)
+
+    def decode(self, data):
+        if self.fmt == "msgpack":
+            assert isinstance(data, bytes), f"msgpack connection received a text frame: {data!r:.200}"
+            m = msgpack.unpackb(data, raw=False)
+        else:
+            assert isinstance(data, str), f"json connection received a binary frame: {data!r:.200}"
+            m = json.loads(data)
+        assert isinstance(m, dict), f"server message is not a map: {m!r:.200}"
+        assert isinstance(m.get("type"), str), f"server message without string type: {m!r:.200}"
+        return m
+
+    # -- sending
+
+    async def send(self, msg):
+        await self.ws.send(self.encode(msg))
+
+    async def send_raw(self, data):
+        """Send str (text frame) or bytes (binary frame) or an iterable of them (fragments)."""
+        await self.ws.send(data)
+
+    async def comment(self, text, **extra):
+        await self.send({"type": "comment", "text": text, **extra})
+
+    async def like(self, count=1):
+        await self.send({"type": "like", "count": count})
+
+    # -- receiving
+
+    def _track(self, m):
+        self.received.append(m)
+        t = m["type"]
+        if t == "welcome":
+            self.welcome = m
+            self.viewers = m.get("viewers")
+            self.likes = m.get("likes")
+        elif t == "viewers":
+            self.viewers = m.get("count")
+        elif t == "likes":
+            self.likes = m.get("total")
+        elif t == "comment":
+            self.comments.append(m)
+
+    async def recv(self, timeout=None):
+        """Next message as a dict. Raises AssertionError on timeout, Closed on close."""
+        timeout = T if timeout is None else timeout
+        try:
+            data = await asyncio.wait_for(self.ws.recv(), timeout)
+        except asyncio.TimeoutError:
+            raise RecvTimeout(f"no message within {timeout:.1f}s "
+                                 f"(last received: {self.received[-3:]!r:.600})") from None
+        except websockets.exceptions.ConnectionClosed as e:
+            self.close_code = e.rcvd.code if e.rcvd else 1006
+            raise Closed(self.close_code, e.rcvd.reason if e.rcvd else "") from None
+        m = self.decode(data)
+        self._track(m)
+        return m
+
+    async def recv_raw(self, timeout=None):
+        timeout = T if timeout is None else timeout
+        return await asyncio.wait_for(self.ws.recv(), timeout)
+
+    async def wait_for(self, pred, timeout=None, what="a matching message"):
+        """Read until pred(msg); other messages go to `skipped`."""
+        timeout = T if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}; "
+                                     f"skipped {len(self.skipped)}: {self.skipped[-5:]!r:.800}")
+            try:
+                m = await self.recv(left)
+            except RecvTimeout:
+                raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}; "
+                                     f"skipped {len(self.skipped)}: {self.skipped[-5:]!r:.800}") from None
+            if pred(m):
+                return m
+            self.skipped.append(m)
+
+    async def recv_type(self, typ, timeout=None):
+        return await self.wait_for(lambda m: m["type"] == typ, timeout, what=f"a {typ!r} message")
+
+    async def recv_reply(self, timeout=None):
+        """Next message that is not room traffic (comment/likes/viewers): a direct reply."""
+        return await self.wait_for(lambda m: m["type"] not in ("comment", "likes", "viewers"), timeout,
+                                   what="a reply")
+
+    async def expect_error(self, code, timeout=None):
+        m = await self.recv_reply(timeout)
+        assert m["type"] == "error", f"expected error {code!r}, got {m!r:.300}"
+        assert m.get("code") == code, f"expected error {code!r}, got {m!r:.300}"
+        assert isinstance(m.get("message"), str), f"error without string message: {m!r:.300}"
+        return m
+
+    async def ping_pong(self, timeout=None):
+        """Send ping; the next reply must be pong (proves the connection is alive and that no
+        error reply was pending)."""
+        await self.send({"type": "ping"})
+        m = await self.recv_reply(timeout)
+        assert m["type"] == "pong", f"expected pong, got {m!r:.300}"
+        return m
+
+    async def hello_reply(self, user, role=None, **extra):
+        msg = {"type": "hello", "user": user}
+        if role is not None:
+            msg["role"] = role
+        msg.update(extra)
+        await self.send(msg)
+        return await self.recv_reply()
+
+    async def hello(self, user, role=None, **extra):
+        """Send hello, return the welcome (fails on anything else)."""
+        m = await self.hello_reply(user, role, **extra)
+        assert m["type"] == "welcome", f"hello by {user!r} answered with {m!r:.300}"
+        return m
+
+    async def wait_viewers(self, n, timeout=None):
+        if self.viewers == n:
+            return
+        await self.wait_for(lambda m: self.viewers == n, timeout, what=f"viewers == {n} (now {self.viewers})")
+
+    async def wait_likes(self, n, timeout=None):
+        if self.likes == n:
+            return
+        await self.wait_for(lambda m: self.likes == n, timeout, what=f"likes == {n} (now {self.likes})")
+
+    async def wait_comment(self, text, timeout=None):
+        for c in self.comments:
+            if c["text"] == text:
+                return c
+        return await self.wait_for(lambda m: m["type"] == "comment" and m["text"] == text, timeout,
+                                   what=f"comment {text!r}")
+
+    async def wait_comments(self, n, timeout=None):
+        """Wait until `comments` has at least n entries."""
+        if len(self.comments) >= n:
+            return self.comments
+        await self.wait_for(lambda m: len(self.comments) >= n, timeout,
+                            what=f"{n} comments (have {len(self.comments)})")
+        return self.comments
+
+    async def expect_close(self, timeout=None):
+        """Read until the server closes; return (code, messages received before the close)."""
+        timeout = T if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        got = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"connection not closed within {timeout:.1f}s; got {got[-5:]!r:.600}")
+            try:
+                got.append(await self.recv(left))
+            except Closed as e:
+                return e.code, got
+            except RecvTimeout:
+                continue
+
+    async def assert_silent(self, seconds, types=None):
+        """No message (of the given types) arrives for `seconds`."""
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                m = await self.recv(left)
+            except RecvTimeout:
+                return
+            if types is None or m["type"] in types:
+                raise AssertionError(f"unexpected message {m!r:.300}")
+            self.skipped.append(m)
+
+    @property
+    def is_open(self):
+        return self.ws.open
+
+    async def close(self):
+        try:
+            await asyncio.wait_for(self.ws.close(), 3)
+        except Exception:  # noqa: BLE001
+            pass
+        if self in _open_clients:
+            _open_clients.remove(self)
+
+
+async def close_all_clients():
+    for c in list(_open_clients):
+        await c.close()
+    _open_clients.clear()
+
+
+def async_test(timeout=90):
+    """Decorator: run an `async def` test with asyncio.run, bounded by `timeout` seconds
+    (scaled), and close every Client it opened."""
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            async def main():
+                try:
+                    return await asyncio.wait_for(fn(*args, **kwargs), scaled(timeout))
+                finally:
+                    await close_all_clients()
+            return asyncio.run(main())
+        return wrapper
+
+    return deco
+
+
+def upgrade_status(port, path, subprotocols=None):
+    """Send a WebSocket upgrade request by hand; return (HTTP status, selected subprotocol or None,
+    status line).  Done by hand so that any HTTP/1.x status line is read (some client libraries
+    refuse an HTTP/1.0 status line and would hide the status)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    req = (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
+    if subprotocols:
+        req += f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}\r\n"
+    req += "\r\n"
+    with socket.create_connection((HOST, port), timeout=T) as s:
+        s.sendall(req.encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            try:
+                chunk = s.recv(4096)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    head = buf.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = head.split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
+    assert m, f"no HTTP status line in the answer to GET {path}: {buf[:200]!r}"
+    proto = None
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        if k.strip().lower() == "sec-websocket-protocol":
+            proto = v.strip()
+    return int(m.group(1)), proto, lines[0]
+
+
+async def connect_status(port, path, subprotocols=None):
+    """Try a WebSocket upgrade; return (HTTP status, selected subprotocol)."""
+    status, proto, _ = await asyncio.to_thread(upgrade_status, port, path, subprotocols)
+    return status, proto
+
+
+# --------------------------------------------------------------------------------------------
+# Raw WebSocket client on a plain socket (for clients that misbehave on purpose)
+
+
+class RawWS:
+    """Minimal hand-written WebSocket client on a blocking socket.
+
+    Used for clients that must not answer pings, or that must stop reading (a tiny SO_RCVBUF),
+    or that send bytes a conforming library would refuse to send.
+    """
+
+    def __init__(self, port, room, fmt="json", rcvbuf=None, timeout=None, path=None, handshake=True,
+                 mss=None):
+        """rcvbuf: SO_RCVBUF before connect.  mss: TCP_MAXSEG before connect; on loopback the
+        peer's send buffer autotunes to ~4 MB with the default 64 KB MSS, so a client that wants
+        to stall the server's writes quickly should also ask for a small MSS (e.g. 1000)."""
+        self.fmt = fmt
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if mss:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+        self.sock.settimeout(timeout or T)
+        self.sock.connect((HOST, port))
+        self.buf = b""
+        self.closed = False
+        self.close_code = None
+        self.pings = 0
+        self.messages = []
+        self.end = None   # how the connection ended: close frame / eof without close frame / reset
+        if handshake:
+            self.handshake(room, path)
+
+    def handshake(self, room, path=None):
+        key = base64.b64encode(os.urandom(16)).decode()
+        path = path or f"/live?room={room}"
+        req = (f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+               f"Sec-WebSocket-Protocol: {SUBPROTO[self.fmt]}\r\n\r\n")
+        self.sock.sendall(req.encode())
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise AssertionError(f"connection closed during handshake: {self.buf!r}")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        status = head.split(b"\r\n", 1)[0]
+        assert b" 101 " in status + b" ", f"handshake refused: {head!r}"
+        return head
+
+    @staticmethod
+    def frame(opcode, payload, fin=True, mask=True):
+        b0 = (0x80 if fin else 0) | opcode
+        n = len(payload)
+        mbit = 0x80 if mask else 0
+        if n < 126:
+            hdr = struct.pack("!BB", b0, mbit | n)
+        elif n < 65536:
+            hdr = struct.pack("!BBH", b0, mbit | 126, n)
+        else:
+            hdr = struct.pack("!BBQ", b0, mbit | 127, n)
+        if not mask:
+            return hdr + payload
+        key = os.urandom(4)
+        masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        return hdr + key + masked
+
+    def send_frame(self, opcode, payload, fin=True):
+        self.sock.sendall(self.frame(opcode, payload, fin))
+
+    def send(self, msg):
+        if self.fmt == "msgpack":
+            self.send_frame(0x2, msgpack.packb(msg, use_bin_type=True))
+        else:
+            self.send_frame(0x1, json.dumps(msg).encode())
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+
+    def recv_frame(self):
+        """(fin, opcode, payload); raises EOFError at end of stream, socket.timeout on timeout."""
+        self._need(2)
+        b0, b1 = self.buf[0], self.buf[1]
+        n = b1 & 0x7F
+        off = 2
+        if n == 126:
+            self._need(4)
+            n = struct.unpack("!H", self.buf[2:4])[0]
+            off = 4
+        elif n == 127:
+            self._need(10)
+            n = struct.unpack("!Q", self.buf[2:10])[0]
+            off = 10
+        masked = b1 & 0x80
+        if masked:
+            off += 4
+        self._need(off + n)
+        payload = self.buf[off:off + n]
+        if masked:
+            key = self.buf[off - 4:off]
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        self.buf = self.buf[off + n:]
+        return bool(b0 & 0x80), b0 & 0x0F, payload
+
+    def recv_msg(self, answer_pings=False):
+        """Next data message as a dict (control frames handled). Returns None once closed."""
+        parts = []
+        while True:
+            try:
+                fin, op, payload = self.recv_frame()
+            except EOFError:
+                self.closed = True
+                self.end = "eof without close frame"
+                return None
+            except ConnectionResetError:
+                self.closed = True
+                self.end = "connection reset"
+                return None
+            if op == 0x9:
+                self.pings += 1
+                if answer_pings:
+                    self.send_frame(0xA, payload)
+                continue
+            if op == 0xA:
+                continue
+            if op == 0x8:
+                self.closed = True
+                self.end = "close frame"
+                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                return None
+            parts.append(payload)
+            if fin:
+                data = b"".join(parts)
+                if self.fmt == "msgpack":
+                    assert op in (0x2, 0x0), f"msgpack connection received opcode {op}"
+                    m = msgpack.unpackb(data, raw=False)
+                else:
+                    assert op in (0x1, 0x0), f"json connection received opcode {op}"
+                    m = json.loads(data.decode("utf-8"))
+                self.messages.append(m)
+                return m
+
+    def set_timeout(self, t):
+        self.sock.settimeout(t)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------------------------
+# hand-made msgpack (for bytes msgpack.packb would never produce, e.g. invalid UTF-8 in a str)
+
+
+def mp_str(b):
+    n = len(b)
+    if n < 32:
+        return bytes([0xA0 | n]) + b
+    if n < 256:
+        return b"\xd9" + bytes([n]) + b
+    return b"\xda" + struct.pack("!H", n) + b
+
+
+def mp_bin(b):
+    n = len(b)
+    if n < 256:
+        return b"\xc4" + bytes([n]) + b
+    return b"\xc5" + struct.pack("!H", n) + b
+
+
+def mp_map(pairs):
+    """pairs: list of (key_bytes_encoded, value_bytes_encoded)."""
+    assert len(pairs) < 16
+    return bytes([0x80 | len(pairs)]) + b"".join(k + v for k, v in pairs)
+
+
+def mp(obj):
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def uniq(prefix="r"):
+    """A fresh room name / user name."""
+    return f"{prefix}{random.randrange(16**8):08x}"
+
+
+def rkey(room, what):
+    return f"lc:{{{room}}}:{what}"
+
+
+# --------------------------------------------------------------------------------------------
+# A TCP proxy between a server and Redis that can lose one reply on purpose.
+
+import threading  # noqa: E402
+import select  # noqa: E402
+
+
+class ReplyDroppingProxy:
+    """127.0.0.1:port -> 127.0.0.1:target_port.  After arm(pattern), the first client->Redis chunk
+    containing `pattern` is forwarded to Redis, but Redis's reply is thrown away and the
+    connection is cut (both sides) shortly after: "the command ran, the reply was lost"."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((HOST, 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.pattern = None
+        self.triggered = 0        # requests matched
+        self.dropped = b""        # reply bytes thrown away
+        self.cuts = 0             # connections cut
+        self.connections = 0
+        self._stop = False
+        self._lock = threading.Lock()
+        self._socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, pattern):
+        with self._lock:
+            self.pattern = pattern
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                r = socket.create_connection((HOST, self.target_port), timeout=5)
+            except OSError:
+                c.close()
+                continue
+            self.connections += 1
+            self._socks += [c, r]
+            threading.Thread(target=self._pump, args=(c, r), daemon=True).start()
+
+    def _pump(self, c, r):
+        cut_at = None      # monotonic time at which to cut, once the matched reply arrived
+        marked = False
+        try:
+            while not self._stop:
+                timeout = 0.05 if cut_at or marked else 0.5
+                rl, _, _ = select.select([c, r], [], [], timeout)
+                if cut_at and time.monotonic() >= cut_at:
+                    self.cuts += 1
+                    return
+                for s in rl:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    if s is c:
+                        with self._lock:
+                            if self.pattern and self.pattern in data:
+                                self.pattern = None
+                                self.triggered += 1
+                                marked = True
+                        r.sendall(data)
+                    else:
+                        if marked:
+                            self.dropped += data
+                            if cut_at is None:
+                                cut_at = time.monotonic() + 0.2
+                            continue
+                        c.sendall(data)
+        except OSError:
+            return
+        finally:
+            for s in (c, r):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self):
+        self._stop = True
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        for s in self._socks:
+            try:
+                s.close()
+            except OSError:
+                pass
