@@ -17,9 +17,10 @@ for build in sys.argv[1:]:
     for line in open(log):
         t = json.loads(line)
         ok = t["result"] in ("OK", "EXPECTEDFAIL", "SKIP")
-        name = t["name"]
+        # meson names a test "project:suite / name"
+        name = t["name"].rsplit(" / ", 1)[-1]
         junit = os.path.join(build, "tests", f"junit-{name}.xml")
-        if "blackbox" in t.get("suite", []) and os.path.exists(junit):
+        if ":blackbox" in t["name"] and os.path.exists(junit):
             root = ET.parse(junit).getroot()
             suites = [root] if root.tag == "testsuite" else list(root)
             n = sum(int(s.get("tests", 0)) for s in suites)
