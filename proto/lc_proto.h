@@ -19,8 +19,9 @@ typedef enum { LC_FMT_JSON = 0, LC_FMT_MSGPACK = 1 } lc_fmt_t;
 #define LC_FMT_COUNT 2
 
 /* Who sends a message: decoding checks that the type and its keys are
- * allowed in that direction (a client may not send "welcome"). */
-typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2 } lc_dir_t;
+ * allowed in that direction (a client may not send "welcome"). BUS marks
+ * messages that only travel between shards on a room's Redis channel. */
+typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2, LC_DIR_BUS = 4 } lc_dir_t;
 
 /* The largest client message, after reassembly of fragments. */
 #define LC_MAX_CLIENT_MSG 4096
@@ -35,7 +36,27 @@ typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2 } lc_dir_t;
     X(PING, "ping")       \
     X(PONG, "pong")       \
     X(GAP, "gap")         \
-    X(ERROR, "error")
+    X(ERROR, "error")     \
+    X(SALE_OPEN, "sale_open")       \
+    X(SALE_CLOSE, "sale_close")     \
+    X(BUY, "buy")                   \
+    X(CANCEL, "cancel")             \
+    X(GROUP_OPEN, "group_open")     \
+    X(GROUP_JOIN, "group_join")     \
+    X(SALE, "sale")                 \
+    X(GROUP_SALE, "group_sale")     \
+    X(STOCK, "stock")               \
+    X(SOLD_OUT, "sold_out")         \
+    X(SALE_CLOSED, "sale_closed")   \
+    X(ORDER, "order")               \
+    X(CANCELLED, "cancelled")       \
+    X(GROUP, "group")               \
+    X(GROUP_DONE, "group_done")     \
+    X(GROUP_FAILED, "group_failed") \
+    X(TEAMS, "teams")               \
+    X(TEAM_DONE, "team_done")       \
+    X(TEAM_FAILED, "team_failed")   \
+    X(MEMBER, "member")
 
 typedef enum {
     LC_MSG_NONE = 0,
@@ -66,7 +87,25 @@ typedef enum {
     X(viewers, INT)             \
     X(likes, INT)               \
     X(recovered, BOOL)          \
-    X(history, LIST)
+    X(history, LIST)            \
+    X(sku, STR)                 \
+    X(title, STR)               \
+    X(req, STR)                 \
+    X(status, STR)              \
+    X(order, STR)               \
+    X(team, STR)                \
+    X(price, INT)               \
+    X(stock, INT)               \
+    X(limit, INT)               \
+    X(qty, INT)                 \
+    X(left, INT)                \
+    X(size, INT)                \
+    X(ttl_s, INT)               \
+    X(members, INT)             \
+    X(teams, INT)               \
+    X(waiting, INT)             \
+    X(sales, LIST)              \
+    X(entries, LIST)
 
 typedef enum {
 #define X(name, kind) LC_F_##name,
@@ -120,7 +159,8 @@ int lc_str_eq(lc_str_t a, const char *b);
     X(NOT_READY, "not_ready")          \
     X(TOO_LARGE, "too_large")          \
     X(FORBIDDEN, "forbidden")          \
-    X(UNAVAILABLE, "unavailable")
+    X(UNAVAILABLE, "unavailable")      \
+    X(RATE_LIMITED, "rate_limited")
 
 typedef enum {
     LC_ERR_NONE = 0,
@@ -163,6 +203,9 @@ int lc_msg_decode(lc_msg_t *m, lc_fmt_t fmt, lc_dir_t dir, const void *buf, size
  * Returns 0, or -1 if memory runs out or m is not encodable (unknown type).
  */
 int lc_msg_encode(const lc_msg_t *m, lc_fmt_t fmt, lc_buf_t *out);
+
+/* 1 if s is 1-64 characters of [A-Za-z0-9_-]: rooms, skus. */
+int lc_ident_valid(const char *s, size_t n);
 
 /* Checks that s is valid UTF-8 (no overlongs, surrogates, > U+10FFFF). */
 int lc_utf8_valid(const char *s, size_t n);

@@ -107,6 +107,9 @@ static int check_str(const lc__rule_t *r, const lc__val_t *v, const char *tname,
         lc_sid_t id;
         if (lc_sid_parse(&id, v->s, v->n) != 0)
             return lc__fail(err, LC_ERR_BAD_REQUEST, "%s.%s: not an id like 1-0", tname, fname);
+    } else if (r->check == LC__CHK_IDENT) {
+        if (!lc_ident_valid(v->s, v->n))
+            return lc__fail(err, LC_ERR_BAD_REQUEST, "%s.%s: 1-64 of A-Z a-z 0-9 _ -", tname, fname);
     } else if (r->check == LC__CHK_ONEOF) {
         int ok = 0;
         for (const char *const *o = r->oneof; *o && !ok; o++) ok = lc_str_eq(lc_str(v->s, v->n), *o);
@@ -228,7 +231,18 @@ int lc__decode_map(const lc__reader_t *rd, const lc__val_t *map, lc_dir_t dir,
     return 0;
 }
 
-/* ---- UTF-8 and stream ids ---- */
+/* ---- identifiers, UTF-8 and stream ids ---- */
+
+int lc_ident_valid(const char *s, size_t n) {
+    if (n < 1 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
+            return 0;
+    }
+    return 1;
+}
 
 int lc_utf8_valid(const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;

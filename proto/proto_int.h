@@ -19,7 +19,7 @@ typedef struct lc__field_desc {
 extern const lc__field_desc_t lc__fields[LC_F__COUNT];
 
 /* How a string is checked beyond its length. */
-typedef enum { LC__CHK_NONE, LC__CHK_SID, LC__CHK_ONEOF } lc__check_t;
+typedef enum { LC__CHK_NONE, LC__CHK_SID, LC__CHK_ONEOF, LC__CHK_IDENT } lc__check_t;
 
 /* One key of one message type. */
 typedef struct lc__rule {
@@ -29,7 +29,7 @@ typedef struct lc__rule {
     int64_t min, max; /* STR: bytes; INT: value; LIST: items */
     lc__check_t check;
     const char *const *oneof; /* LC__CHK_ONEOF: NULL-terminated choices */
-    lc_msg_type_t item;       /* LIST: type of each item */
+    lc_msg_type_t item;       /* LIST: type of each item (NONE: any) */
 } lc__rule_t;
 
 typedef struct lc__type_desc {

@@ -10,6 +10,7 @@
 #define C2S LC_DIR_C2S
 #define S2C LC_DIR_S2C
 #define BOTH (LC_DIR_C2S | LC_DIR_S2C)
+#define BUS LC_DIR_BUS
 #define NOMAX INT64_MAX
 
 const lc__field_desc_t lc__fields[LC_F__COUNT] = {
@@ -23,6 +24,8 @@ static const char *const roles[] = {"viewer", "streamer", NULL};
 /* Rule shorthands: key, who may send it, who must, min, max. */
 #define R(f, d, q, lo, hi) {LC_F_##f, d, q, lo, hi, LC__CHK_NONE, NULL, LC_MSG_NONE}
 #define RSID(f, d, q) {LC_F_##f, d, q, 3, 41, LC__CHK_SID, NULL, LC_MSG_NONE}
+#define RID(f, d, q) {LC_F_##f, d, q, 1, 64, LC__CHK_IDENT, NULL, LC_MSG_NONE}
+#define BIG INT64_C(1000000000000)     /* 10^12: prices in cents, stock */
 
 static const lc__rule_t hello_rules[] = {
     R(user, C2S, C2S, 1, 64),
@@ -38,6 +41,7 @@ static const lc__rule_t welcome_rules[] = {
     RSID(last, S2C, S2C),
     {LC_F_history, S2C, S2C, 0, 100000, LC__CHK_NONE, NULL, LC_MSG_COMMENT},
     R(recovered, S2C, 0, 0, 1),
+    {LC_F_sales, S2C, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_NONE},
 };
 static const lc__rule_t comment_rules[] = {
     RSID(id, S2C, S2C),
@@ -54,6 +58,61 @@ static const lc__rule_t error_rules[] = {
     R(message, S2C, S2C, 0, 1024),
 };
 
+/* ---- commerce (PROTOCOL.md, "Flash sale" and "Group-buy") ---- */
+static const lc__rule_t sale_open_rules[] = {
+    RID(sku, C2S, C2S), R(title, C2S, C2S, 1, 200), R(price, C2S, C2S, 0, BIG),
+    R(stock, C2S, C2S, 1, 1000000000), R(limit, C2S, 0, 1, 1000000000),
+};
+static const lc__rule_t sku_rules[] = {RID(sku, BOTH, BOTH)};
+/* buy: range problems of sku and qty are answered with order status
+ * "invalid" (the reply carries req), so the schema only checks types. */
+static const lc__rule_t buy_rules[] = {
+    R(sku, C2S, C2S, 1, 64), R(qty, C2S, 0, INT64_MIN, INT64_MAX), R(req, C2S, C2S, 1, 64),
+};
+static const lc__rule_t cancel_rules[] = {RSID(order, C2S, C2S)};
+static const lc__rule_t group_open_rules[] = {
+    RID(sku, C2S, C2S), R(title, C2S, C2S, 1, 200), R(price, C2S, C2S, 0, BIG),
+    R(size, C2S, C2S, 2, 100), R(stock, C2S, C2S, 1, 1000000000), R(ttl_s, C2S, C2S, 5, 86400),
+};
+static const lc__rule_t group_join_rules[] = {
+    R(sku, C2S, C2S, 1, 64), R(req, C2S, C2S, 1, 64), R(team, C2S, 0, 1, 32),
+};
+static const lc__rule_t sale_rules[] = {
+    RID(sku, S2C, S2C), R(title, S2C, S2C, 1, 200), R(price, S2C, S2C, 0, BIG),
+    R(stock, S2C, S2C, 0, BIG), R(limit, S2C, S2C, 1, BIG),
+};
+static const lc__rule_t group_sale_rules[] = {
+    RID(sku, S2C, S2C), R(title, S2C, S2C, 1, 200), R(price, S2C, S2C, 0, BIG),
+    R(size, S2C, S2C, 2, 100), R(stock, S2C, S2C, 0, BIG), R(ttl_s, S2C, S2C, 1, 86400),
+    R(teams, S2C, 0, 0, BIG),
+};
+static const lc__rule_t stock_rules[] = {RID(sku, S2C, S2C), R(left, S2C, S2C, 0, BIG)};
+static const lc__rule_t order_rules[] = {
+    R(req, S2C, S2C, 1, 64), R(sku, S2C, S2C, 0, 64), R(status, S2C, S2C, 1, 32),
+    RSID(order, S2C, 0), R(qty, S2C, 0, INT64_MIN, INT64_MAX), R(left, S2C, 0, 0, BIG),
+};
+static const lc__rule_t cancelled_rules[] = {
+    RSID(order, S2C, S2C), R(status, S2C, S2C, 1, 32), R(sku, S2C, 0, 1, 64),
+    R(qty, S2C, 0, 0, BIG), R(left, S2C, 0, 0, BIG),
+};
+static const lc__rule_t group_rules[] = {
+    R(req, S2C, S2C, 1, 64), R(sku, S2C, S2C, 0, 64), R(status, S2C, S2C, 1, 32),
+    R(team, S2C, 0, 0, 32), R(members, S2C, 0, 0, 100), R(size, S2C, 0, 0, 100),
+    R(left, S2C, 0, 0, BIG),
+};
+static const lc__rule_t group_done_rules[] = {
+    R(team, S2C, S2C, 1, 32), RID(sku, S2C, S2C), RSID(order, S2C, S2C),
+};
+static const lc__rule_t group_failed_rules[] = {R(team, S2C, S2C, 1, 32), RID(sku, S2C, S2C)};
+static const lc__rule_t teams_rules[] = {
+    RID(sku, S2C, S2C), R(teams, S2C, S2C, 0, BIG), R(waiting, S2C, S2C, 0, BIG),
+};
+static const lc__rule_t team_result_rules[] = {
+    R(team, BUS, BUS, 1, 32), RID(sku, BUS, BUS),
+    {LC_F_entries, BUS, BUS, 0, 100, LC__CHK_NONE, NULL, LC_MSG_MEMBER},
+};
+static const lc__rule_t member_rules[] = {R(user, BUS, BUS, 1, 64), RSID(order, BUS, 0)};
+
 #define T(name, dirs, rules) {name, dirs, rules, sizeof(rules) / sizeof(rules[0])}
 #define T0(name, dirs) {name, dirs, NULL, 0}
 
@@ -69,6 +128,26 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_PONG] = T0("pong", S2C),
     [LC_MSG_GAP] = T("gap", S2C, gap_rules),
     [LC_MSG_ERROR] = T("error", S2C, error_rules),
+    [LC_MSG_SALE_OPEN] = T("sale_open", C2S, sale_open_rules),
+    [LC_MSG_SALE_CLOSE] = T("sale_close", C2S, sku_rules),
+    [LC_MSG_BUY] = T("buy", C2S, buy_rules),
+    [LC_MSG_CANCEL] = T("cancel", C2S, cancel_rules),
+    [LC_MSG_GROUP_OPEN] = T("group_open", C2S, group_open_rules),
+    [LC_MSG_GROUP_JOIN] = T("group_join", C2S, group_join_rules),
+    [LC_MSG_SALE] = T("sale", S2C, sale_rules),
+    [LC_MSG_GROUP_SALE] = T("group_sale", S2C, group_sale_rules),
+    [LC_MSG_STOCK] = T("stock", S2C, stock_rules),
+    [LC_MSG_SOLD_OUT] = T("sold_out", S2C, sku_rules),
+    [LC_MSG_SALE_CLOSED] = T("sale_closed", S2C, sku_rules),
+    [LC_MSG_ORDER] = T("order", S2C, order_rules),
+    [LC_MSG_CANCELLED] = T("cancelled", S2C, cancelled_rules),
+    [LC_MSG_GROUP] = T("group", S2C, group_rules),
+    [LC_MSG_GROUP_DONE] = T("group_done", S2C, group_done_rules),
+    [LC_MSG_GROUP_FAILED] = T("group_failed", S2C, group_failed_rules),
+    [LC_MSG_TEAMS] = T("teams", S2C, teams_rules),
+    [LC_MSG_TEAM_DONE] = T("team_done", BUS, team_result_rules),
+    [LC_MSG_TEAM_FAILED] = T("team_failed", BUS, team_result_rules),
+    [LC_MSG_MEMBER] = T("member", BUS, member_rules),
 };
 
 lc_msg_type_t lc__type_lookup(const char *s, size_t n) {

@@ -30,6 +30,10 @@ static const char usage[] =
     "  --linger-ms N        keep an empty room subscribed this long (default 2000)\n"
     "  --redis-timeout-ms N reconnect when Redis does not answer this long (default 5000)\n"
     "  --drain-ms N         longest shutdown flush (default 3000)\n"
+    "  --buy-rate N         buys, cancels and group joins per second per connection (default 2)\n"
+    "  --buy-burst N        ... allowed at once (default 5)\n"
+    "  --cancel-window-s N  a buyer may cancel an order this long (default 300)\n"
+    "  --req-ttl-s N        a buy's answer is repeated for retries this long (default 86400)\n"
     "  --help, --version\n";
 
 static int num(const char *s, long lo, long hi, long *out) {
@@ -72,9 +76,14 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
     c->linger_ms = 2000;
     c->redis_timeout_ms = 5000;
     c->drain_ms = 3000;
+    c->buy_rate = 2;
+    c->buy_burst = 5;
+    c->cancel_window_s = 300;
+    c->req_ttl_s = 86400;
 
     enum { O_PORT = 256, O_BIND, O_REDIS, O_SHARD, O_TICK, O_TTL, O_PING, O_HIST, O_SLOTS, O_BYTES,
-           O_GAPS, O_LINGER, O_RTIMEOUT, O_DRAIN, O_HELP, O_VERSION };
+           O_GAPS, O_LINGER, O_RTIMEOUT, O_DRAIN, O_BRATE, O_BBURST, O_CWIN, O_REQTTL, O_HELP,
+           O_VERSION };
     static const struct option opts[] = {
         {"port", 1, 0, O_PORT},         {"bind", 1, 0, O_BIND},
         {"redis", 1, 0, O_REDIS},       {"shard", 1, 0, O_SHARD},
@@ -83,6 +92,8 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         {"ring-slots", 1, 0, O_SLOTS},  {"ring-bytes", 1, 0, O_BYTES},
         {"max-gaps", 1, 0, O_GAPS},     {"linger-ms", 1, 0, O_LINGER},
         {"redis-timeout-ms", 1, 0, O_RTIMEOUT}, {"drain-ms", 1, 0, O_DRAIN},
+        {"buy-rate", 1, 0, O_BRATE},    {"buy-burst", 1, 0, O_BBURST},
+        {"cancel-window-s", 1, 0, O_CWIN}, {"req-ttl-s", 1, 0, O_REQTTL},
         {"help", 0, 0, O_HELP},         {"version", 0, 0, O_VERSION},
         {0, 0, 0, 0}};
     int o;
@@ -120,6 +131,10 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         case O_LINGER: bad = num(a, 0, 3600000, &v); c->linger_ms = (unsigned)v; break;
         case O_RTIMEOUT: bad = num(a, 100, 600000, &v); c->redis_timeout_ms = (unsigned)v; break;
         case O_DRAIN: bad = num(a, 0, 600000, &v); c->drain_ms = (unsigned)v; break;
+        case O_BRATE: bad = num(a, 1, 100000, &v); c->buy_rate = (double)v; break;
+        case O_BBURST: bad = num(a, 1, 100000, &v); c->buy_burst = (double)v; break;
+        case O_CWIN: bad = num(a, 0, 86400 * 30, &v); c->cancel_window_s = (unsigned)v; break;
+        case O_REQTTL: bad = num(a, 60, 86400 * 30, &v); c->req_ttl_s = (unsigned)v; break;
         case O_HELP: fputs(usage, out); return 1;
         case O_VERSION: fputs("livecart-server 0.1.0\n", out); return 1;
         default:

@@ -26,6 +26,10 @@ typedef struct lc_config {
     unsigned linger_ms;       /* keep a room subscribed this long after it emptied */
     unsigned redis_timeout_ms;
     unsigned drain_ms;        /* longest wait for the final flush at shutdown */
+    double buy_rate;          /* buys (and cancels, joins) per second per connection */
+    double buy_burst;
+    unsigned cancel_window_s; /* a buyer may cancel this long after the order */
+    unsigned req_ttl_s;       /* how long a buy's answer is kept for retries */
 } lc_config_t;
 
 /* Parses argv into c (defaults first). Returns 0 to run, 1 when --help or

@@ -51,6 +51,8 @@ struct lc_conn {
     lc_sid_t last;       /* newest comment delivered: no duplicates, gap hint */
     lc_qitem_t *qhead, *qtail; /* unicast frames, sent before ring traffic */
     uint32_t qbytes;
+    double tokens;   /* buy token bucket (sale.c) */
+    uint64_t tok_at; /* when it was last refilled; 0: never */
     uint8_t *rx; /* reassembly of a fragmented message, LC_MAX_CLIENT_MSG */
     uint16_t rxlen;
     uint8_t ulen;

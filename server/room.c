@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "sale.h"
 #include "store.h"
 
 enum { SUB_NONE, SUB_PENDING, SUB_LIVE };
@@ -54,6 +55,7 @@ struct lc_room {
     uint8_t likes_busy, share_busy;
     int64_t share_flushed, share_sending;
     uint64_t share_at, empty_since;
+    struct lc_sales *sales; /* sale.c's view of the room's open skus */
 };
 
 typedef struct join_op {
@@ -66,16 +68,7 @@ typedef struct join_op {
 
 /* ---- small helpers ---- */
 
-int lc_room_name_valid(const char *s, size_t n) {
-    if (n < 1 || n > 64) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-'))
-            return 0;
-    }
-    return 1;
-}
+int lc_room_name_valid(const char *s, size_t n) { return lc_ident_valid(s, n); }
 
 const char *lc_room_name(const lc_room_t *r, size_t *n) {
     *n = r->nlen;
@@ -83,6 +76,9 @@ const char *lc_room_name(const lc_room_t *r, size_t *n) {
 }
 
 lc_ring_t *lc_room_ring(lc_room_t *r) { return r->ring; }
+lc_server_t *lc_room_server(lc_room_t *r) { return r->srv; }
+void lc_room_ref(lc_room_t *r) { r->refs++; }
+struct lc_sales **lc_room_sales(lc_room_t *r) { return &r->sales; }
 
 static void list_add(lc_conn_t **head, lc_conn_t *c) {
     c->rprev = NULL;
@@ -141,6 +137,7 @@ static void room_free(lc_room_t *r) {
     if (r->next) r->next->prev = r->prev;
     for (size_t i = 0; i < r->nheld; i++) lc_frame_unref(r->held[i]);
     free(r->held);
+    lc_sale_free(r->sales);
     lc_ring_destroy(r->ring);
     free(r);
 }
@@ -174,6 +171,13 @@ void lc_room_reader_idle(lc_room_t *r, lc_conn_t *c) {
 static void push_msg(lc_room_t *r, const lc_msg_t *m) {
     lc_frame_t *f = lc_frame_from_msg(m, &r->srv->scratch);
     if (f) push(r, f);
+}
+
+void lc_room_broadcast(lc_room_t *r, const lc_msg_t *m) { push_msg(r, m); }
+
+void lc_room_foreach_joined(lc_room_t *r, void (*fn)(lc_conn_t *c, void *arg), void *arg) {
+    for (lc_conn_t *c = r->idle; c; c = c->rnext) fn(c, arg);
+    for (lc_conn_t *c = r->busy; c; c = c->rnext) fn(c, arg);
 }
 
 /* Pushes a comment frame unless the ring already had it (a catch-up can
@@ -279,9 +283,15 @@ static void welcome(join_op_t *op, const lc_store_join_t *res) {
     lc_msg_set(&m, last, lc_str(res->last, res->last_n));
     lc_msg_list_t hist = {items, n};
     lc_msg_set(&m, history, hist);
+    lc_msg_t *sales = NULL;
+    size_t nsales = 0;
+    int ok = !(res->n && !items) && lc_sale_welcome(r, res, &sales, &nsales) == 0;
+    lc_msg_list_t sl = {sales, nsales};
+    lc_msg_set(&m, sales, sl);
     if (op->resume) lc_msg_set(&m, recovered, res->recovered);
-    lc_frame_t *f = (res->n && !items) ? NULL : lc_frame_from_msg(&m, &srv->scratch);
+    lc_frame_t *f = ok ? lc_frame_from_msg(&m, &srv->scratch) : NULL;
     free(items);
+    free(sales);
 
     for (size_t i = 0; i < op->n; i++) {
         lc_conn_t *c = op->conns[i];
@@ -478,7 +488,7 @@ void lc_rooms_on_message(lc_server_t *srv, const char *name, size_t n, const cha
     if (!r || r->sub == SUB_NONE) return;
     lc_msg_t m;
     lc_proto_err_t err;
-    if (lc_msg_decode(&m, LC_FMT_MSGPACK, LC_DIR_S2C, payload, len, &err) != 0) {
+    if (lc_msg_decode(&m, LC_FMT_MSGPACK, (lc_dir_t)(LC_DIR_S2C | LC_DIR_BUS), payload, len, &err) != 0) {
         lc_log("room %.*s: dropped a bad channel message: %s", (int)n, name, err.message);
         return;
     }
@@ -514,6 +524,7 @@ void lc_rooms_on_message(lc_server_t *srv, const char *name, size_t n, const cha
         r->viewers_heard = 1;
         break;
     default:
+        lc_sale_on_bus(r, &m);
         break;
     }
     lc_msg_clear(&m);
@@ -615,9 +626,9 @@ static void broadcast_counters(lc_room_t *r) {
     }
 }
 
-static int room_flushed(const lc_room_t *r) {
+static int room_flushed(lc_room_t *r) {
     return r->share_flushed == 0 && !r->share_busy && !r->likes_pending && !r->likes_inflight &&
-           !r->likes_busy;
+           !r->likes_busy && !lc_sale_pending(r);
 }
 
 void lc_rooms_tick(lc_server_t *srv) {
@@ -629,6 +640,7 @@ void lc_rooms_tick(lc_server_t *srv) {
         flush_share(r, now);
         if (r->need_recover) start_recover(r);
         broadcast_counters(r);
+        lc_sale_tick(r, now);
         if (r->local || r->joining || r->waiting) {
             r->empty_since = 0;
             continue;

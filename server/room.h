@@ -36,6 +36,16 @@ void lc_room_reader_idle(lc_room_t *r, lc_conn_t *c);
 /* Queues the latest likes/viewers values to c (after a gap). */
 void lc_room_send_state(lc_room_t *r, lc_conn_t *c);
 
+lc_server_t *lc_room_server(lc_room_t *r);
+void lc_room_ref(lc_room_t *r);
+/* The room's sale state slot, owned by sale.c. */
+struct lc_sales **lc_room_sales(lc_room_t *r);
+/* Encodes m once and sends it to every joined connection of the room. */
+void lc_room_broadcast(lc_room_t *r, const lc_msg_t *m);
+/* Calls fn for every joined connection on this shard. fn must not close
+ * or unlink connections (queueing frames is fine). */
+void lc_room_foreach_joined(lc_room_t *r, void (*fn)(lc_conn_t *c, void *arg), void *arg);
+
 /* Adds likes to the room's next batch. */
 void lc_room_add_likes(lc_room_t *r, int64_t n);
 

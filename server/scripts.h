@@ -10,6 +10,8 @@ typedef enum {
     LC_SCRIPT_LIKES,
     LC_SCRIPT_VIEWERS,
     LC_SCRIPT_JOIN,
+    LC_SCRIPT_BUY,
+    LC_SCRIPT_COMMERCE,
     LC_SCRIPT__COUNT
 } lc_script_id_t;
 

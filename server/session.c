@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "room.h"
+#include "sale.h"
 #include "store.h"
 
 static int store_ready(lc_conn_t *c) {
@@ -72,6 +73,8 @@ void lc_session_on_frame(lc_conn_t *c, const uint8_t *buf, size_t len, int binar
         on_comment(c, &m);
     } else if (m.type == LC_MSG_LIKE) {
         lc_room_add_likes(c->room, m.count);
+    } else if (m.type >= LC_MSG_SALE_OPEN && m.type <= LC_MSG_GROUP_JOIN) {
+        lc_sale_handle(c, &m);
     } else {
         lc_conn_send_error(c, LC_ERR_UNKNOWN_TYPE, "unknown type: %s", lc_msg_type_name(m.type));
     }

@@ -16,7 +16,7 @@
 #include "scripts.h"
 
 enum { RC_DOWN, RC_CONNECTING, RC_LOADING, RC_UP };
-enum { REQ_JOIN, REQ_COMMENT, REQ_INT, REQ_LOAD };
+enum { REQ_JOIN, REQ_COMMENT, REQ_INT, REQ_VALS, REQ_LOAD, REQ_FIRE };
 
 /* Back-off between connection attempts, and how often failures are logged:
  * a Redis that stays down must not fill the log. */
@@ -62,6 +62,7 @@ struct lc_req {
         lc_store_join_cb *join;
         lc_store_id_cb *id;
         lc_store_int_cb *num;
+        lc_store_vals_cb *vals;
     } cb;
     void *arg;
     /* The command, kept to re-send it with EVAL if Redis lost the script. */
@@ -141,34 +142,91 @@ static void fail_req(lc_req_t *r) {
     case REQ_INT:
         r->cb.num(r->arg, -1, 0);
         break;
+    case REQ_VALS:
+        r->cb.vals(r->arg, -1, NULL, 0);
+        break;
     default:
         break;
     }
 }
 
+#define SALE_FIELDS 9
+
+static int parse_sales(const redisReply *a, lc_store_sale_t **out, size_t *nout) {
+    *out = NULL;
+    *nout = 0;
+    if (a->type != REDIS_REPLY_ARRAY || a->elements % SALE_FIELDS != 0) return -1;
+    size_t n = a->elements / SALE_FIELDS;
+    if (!n) return 0;
+    lc_store_sale_t *sales = calloc(n, sizeof(*sales));
+    if (!sales) return -1;
+    for (size_t i = 0; i < n; i++) {
+        redisReply **f = a->element + SALE_FIELDS * i;
+        for (int k = 0; k < SALE_FIELDS; k++) {
+            if (f[k]->type != (k < 3 ? REDIS_REPLY_STRING : REDIS_REPLY_INTEGER)) {
+                free(sales);
+                return -1;
+            }
+        }
+        sales[i] = (lc_store_sale_t){f[0]->str, f[1]->str, f[2]->str, (size_t)f[0]->len,
+                                     (size_t)f[1]->len, (size_t)f[2]->len, f[3]->integer,
+                                     f[4]->integer, f[5]->integer, f[6]->integer, f[7]->integer,
+                                     f[8]->integer};
+    }
+    *out = sales;
+    *nout = n;
+    return 0;
+}
+
 static int parse_join(const redisReply *rp, lc_req_t *r) {
-    if (rp->type != REDIS_REPLY_ARRAY || rp->elements < 4 || (rp->elements - 4) % 3 != 0) return -1;
+    if (rp->type != REDIS_REPLY_ARRAY || rp->elements < 5 || (rp->elements - 5) % 3 != 0) return -1;
     redisReply **e = rp->element;
     if (e[0]->type != REDIS_REPLY_INTEGER || e[1]->type != REDIS_REPLY_INTEGER ||
         e[2]->type != REDIS_REPLY_STRING || e[3]->type != REDIS_REPLY_INTEGER)
         return -1;
-    size_t n = (rp->elements - 4) / 3;
+    lc_store_sale_t *sales;
+    size_t nsales;
+    if (parse_sales(e[4], &sales, &nsales) != 0) return -1;
+    size_t n = (rp->elements - 5) / 3;
     lc_store_entry_t *entries = n ? calloc(n, sizeof(*entries)) : NULL;
-    if (n && !entries) return -1;
+    if (n && !entries) {
+        free(sales);
+        return -1;
+    }
     for (size_t i = 0; i < n; i++) {
-        redisReply **f = e + 4 + 3 * i;
+        redisReply **f = e + 5 + 3 * i;
         if (f[0]->type != REDIS_REPLY_STRING || f[1]->type != REDIS_REPLY_STRING ||
             f[2]->type != REDIS_REPLY_STRING) {
             free(entries);
+            free(sales);
             return -1;
         }
         entries[i] = (lc_store_entry_t){f[0]->str, f[1]->str, f[2]->str,
                                         (size_t)f[0]->len, (size_t)f[1]->len, (size_t)f[2]->len};
     }
     lc_store_join_t res = {e[0]->integer, e[1]->integer, e[2]->str, (size_t)e[2]->len,
-                           e[3]->integer != 0, entries, n};
+                           e[3]->integer != 0, entries, n, sales, nsales};
     r->cb.join(r->arg, 0, &res);
     free(entries);
+    free(sales);
+    return 0;
+}
+
+/* A flat array of strings and integers (commerce replies). */
+static int parse_vals(const redisReply *rp, lc_req_t *r) {
+    enum { MAXV = 16 };
+    lc_store_val_t v[MAXV];
+    if (rp->type != REDIS_REPLY_ARRAY || rp->elements > MAXV) return -1;
+    for (size_t i = 0; i < rp->elements; i++) {
+        const redisReply *e = rp->element[i];
+        if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS)
+            v[i] = (lc_store_val_t){e->str, (size_t)e->len, 0};
+        else if (e->type == REDIS_REPLY_INTEGER)
+            v[i] = (lc_store_val_t){NULL, 0, e->integer};
+        else
+            return -1;
+    }
+    r->cb.vals(r->arg, 0, v, rp->elements);
     return 0;
 }
 
@@ -183,6 +241,10 @@ static int deliver(const redisReply *rp, lc_req_t *r) {
     case REQ_INT:
         if (rp->type != REDIS_REPLY_INTEGER) return -1;
         r->cb.num(r->arg, 0, rp->integer);
+        return 0;
+    case REQ_VALS:
+        return parse_vals(rp, r);
+    case REQ_FIRE:
         return 0;
     }
     return -1;
@@ -447,7 +509,7 @@ size_t lc_store_pending(const lc_store_t *s) { return s->cmd.pending; }
 static int eval(lc_store_t *s, int script, int kind, int nkeys, int nargs, const char *const *a,
                 const size_t *alen, void *cb, void *arg) {
     if (!lc_store_up(s)) return -1;
-    enum { MAXA = 16 };
+    enum { MAXA = 20 };
     const char *argv[MAXA + 3];
     size_t lens[MAXA + 3];
     char nk[8];
@@ -476,17 +538,18 @@ static int eval(lc_store_t *s, int script, int kind, int nkeys, int nargs, const
 
 int lc_store_join(lc_store_t *s, const char *room, size_t rn, const char *shard, unsigned count,
                   const char *since, size_t since_n, unsigned cap, lc_store_join_cb *cb, void *arg) {
-    char k1[96], k2[96], k3[96], k4[96], cnt[16], capb[16];
+    char k1[96], k2[96], k3[96], k4[96], k5[96], cnt[16], capb[16];
     KEY(k1, room, rn, "chat");
     KEY(k2, room, rn, "likes");
     KEY(k3, room, rn, "vshare");
     KEY(k4, room, rn, "vexp");
+    KEY(k5, room, rn, "sales");
     snprintf(cnt, sizeof(cnt), "%u", count);
     snprintf(capb, sizeof(capb), "%u", cap);
-    const char *a[] = {k1, k2, k3, k4, shard, cnt, since ? since : "", capb};
-    size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(shard), strlen(cnt),
-                  since ? since_n : 0, strlen(capb)};
-    return eval(s, LC_SCRIPT_JOIN, REQ_JOIN, 4, 8, a, l, (void *)cb, arg);
+    const char *a[] = {k1, k2, k3, k4, k5, shard, cnt, since ? since : "", capb};
+    size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(k5), strlen(shard),
+                  strlen(cnt), since ? since_n : 0, strlen(capb)};
+    return eval(s, LC_SCRIPT_JOIN, REQ_JOIN, 5, 9, a, l, (void *)cb, arg);
 }
 
 int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const char *user, size_t un,
@@ -527,6 +590,53 @@ int lc_store_viewers(lc_store_t *s, const char *room, size_t rn, const char *sha
     size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(ch), strlen(shard), strlen(cntb),
                   strlen(ttlb)};
     return eval(s, LC_SCRIPT_VIEWERS, REQ_INT, 3, 7, a, l, (void *)cb, arg);
+}
+
+int lc_store_buy(lc_store_t *s, const char *room, size_t rn, const char *sku, size_t skun,
+                 const char *user, size_t un, const char *req, size_t reqn, int64_t qty,
+                 const char *shard, unsigned req_ttl_s, lc_store_vals_cb *cb, void *arg) {
+    char k1[160], k2[160], k3[96], k4[96], k5[96], qb[24], ttl[16];
+    snprintf(k1, sizeof(k1), "lc:{%.*s}:sale:%.*s", (int)rn, room, (int)skun, sku);
+    snprintf(k2, sizeof(k2), "lc:{%.*s}:bought:%.*s", (int)rn, room, (int)skun, sku);
+    KEY(k3, room, rn, "reqs");
+    KEY(k4, room, rn, "orders");
+    KEY(k5, room, rn, "orderidx");
+    snprintf(qb, sizeof(qb), "%lld", (long long)qty);
+    snprintf(ttl, sizeof(ttl), "%u", req_ttl_s);
+    const char *a[] = {k1, k2, k3, k4, k5, user, req, sku, qb, shard, ttl};
+    size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(k5), un, reqn, skun,
+                  strlen(qb), strlen(shard), strlen(ttl)};
+    return eval(s, LC_SCRIPT_BUY, REQ_VALS, 5, 11, a, l, (void *)cb, arg);
+}
+
+int lc_store_commerce(lc_store_t *s, const char *room, size_t rn, const char *op,
+                      const lc_store_val_t *args, size_t nargs, lc_store_vals_cb *cb, void *arg) {
+    enum { MAXA = 12 };
+    char k1[96], prefix[96], ch[96], nums[MAXA][24];
+    if (nargs > MAXA) return -1;
+    KEY(k1, room, rn, "sales");
+    KEY(prefix, room, rn, "");
+    KEY(ch, room, rn, "ch");
+    const char *a[4 + MAXA] = {k1, op, prefix, ch};
+    size_t l[4 + MAXA] = {strlen(k1), strlen(op), strlen(prefix), strlen(ch)};
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i].s) {
+            a[4 + i] = args[i].s;
+            l[4 + i] = args[i].n;
+        } else {
+            l[4 + i] = (size_t)snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)args[i].i);
+            a[4 + i] = nums[i];
+        }
+    }
+    return eval(s, LC_SCRIPT_COMMERCE, REQ_VALS, 1, (int)(4 + nargs), a, l, (void *)cb, arg);
+}
+
+void lc_store_note_sale_room(lc_store_t *s, const char *room, size_t rn) {
+    if (!lc_store_up(s)) return;
+    const char *argv[] = {"SADD", "lc:sale-rooms", room};
+    size_t lens[] = {4, 13, rn};
+    lc_req_t *r = req_new(REQ_FIRE, 0, 3, argv, lens);
+    if (r && req_send(&s->cmd, r) != 0) free(r);
 }
 
 /* ---- pub/sub ---- */

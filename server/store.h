@@ -52,6 +52,13 @@ typedef struct lc_store_entry {
     size_t id_n, user_n, text_n;
 } lc_store_entry_t;
 
+/* An open sale of a room, as join.lua lists it. */
+typedef struct lc_store_sale {
+    const char *kind, *sku, *title; /* kind: "sale" or "group" */
+    size_t kind_n, sku_n, title_n;
+    int64_t price, left, limit, size, ttl_s, teams;
+} lc_store_sale_t;
+
 typedef struct lc_store_join {
     int64_t likes;  /* the room's like total */
     int64_t others; /* viewers on other live shards */
@@ -60,11 +67,21 @@ typedef struct lc_store_join {
     int recovered; /* with since: 1 if entries hold everything after it */
     const lc_store_entry_t *entries; /* oldest first */
     size_t n;
+    const lc_store_sale_t *sales;
+    size_t nsales;
 } lc_store_join_t;
+
+/* One element of a flat script reply: a string or an integer. */
+typedef struct lc_store_val {
+    const char *s; /* NULL for an integer */
+    size_t n;
+    int64_t i;
+} lc_store_val_t;
 
 typedef void lc_store_join_cb(void *arg, int status, const lc_store_join_t *res);
 typedef void lc_store_id_cb(void *arg, int status, const char *id, size_t n);
 typedef void lc_store_int_cb(void *arg, int status, int64_t value);
+typedef void lc_store_vals_cb(void *arg, int status, const lc_store_val_t *v, size_t n);
 
 /* Room state for welcoming viewers: the last `count` comments, or (since
  * non-NULL) those after since, at most cap. */
@@ -82,6 +99,20 @@ int lc_store_likes(lc_store_t *s, const char *room, size_t rn, const char *shard
 /* Sets this shard's viewer share (0 removes it); answers the room's total. */
 int lc_store_viewers(lc_store_t *s, const char *room, size_t rn, const char *shard,
                      int64_t count, unsigned ttl_ms, lc_store_int_cb *cb, void *arg);
+
+/* Decides one flash-sale buy (buy.lua). Answers {status, order, qty, left}. */
+int lc_store_buy(lc_store_t *s, const char *room, size_t rn, const char *sku, size_t skun,
+                 const char *user, size_t un, const char *req, size_t reqn, int64_t qty,
+                 const char *shard, unsigned req_ttl_s, lc_store_vals_cb *cb, void *arg);
+
+/* Runs one commerce.lua op with its arguments (see the script for each
+ * op's arguments and answer). */
+int lc_store_commerce(lc_store_t *s, const char *room, size_t rn, const char *op,
+                      const lc_store_val_t *args, size_t nargs, lc_store_vals_cb *cb, void *arg);
+
+/* Adds room to the global set of rooms that have sold something
+ * (lc:sale-rooms), for the shop's order consumer to discover. Fire and forget. */
+void lc_store_note_sale_room(lc_store_t *s, const char *room, size_t rn);
 
 /* Keeps room's channel subscribed (also across reconnects) until
  * unsubscribe. Returns 0, or -1 out of memory. */

@@ -2,10 +2,13 @@
 -- subscription came back: the like total, the viewers of the other live
 -- shares, the newest comment id, and comments (the last N, or all after a
 -- given id, saying whether that is really all of them).
+-- It also lists the room's open sales with their current stock.
 -- KEYS[1] lc:{R}:chat  KEYS[2] lc:{R}:likes  KEYS[3] lc:{R}:vshare  KEYS[4] lc:{R}:vexp
+-- KEYS[5] lc:{R}:sales
 -- ARGV: shard, n (last N comments when no since), since ('' for none), cap
--- Returns {likes, others, last, recovered (1/0), id1, user1, text1, id2, ...}
--- with comments oldest first.
+-- Returns {likes, others, last, recovered (1/0), sales, id1, user1, text1, id2, ...}
+-- with comments oldest first; sales is a flat array of 9 fields per sale:
+-- kind, sku, title, price, left, limit, size, ttl_s, open teams.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local others = 0
@@ -32,7 +35,18 @@ local function push(e)
 end
 
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-out = {likes, others, newest[1] and newest[1][1] or '0-0', 1}
+local sales = {}
+local prefix = string.sub(KEYS[1], 1, -5) -- lc:{R}:
+for _, sku in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  local f = redis.call('HMGET', prefix .. 'sale:' .. sku, 'kind', 'title', 'price', 'left', 'limit',
+    'size', 'ttl_s')
+  if f[1] then
+    sales[#sales + 1] = f[1]; sales[#sales + 1] = sku; sales[#sales + 1] = f[2]
+    for i = 3, 7 do sales[#sales + 1] = tonumber(f[i] or '0') end
+    sales[#sales + 1] = redis.call('ZCARD', prefix .. 'teams:' .. sku)
+  end
+end
+out = {likes, others, newest[1] and newest[1][1] or '0-0', 1, sales}
 local n = tonumber(ARGV[2])
 local low = '-'
 if ARGV[3] ~= '' then

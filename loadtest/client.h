@@ -1,0 +1,68 @@
+/*
+ * lt_client: many livecart WebSocket client connections on one libuv loop
+ * (libwebsockets client, foreign loop), speaking either subprotocol through
+ * the proto/ codec. Scenarios see typed messages only.
+ *
+ * Sends are queued per connection and written in batches: a WRITEABLE
+ * callback masks and frames everything queued into one buffer and hands it
+ * to the socket in one write, so a load generator that sends thousands of
+ * frames per second does not pay a syscall and a poll change per frame.
+ */
+#ifndef LT_CLIENT_H
+#define LT_CLIENT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "lc_proto.h"
+
+typedef struct lt_client lt_client_t;
+typedef struct lt_conn lt_conn_t;
+
+typedef struct lt_conn_ops {
+    void (*on_open)(lt_conn_t *c);
+    /* A decoded server message; m is valid during the call only. */
+    void (*on_msg)(lt_conn_t *c, const lc_msg_t *m, size_t bytes);
+    /* The connection ended: code is the server's close code, 1006 when the
+     * socket closed without one, or 0 when it never opened (err says why).
+     * The conn is freed after this returns. */
+    void (*on_close)(lt_conn_t *c, int code, const char *err);
+} lt_conn_ops_t;
+
+typedef struct lt_target {
+    char host[64];
+    int port;
+    char path[64]; /* "/live" */
+} lt_target_t;
+
+/* Parses ws://HOST:PORT/PATH. Returns 0 or -1. */
+int lt_target_parse(lt_target_t *t, const char *url);
+
+lt_client_t *lt_client_create(uv_loop_t *loop);
+/* First step inside the loop; lt_client_free after the loop stopped. */
+void lt_client_stop(lt_client_t *cl);
+void lt_client_free(lt_client_t *cl);
+
+/* Opens a connection to target for room, in format fmt, from source
+ * address src (NULL: any). Returns the conn (owned by the client until
+ * on_close), or NULL (nothing will be called back). */
+lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room, lc_fmt_t fmt,
+                        const char *src, const lt_conn_ops_t *ops, void *user);
+/* Encodes and queues m. Returns 0, or -1 (not open, or cannot encode). */
+int lt_conn_send(lt_conn_t *c, const lc_msg_t *m);
+/* Queues raw payload bytes as one frame of the connection's type (for
+ * tests of servers that must reject garbage). */
+int lt_conn_send_raw(lt_conn_t *c, const void *p, size_t n);
+/* Closes (1000) once the queue is written. */
+void lt_conn_close(lt_conn_t *c);
+void *lt_conn_user(const lt_conn_t *c);
+lc_fmt_t lt_conn_fmt(const lt_conn_t *c);
+
+/* Counters over all connections. */
+typedef struct lt_client_stats {
+    uint64_t frames_in, bytes_in, frames_out, bytes_out, decode_errors;
+    uint64_t open, opened, failed, closed;
+} lt_client_stats_t;
+const lt_client_stats_t *lt_client_stats(const lt_client_t *cl);
+
+#endif

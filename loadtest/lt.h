@@ -1,0 +1,81 @@
+/*
+ * livecart-load: shared state of one run and the scenario interface.
+ */
+#ifndef LT_H
+#define LT_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "client.h"
+#include "hist.h"
+
+#define LT_MAX_TARGETS 16
+#define LT_MAX_SRCS 64
+
+typedef struct lt_run lt_run_t;
+
+typedef struct lt_scenario {
+    const char *name;
+    const char *help;
+    /* Starts the scenario (connections, timers). Returns 0 or -1. */
+    int (*start)(lt_run_t *run);
+    /* Appends this second's progress to line (after the common part). */
+    void (*progress)(lt_run_t *run, char *line, size_t cap);
+    /* Fills the report and checks invariants; returns how many failed. */
+    int (*finish)(lt_run_t *run, json_t *report);
+} lt_scenario_t;
+
+struct lt_run {
+    uv_loop_t *loop;
+    lt_client_t *cl;
+    const lt_scenario_t *sc;
+    lt_target_t targets[LT_MAX_TARGETS];
+    int ntargets;
+    char srcs[LT_MAX_SRCS][24];
+    int nsrcs;
+    int fmt; /* lc_fmt_t, or -1 for mixed */
+    char room[48];
+    int rooms;
+    double duration;
+    int conns;      /* viewers / buyers */
+    double rate;    /* scenario-specific rate */
+    int inflight;
+    long stock, limit, qty;
+    double ramp;    /* connections per second, 0: as fast as possible */
+    const char *json_path;
+    int server_pid;
+    uint64_t t0_ms, started_ms, ended_ms;
+    uv_timer_t progress, stop;
+    int stopping;
+    unsigned next_conn;
+    lt_hist_t lat;      /* the scenario's main latency */
+    lt_hist_t lat_sec;  /* the last second's */
+    json_t *timeline;
+    uint64_t msgs, msgs_prev;
+    uint64_t closes[5000];  /* by close code (0..4999) */
+    uint64_t server_cpu0;
+    void *sc_state;
+    char invariant_log[4096];
+    int failed; /* invariants that failed: the exit status */
+};
+
+/* The next target and source address, round-robin. */
+const lt_target_t *lt_pick_target(lt_run_t *run, unsigned i);
+const char *lt_pick_src(lt_run_t *run, unsigned i);
+lc_fmt_t lt_pick_fmt(lt_run_t *run, unsigned i);
+/* Milliseconds / microseconds on the loop's clock. */
+uint64_t lt_now_ms(lt_run_t *run);
+uint64_t lt_now_us(void);
+/* Records a failed (ok = 0) or passed invariant into the report. */
+int lt_check(lt_run_t *run, json_t *inv, const char *name, int ok, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Ends the run: stop timers, close connections, report. */
+void lt_finish(lt_run_t *run);
+/* Puts p50..max of h into obj (microseconds). */
+void lt_hist_json(json_t *obj, const char *key, const lt_hist_t *h);
+
+extern const lt_scenario_t lt_scenario_sale;
+
+#endif

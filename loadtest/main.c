@@ -1,0 +1,310 @@
+/*
+ * livecart-load: simulates crowds against livecart shards, on one libuv
+ * loop with libwebsockets client connections and the proto/ codec. Every
+ * scenario is bounded in connections and time and stops by itself, prints a
+ * progress line each second, a summary at the end, optionally a JSON report,
+ * and exits non-zero when one of its invariants failed.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lt.h"
+
+static const lt_scenario_t *const scenarios[] = {&lt_scenario_sale};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: livecart-load SCENARIO [options]\n\n"
+            "scenarios:\n");
+    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+        fprintf(f, "  %-8s %s\n", scenarios[i]->name, scenarios[i]->help);
+    fprintf(f,
+            "\noptions:\n"
+            "  --url ws://HOST:PORT/live  a shard (repeat to spread over shards; default 127.0.0.1:8080)\n"
+            "  --src-addrs N        source addresses 127.0.0.1 .. 127.0.0.N (more than 64k connections)\n"
+            "  --format json|msgpack|mixed   (default mixed: every other connection)\n"
+            "  --room NAME          room (prefix when --rooms > 1; default: a fresh name)\n"
+            "  --rooms N            rooms to spread over (default 1)\n"
+            "  --conns N            viewers / buyers (default 100)\n"
+            "  --duration S         seconds of load (default 10; scenarios that end by\n"
+            "                       themselves stop at the latest after this)\n"
+            "  --ramp N             connections opened per second (default: as fast as possible)\n"
+            "  --stock N --limit N --qty N --inflight N   sale: stock, per-user limit, units per\n"
+            "                       buy, buys kept in flight per buyer (0: one buy and its retry)\n"
+            "  --json FILE          write the report as JSON\n"
+            "  --server-pid PID     report the server's CPU time and RSS\n");
+}
+
+uint64_t lt_now_ms(lt_run_t *run) { return uv_now(run->loop); }
+
+uint64_t lt_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+const lt_target_t *lt_pick_target(lt_run_t *run, unsigned i) { return &run->targets[i % run->ntargets]; }
+
+const char *lt_pick_src(lt_run_t *run, unsigned i) {
+    return run->nsrcs ? run->srcs[(i / run->ntargets) % run->nsrcs] : NULL;
+}
+
+lc_fmt_t lt_pick_fmt(lt_run_t *run, unsigned i) {
+    return run->fmt >= 0 ? (lc_fmt_t)run->fmt : (lc_fmt_t)(i % 2);
+}
+
+void lt_hist_json(json_t *obj, const char *key, const lt_hist_t *h) {
+    json_object_set_new(obj, key,
+                        json_pack("{sIsIsIsIsIsIsIsf}", "count", (json_int_t)h->count, "p50",
+                                  (json_int_t)lt_hist_percentile(h, 50), "p90",
+                                  (json_int_t)lt_hist_percentile(h, 90), "p99",
+                                  (json_int_t)lt_hist_percentile(h, 99), "p99_9",
+                                  (json_int_t)lt_hist_percentile(h, 99.9), "max", (json_int_t)h->max,
+                                  "min", (json_int_t)(h->count ? h->min : 0), "mean_us",
+                                  h->count ? (double)h->sum / (double)h->count : 0.0));
+}
+
+int lt_check(lt_run_t *run, json_t *inv, const char *name, int ok, const char *fmt, ...) {
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    json_object_set_new(inv, name, json_pack("{sbss}", "ok", ok, "detail", detail));
+    size_t n = strlen(run->invariant_log);
+    snprintf(run->invariant_log + n, sizeof(run->invariant_log) - n, "  %s %-28s %s\n",
+             ok ? "ok  " : "FAIL", name, detail);
+    return ok ? 0 : 1;
+}
+
+/* CPU ticks (utime + stime) and RSS (KiB) of a process, from /proc. */
+static int proc_stats(int pid, uint64_t *ticks, long *rss_kb) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
+    *ticks = ut + st;
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    *rss_kb = 0;
+    if ((f = fopen(path, "r"))) {
+        while (fgets(buf, sizeof(buf), f))
+            if (sscanf(buf, "VmRSS: %ld", rss_kb) == 1) break;
+        fclose(f);
+    }
+    return 0;
+}
+
+static void on_progress(uv_timer_t *t) {
+    lt_run_t *run = t->data;
+    const lt_client_stats_t *st = lt_client_stats(run->cl);
+    char line[512];
+    uint64_t now = lt_now_ms(run);
+    uint64_t msgs = run->msgs - run->msgs_prev;
+    run->msgs_prev = run->msgs;
+    int n = snprintf(line, sizeof(line), "t=%4.1fs open=%llu failed=%llu msgs/s=%llu p99=%.1fms",
+                     (double)(now - run->t0_ms) / 1000.0, (unsigned long long)st->open,
+                     (unsigned long long)st->failed, (unsigned long long)msgs,
+                     (double)lt_hist_percentile(&run->lat_sec, 99) / 1000.0);
+    if (run->sc->progress) run->sc->progress(run, line + n, sizeof(line) - (size_t)n);
+    fprintf(stderr, "%s\n", line);
+    json_array_append_new(run->timeline,
+                          json_pack("{sfsIsIsIsI}", "t", (double)(now - run->t0_ms) / 1000.0, "msgs",
+                                    (json_int_t)msgs, "p50_us",
+                                    (json_int_t)lt_hist_percentile(&run->lat_sec, 50), "p99_us",
+                                    (json_int_t)lt_hist_percentile(&run->lat_sec, 99), "open",
+                                    (json_int_t)st->open));
+    lt_hist_init(&run->lat_sec);
+}
+
+static void on_hard_stop(uv_timer_t *t) {
+    lt_run_t *run = t->data;
+    fprintf(stderr, "time is up\n");
+    lt_finish(run);
+}
+
+static void on_closed_handle(uv_handle_t *h) { (void)h; }
+
+void lt_finish(lt_run_t *run) {
+    if (run->stopping) return;
+    run->stopping = 1;
+    run->ended_ms = lt_now_ms(run);
+    uv_timer_stop(&run->progress);
+    uv_timer_stop(&run->stop);
+    json_t *report = json_object();
+    json_t *params = json_pack("{sssisisfsisisIsIsI}", "scenario", run->sc->name, "conns", run->conns,
+                               "rooms", run->rooms, "duration_s", run->duration, "targets",
+                               run->ntargets, "inflight", run->inflight, "stock",
+                               (json_int_t)run->stock, "limit", (json_int_t)run->limit, "qty",
+                               (json_int_t)run->qty);
+    json_object_set_new(params, "format",
+                        json_string(run->fmt < 0 ? "mixed" : run->fmt ? "msgpack" : "json"));
+    json_object_set_new(report, "params", params);
+    json_object_set_new(report, "timeline", run->timeline);
+    int failed = run->sc->finish(run, report);
+    if (run->server_pid > 0) {
+        uint64_t ticks;
+        long rss;
+        if (proc_stats(run->server_pid, &ticks, &rss) == 0) {
+            double secs = (double)(run->ended_ms - run->started_ms) / 1000.0;
+            double cpu = (double)(ticks - run->server_cpu0) / (double)sysconf(_SC_CLK_TCK);
+            json_object_set_new(report, "server", json_pack("{sfsfsI}", "cpu_s", cpu, "cpu_pct",
+                                                             secs > 0 ? 100.0 * cpu / secs : 0.0,
+                                                             "rss_kb", (json_int_t)rss));
+            fprintf(stderr, "server: %.2f s CPU (%.0f%% of one core), RSS %ld KiB\n", cpu,
+                    secs > 0 ? 100.0 * cpu / secs : 0.0, rss);
+        }
+    }
+    const lt_client_stats_t *st = lt_client_stats(run->cl);
+    json_t *closes = json_object();
+    for (int code = 0; code < 5000; code++) {
+        if (!run->closes[code]) continue;
+        char k[8];
+        snprintf(k, sizeof(k), "%d", code);
+        json_object_set_new(closes, k, json_integer((json_int_t)run->closes[code]));
+    }
+    json_object_set_new(report, "client",
+                        json_pack("{sIsIsIsIsIsIso}", "opened", (json_int_t)st->opened, "failed",
+                                  (json_int_t)st->failed, "frames_in", (json_int_t)st->frames_in,
+                                  "frames_out", (json_int_t)st->frames_out, "bytes_in",
+                                  (json_int_t)st->bytes_in, "decode_errors",
+                                  (json_int_t)st->decode_errors, "closes", closes));
+    fprintf(stderr, "invariants:\n%s%s\n", run->invariant_log, failed ? "FAILED" : "all invariants hold");
+    json_object_set_new(report, "ok", json_boolean(!failed));
+    if (run->json_path && json_dump_file(report, run->json_path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+        fprintf(stderr, "cannot write %s\n", run->json_path);
+    json_decref(report);
+    run->failed = failed;
+    lt_client_stop(run->cl);
+    uv_close((uv_handle_t *)&run->progress, on_closed_handle);
+    uv_close((uv_handle_t *)&run->stop, on_closed_handle);
+}
+
+/* Raises the open-file limit to the hard limit; says when that is too low. */
+static void raise_nofile(int want) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) perror("setrlimit(RLIMIT_NOFILE)");
+    if ((long)rl.rlim_cur < want + 64)
+        fprintf(stderr, "warning: open-file limit %ld is below the %d connections asked for; "
+                        "raise it (ulimit -n) or expect failed connections\n",
+                (long)rl.rlim_cur, want);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    lt_run_t *run = calloc(1, sizeof(*run));
+    if (!run) return 1;
+    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+        if (!strcmp(argv[1], scenarios[i]->name)) run->sc = scenarios[i];
+    if (!run->sc) {
+        fprintf(stderr, "unknown scenario '%s'\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    run->fmt = -1;
+    run->rooms = 1;
+    run->conns = 100;
+    run->duration = 10;
+    run->stock = 100;
+    run->limit = 1;
+    run->qty = 1;
+    snprintf(run->room, sizeof(run->room), "load-%d-%ld", (int)getpid(), (long)time(NULL) % 100000);
+    enum { O_URL = 256, O_SRC, O_FMT, O_ROOM, O_ROOMS, O_CONNS, O_DUR, O_RAMP, O_STOCK, O_LIMIT,
+           O_QTY, O_INFL, O_JSON, O_PID, O_RATE };
+    static const struct option opts[] = {
+        {"url", 1, 0, O_URL},     {"src-addrs", 1, 0, O_SRC}, {"format", 1, 0, O_FMT},
+        {"room", 1, 0, O_ROOM},   {"rooms", 1, 0, O_ROOMS},   {"conns", 1, 0, O_CONNS},
+        {"duration", 1, 0, O_DUR}, {"ramp", 1, 0, O_RAMP},     {"stock", 1, 0, O_STOCK},
+        {"limit", 1, 0, O_LIMIT}, {"qty", 1, 0, O_QTY},       {"inflight", 1, 0, O_INFL},
+        {"json", 1, 0, O_JSON},   {"server-pid", 1, 0, O_PID}, {"rate", 1, 0, O_RATE},
+        {0, 0, 0, 0}};
+    int o;
+    optind = 2;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case O_URL:
+            if (run->ntargets == LT_MAX_TARGETS || lt_target_parse(&run->targets[run->ntargets++], optarg)) {
+                fprintf(stderr, "bad --url %s\n", optarg);
+                return 2;
+            }
+            break;
+        case O_SRC: {
+            int n = atoi(optarg);
+            if (n < 1 || n > LT_MAX_SRCS) return fprintf(stderr, "--src-addrs 1..%d\n", LT_MAX_SRCS), 2;
+            for (int i = 0; i < n; i++) snprintf(run->srcs[i], sizeof(run->srcs[i]), "127.0.0.%d", i + 1);
+            run->nsrcs = n;
+            break;
+        }
+        case O_FMT:
+            run->fmt = !strcmp(optarg, "json") ? 0 : !strcmp(optarg, "msgpack") ? 1 : -1;
+            break;
+        case O_ROOM: snprintf(run->room, sizeof(run->room), "%s", optarg); break;
+        case O_ROOMS: run->rooms = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
+        case O_CONNS: run->conns = atoi(optarg); break;
+        case O_DUR: run->duration = atof(optarg); break;
+        case O_RAMP: run->ramp = atof(optarg); break;
+        case O_STOCK: run->stock = atol(optarg); break;
+        case O_LIMIT: run->limit = atol(optarg); break;
+        case O_QTY: run->qty = atol(optarg); break;
+        case O_INFL: run->inflight = atoi(optarg); break;
+        case O_JSON: run->json_path = optarg; break;
+        case O_PID: run->server_pid = atoi(optarg); break;
+        case O_RATE: run->rate = atof(optarg); break;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!run->ntargets) lt_target_parse(&run->targets[run->ntargets++], "ws://127.0.0.1:8080/live");
+    for (int i = 0; i < run->ntargets; i++) {
+        /* load runs target loopback only */
+        if (strncmp(run->targets[i].host, "127.", 4) && strcmp(run->targets[i].host, "::1") &&
+            strcmp(run->targets[i].host, "localhost")) {
+            fprintf(stderr, "refusing non-loopback target %s\n", run->targets[i].host);
+            return 2;
+        }
+    }
+    if (run->conns < 1 || run->duration <= 0) return fprintf(stderr, "bad --conns/--duration\n"), 2;
+    raise_nofile(run->conns);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    run->loop = &loop;
+    run->cl = lt_client_create(&loop);
+    if (!run->cl) return fprintf(stderr, "cannot create the client context\n"), 1;
+    run->timeline = json_array();
+    lt_hist_init(&run->lat);
+    lt_hist_init(&run->lat_sec);
+    uv_timer_init(&loop, &run->progress);
+    uv_timer_init(&loop, &run->stop);
+    run->progress.data = run->stop.data = run;
+    run->t0_ms = run->started_ms = uv_now(&loop);
+    long rss;
+    if (run->server_pid > 0 && proc_stats(run->server_pid, &run->server_cpu0, &rss) != 0)
+        fprintf(stderr, "warning: cannot read /proc/%d\n", run->server_pid);
+    uv_timer_start(&run->progress, on_progress, 1000, 1000);
+    /* every scenario stops by itself: at the latest after duration + 60 s */
+    uv_timer_start(&run->stop, on_hard_stop, (uint64_t)(run->duration * 1000) + 60000, 0);
+    if (run->sc->start(run) != 0) return 1;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    int failed = run->failed;
+    lt_client_free(run->cl);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    free(run);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,411 @@
+/*
+ * Scenario "sale": B buyers race a flash sale.
+ *
+ * All buyers join one room (spread over the --url shards), then a streamer
+ * opens a sale and every buyer starts buying the moment its `sale` message
+ * arrives, as a real viewer's app would.
+ *
+ * --inflight 0 (race): each buyer sends one buy and at once a retry with
+ *   the same req. Checks: ok orders = min(stock, buyers x limit), every retry
+ *   repeats its first answer, no user over the limit, every buyer's last
+ *   stock message is 0 followed by exactly one sold_out.
+ * --inflight K (throughput): each buyer keeps K buys in flight (new req
+ *   each) for --duration seconds; reports buys/s and buy latency. Give the
+ *   server a --buy-rate/--buy-burst that allows it, and a large --stock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lt.h"
+
+#define MAX_CONNECTING 500
+
+enum { ST_OK, ST_SOLD_OUT, ST_LIMIT, ST_CLOSED, ST_INVALID, ST_RATE, ST_UNAVAIL, ST_OTHER, ST__N };
+static const char *const st_names[ST__N] = {"ok", "sold_out", "limit", "closed", "invalid",
+                                            "rate_limited", "unavailable", "other"};
+
+typedef struct sale sale_t;
+
+typedef struct buyer {
+    sale_t *s;
+    lt_conn_t *c;
+    char user[40];
+    uint8_t welcomed, gone, buying;
+    int outstanding;
+    uint64_t seq, open_us;
+    uint64_t *sent_us; /* send time by seq % slots */
+    int first_status, replies;
+    char first_order[42];
+    long units;
+    long last_left;
+    int have_left, sold_outs, mismatches;
+} buyer_t;
+
+struct sale {
+    lt_run_t *run;
+    buyer_t *b;
+    int n, slots;
+    lt_conn_t *streamer;
+    int streamer_ready, open_sent, open_error;
+    char sku[48];
+    unsigned next;
+    int connecting, welcomed, gone, done_buyers;
+    uint64_t st[ST__N];
+    uint64_t buy_start_ms, buy_stop_ms, last_reply_ms, buys_sent;
+    int stop_sending, settling;
+    uv_timer_t opener, phase;
+    lt_hist_t welcome_h;
+};
+
+static int status_of(lc_str_t s) {
+    for (int i = 0; i < ST__N - 1; i++)
+        if (lc_str_eq(s, st_names[i])) return i;
+    return ST_OTHER;
+}
+
+static void on_settled(uv_timer_t *t) { lt_finish(((sale_t *)t->data)->run); }
+
+/* Every answer is in: give the room a moment for the final stock and
+ * sold_out broadcasts (a tick or two), then finish. */
+static void settle(sale_t *s) {
+    if (s->settling) return;
+    s->settling = 1;
+    if (!s->buy_stop_ms) s->buy_stop_ms = lt_now_ms(s->run);
+    uv_timer_start(&s->phase, on_settled, 1500, 0);
+}
+
+static void buyer_done(sale_t *s) {
+    if (++s->done_buyers >= s->n - s->gone) settle(s);
+}
+
+static void send_buy(sale_t *s, buyer_t *b, uint64_t seq) {
+    char req[24];
+    snprintf(req, sizeof(req), "r%llu", (unsigned long long)seq);
+    lc_msg_t m;
+    lc_msg_init(&m, LC_MSG_BUY);
+    lc_msg_set(&m, sku, lc_cstr(s->sku));
+    lc_msg_set(&m, qty, s->run->qty);
+    lc_msg_set(&m, req, lc_cstr(req));
+    if (lt_conn_send(b->c, &m) == 0) {
+        b->sent_us[seq % (uint64_t)s->slots] = lt_now_us();
+        b->outstanding++;
+        s->buys_sent++;
+    }
+}
+
+static void start_buying(sale_t *s, buyer_t *b) {
+    if (b->buying || s->stop_sending) return;
+    b->buying = 1;
+    if (!s->buy_start_ms) s->buy_start_ms = lt_now_ms(s->run);
+    if (s->run->inflight == 0) {
+        send_buy(s, b, 1);
+        send_buy(s, b, 1); /* the retry of a nervous tap: the same req */
+        return;
+    }
+    for (int i = 0; i < s->run->inflight; i++) send_buy(s, b, ++b->seq);
+}
+
+static void on_order(sale_t *s, buyer_t *b, const lc_msg_t *m) {
+    lt_run_t *run = s->run;
+    uint64_t seq = m->req.n > 1 ? strtoull(m->req.p + 1, NULL, 10) : 0;
+    uint64_t lat = lt_now_us() - b->sent_us[seq % (uint64_t)s->slots];
+    lt_hist_record(&run->lat, lat);
+    lt_hist_record(&run->lat_sec, lat);
+    run->msgs++;
+    b->outstanding--;
+    s->last_reply_ms = lt_now_ms(run);
+    int st = status_of(m->status);
+    char order[42];
+    snprintf(order, sizeof(order), "%.*s", (int)m->order.n, m->order.p ? m->order.p : "");
+    if (run->inflight == 0) {
+        if (b->replies++ == 0) {
+            b->first_status = st;
+            s->st[st]++;
+            if (st == ST_OK) b->units += m->qty;
+            snprintf(b->first_order, sizeof(b->first_order), "%s", order);
+        } else {
+            if (st != b->first_status || strcmp(order, b->first_order) != 0) b->mismatches++;
+            buyer_done(s);
+        }
+        return;
+    }
+    s->st[st]++;
+    if (st == ST_OK) b->units += m->qty;
+    if (!s->stop_sending)
+        send_buy(s, b, ++b->seq);
+    else if (b->outstanding == 0)
+        buyer_done(s);
+}
+
+static void maybe_open_sale(sale_t *s) {
+    if (s->open_sent || !s->streamer_ready || s->welcomed + s->gone < s->n) return;
+    s->open_sent = 1;
+    lc_msg_t m;
+    lc_msg_init(&m, LC_MSG_SALE_OPEN);
+    lc_msg_set(&m, sku, lc_cstr(s->sku));
+    lc_msg_set(&m, title, lc_cstr("load test"));
+    lc_msg_set(&m, price, 100);
+    lc_msg_set(&m, stock, s->run->stock);
+    lc_msg_set(&m, limit, s->run->limit);
+    lt_conn_send(s->streamer, &m);
+    fprintf(stderr, "%d buyers in the room: opening sale %s (stock %ld, limit %ld)\n", s->welcomed,
+            s->sku, s->run->stock, s->run->limit);
+}
+
+static void buyer_open(lt_conn_t *c) {
+    buyer_t *b = lt_conn_user(c);
+    b->open_us = lt_now_us();
+    lc_msg_t m;
+    lc_msg_init(&m, LC_MSG_HELLO);
+    lc_msg_set(&m, user, lc_cstr(b->user));
+    lt_conn_send(c, &m);
+}
+
+static void buyer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
+    buyer_t *b = lt_conn_user(c);
+    sale_t *s = b->s;
+    switch (m->type) {
+    case LC_MSG_WELCOME:
+        if (b->welcomed) break;
+        b->welcomed = 1;
+        s->connecting--;
+        s->welcomed++;
+        lt_hist_record(&s->welcome_h, lt_now_us() - b->open_us);
+        maybe_open_sale(s);
+        break;
+    case LC_MSG_SALE:
+        if (lc_str_eq(m->sku, s->sku)) start_buying(s, b);
+        break;
+    case LC_MSG_ORDER:
+        on_order(s, b, m);
+        break;
+    case LC_MSG_STOCK:
+        if (lc_str_eq(m->sku, s->sku)) {
+            b->last_left = m->left;
+            b->have_left = 1;
+        }
+        break;
+    case LC_MSG_SOLD_OUT:
+        if (lc_str_eq(m->sku, s->sku)) b->sold_outs++;
+        break;
+    default:
+        break;
+    }
+}
+
+static void buyer_close(lt_conn_t *c, int code, const char *err) {
+    buyer_t *b = lt_conn_user(c);
+    sale_t *s = b->s;
+    b->c = NULL;
+    b->gone = 1;
+    if (code >= 0 && code < 5000) s->run->closes[code]++;
+    if (!b->welcomed) s->connecting--;
+    s->gone++;
+    if (s->run->stopping) return;
+    if (err) fprintf(stderr, "buyer %s: %s\n", b->user, err);
+    maybe_open_sale(s);
+    if (b->buying && !s->settling && s->done_buyers >= s->n - s->gone) settle(s);
+}
+
+static const lt_conn_ops_t buyer_ops = {buyer_open, buyer_msg, buyer_close};
+
+static void streamer_open(lt_conn_t *c) {
+    lc_msg_t m;
+    lc_msg_init(&m, LC_MSG_HELLO);
+    lc_msg_set(&m, user, lc_cstr("load-streamer"));
+    lc_msg_set(&m, role, lc_cstr("streamer"));
+    lt_conn_send(c, &m);
+}
+
+static void streamer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
+    sale_t *s = lt_conn_user(c);
+    if (m->type == LC_MSG_WELCOME) {
+        s->streamer_ready = 1;
+        maybe_open_sale(s);
+    } else if (m->type == LC_MSG_ERROR) {
+        fprintf(stderr, "streamer got error %.*s: %.*s\n", (int)m->code.n, m->code.p, (int)m->message.n,
+                m->message.p);
+        s->open_error = 1;
+        lt_finish(s->run);
+    }
+}
+
+static void streamer_close(lt_conn_t *c, int code, const char *err) {
+    sale_t *s = lt_conn_user(c);
+    s->streamer = NULL;
+    if (!s->run->stopping && !s->open_sent) {
+        fprintf(stderr, "streamer connection failed: %s (%d)\n", err ? err : "closed", code);
+        s->open_error = 1;
+        lt_finish(s->run);
+    }
+}
+
+static const lt_conn_ops_t streamer_ops = {streamer_open, streamer_msg, streamer_close};
+
+/* Opens buyers: as fast as allowed, at most MAX_CONNECTING handshakes at a
+ * time, or --ramp per second. */
+static void on_opener(uv_timer_t *t) {
+    sale_t *s = t->data;
+    lt_run_t *run = s->run;
+    int budget = run->ramp > 0 ? (int)(run->ramp / 100.0 + 1) : MAX_CONNECTING;
+    while (s->next < (unsigned)s->n && budget-- > 0 && s->connecting < MAX_CONNECTING) {
+        unsigned i = s->next++;
+        buyer_t *b = &s->b[i];
+        b->c = lt_conn_open(run->cl, lt_pick_target(run, i), run->room, lt_pick_fmt(run, i),
+                            lt_pick_src(run, i), &buyer_ops, b);
+        if (!b->c) {
+            b->gone = 1;
+            s->gone++;
+            continue;
+        }
+        s->connecting++;
+    }
+    if (s->next >= (unsigned)s->n) uv_timer_stop(t);
+    maybe_open_sale(s);
+}
+
+static void on_duration(uv_timer_t *t) {
+    sale_t *s = t->data;
+    if (s->run->inflight == 0) return;
+    s->stop_sending = 1;
+    s->buy_stop_ms = lt_now_ms(s->run);
+    int busy = 0;
+    for (int i = 0; i < s->n; i++) busy += s->b[i].outstanding > 0 && !s->b[i].gone;
+    s->done_buyers = s->n - s->gone - busy;
+    if (!busy) settle(s);
+}
+
+static int sale_start(lt_run_t *run) {
+    sale_t *s = calloc(1, sizeof(*s));
+    if (!s) return -1;
+    run->sc_state = s;
+    s->run = run;
+    s->n = run->conns;
+    s->slots = run->inflight > 0 ? run->inflight : 2;
+    s->b = calloc((size_t)s->n, sizeof(*s->b));
+    uint64_t *slots = calloc((size_t)s->n * (size_t)s->slots, sizeof(uint64_t));
+    if (!s->b || !slots) return -1;
+    snprintf(s->sku, sizeof(s->sku), "load-%d-%llu", (int)getpid(),
+             (unsigned long long)(lt_now_us() / 1000 % 1000000));
+    for (int i = 0; i < s->n; i++) {
+        s->b[i].s = s;
+        s->b[i].sent_us = slots + (size_t)i * (size_t)s->slots;
+        snprintf(s->b[i].user, sizeof(s->b[i].user), "buyer-%d-%d", (int)getpid(), i);
+    }
+    lt_hist_init(&s->welcome_h);
+    s->streamer = lt_conn_open(run->cl, lt_pick_target(run, 0), run->room, LC_FMT_JSON, NULL,
+                               &streamer_ops, s);
+    if (!s->streamer) {
+        fprintf(stderr, "cannot connect the streamer to %s:%d\n", run->targets[0].host,
+                run->targets[0].port);
+        return -1;
+    }
+    uv_timer_init(run->loop, &s->opener);
+    uv_timer_init(run->loop, &s->phase);
+    s->opener.data = s->phase.data = s;
+    uv_timer_start(&s->opener, on_opener, 0, 10);
+    return 0;
+}
+
+static void sale_progress(lt_run_t *run, char *line, size_t cap) {
+    sale_t *s = run->sc_state;
+    snprintf(line, cap, " welcomed=%d buys=%llu ok=%llu sold_out=%llu other=%llu", s->welcomed,
+             (unsigned long long)s->buys_sent, (unsigned long long)s->st[ST_OK],
+             (unsigned long long)s->st[ST_SOLD_OUT],
+             (unsigned long long)(s->st[ST_LIMIT] + s->st[ST_CLOSED] + s->st[ST_INVALID] + s->st[ST_RATE] +
+                                  s->st[ST_UNAVAIL] + s->st[ST_OTHER]));
+    /* the throughput run ends after --duration of buying */
+    if (run->inflight > 0 && s->buy_start_ms && !s->stop_sending &&
+        lt_now_ms(run) - s->buy_start_ms >= (uint64_t)(run->duration * 1000)) {
+        uv_timer_start(&s->phase, on_duration, 0, 0);
+    }
+}
+
+static int sale_finish(lt_run_t *run, json_t *report) {
+    sale_t *s = run->sc_state;
+    uv_timer_stop(&s->opener);
+    uv_timer_stop(&s->phase);
+    uv_close((uv_handle_t *)&s->opener, NULL);
+    uv_close((uv_handle_t *)&s->phase, NULL);
+    for (int i = 0; i < s->n; i++)
+        if (s->b[i].c) lt_conn_close(s->b[i].c);
+    if (s->streamer) lt_conn_close(s->streamer);
+
+    uint64_t end = s->last_reply_ms > s->buy_stop_ms && run->inflight == 0 ? s->last_reply_ms : s->buy_stop_ms;
+    if (!end) end = lt_now_ms(run);
+    double secs = s->buy_start_ms && end > s->buy_start_ms ? (double)(end - s->buy_start_ms) / 1000.0 : 0;
+    uint64_t answers = 0;
+    json_t *st = json_object();
+    for (int i = 0; i < ST__N; i++) {
+        answers += s->st[i];
+        json_object_set_new(st, st_names[i], json_integer((json_int_t)s->st[i]));
+    }
+    if (run->inflight == 0) answers *= 2;
+    double rate = secs > 0 ? (double)run->msgs / secs : 0;
+    json_t *res = json_pack("{sssisisIsIsfsfso}", "sku", s->sku, "buyers", s->n, "welcomed", s->welcomed,
+                            "buys_sent", (json_int_t)s->buys_sent, "answers", (json_int_t)run->msgs,
+                            "buy_seconds", secs, "answers_per_s", rate, "status", st);
+    lt_hist_json(res, "buy_latency_us", &run->lat);
+    lt_hist_json(res, "welcome_us", &s->welcome_h);
+    json_object_set_new(report, "result", res);
+    fprintf(stderr,
+            "sale %s: %d buyers, %llu buys sent, %llu answers in %.2f s = %.0f answers/s\n"
+            "  ok %llu, sold_out %llu, limit %llu, rate_limited %llu, unavailable %llu, other %llu\n"
+            "  buy latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
+            s->sku, s->n, (unsigned long long)s->buys_sent, (unsigned long long)run->msgs, secs, rate,
+            (unsigned long long)s->st[ST_OK], (unsigned long long)s->st[ST_SOLD_OUT],
+            (unsigned long long)s->st[ST_LIMIT], (unsigned long long)s->st[ST_RATE],
+            (unsigned long long)s->st[ST_UNAVAIL],
+            (unsigned long long)(s->st[ST_CLOSED] + s->st[ST_INVALID] + s->st[ST_OTHER]),
+            lt_hist_percentile(&run->lat, 50) / 1000.0, lt_hist_percentile(&run->lat, 99) / 1000.0,
+            lt_hist_percentile(&run->lat, 99.9) / 1000.0, run->lat.max / 1000.0);
+
+    json_t *inv = json_object();
+    int failed = 0;
+    long units = 0, over = 0, mism = 0, bad_last = 0, bad_sold = 0;
+    for (int i = 0; i < s->n; i++) {
+        buyer_t *b = &s->b[i];
+        units += b->units;
+        over += b->units > run->limit;
+        mism += b->mismatches;
+    }
+    int sold_out = units == run->stock; /* left reached 0: the room must have heard it */
+    for (int i = 0; i < s->n; i++) {
+        buyer_t *b = &s->b[i];
+        if (b->gone || !b->welcomed) continue;
+        if (sold_out && (!b->have_left || b->last_left != 0)) bad_last++;
+        if (sold_out && b->sold_outs != 1) bad_sold++;
+    }
+    failed += lt_check(run, inv, "sale_opened", s->open_sent && !s->open_error, "streamer opened %s", s->sku);
+    failed += lt_check(run, inv, "every_buyer_joined", s->welcomed == s->n, "%d of %d welcomed",
+                       s->welcomed, s->n);
+    failed += lt_check(run, inv, "never_oversold", units <= run->stock, "%ld units sold of %ld", units,
+                       run->stock);
+    failed += lt_check(run, inv, "no_user_over_limit", over == 0, "%ld buyers over the limit %ld", over,
+                       run->limit);
+    failed += lt_check(run, inv, "no_unavailable", s->st[ST_UNAVAIL] == 0 && s->st[ST_OTHER] == 0,
+                       "%llu unavailable, %llu unknown statuses", (unsigned long long)s->st[ST_UNAVAIL],
+                       (unsigned long long)s->st[ST_OTHER]);
+    if (run->inflight == 0) {
+        long want = run->stock / run->qty;
+        long cap = (long)s->welcomed * (run->limit / run->qty);
+        if (cap < want) want = cap;
+        failed += lt_check(run, inv, "ok_equals_stock", (long)s->st[ST_OK] == want,
+                           "%llu ok answers, expected %ld", (unsigned long long)s->st[ST_OK], want);
+        failed += lt_check(run, inv, "retries_repeat_first_answer", mism == 0,
+                           "%ld retries answered differently", mism);
+    }
+    if (sold_out) {
+        failed += lt_check(run, inv, "last_stock_is_zero", bad_last == 0,
+                           "%ld buyers whose last stock message is not 0", bad_last);
+        failed += lt_check(run, inv, "one_sold_out_each", bad_sold == 0,
+                           "%ld buyers without exactly one sold_out", bad_sold);
+    }
+    json_object_set_new(report, "invariants", inv);
+    return failed;
+}
+
+const lt_scenario_t lt_scenario_sale = {"sale", "B buyers race a flash sale (--conns B --stock S)",
+                                        sale_start, sale_progress, sale_finish};

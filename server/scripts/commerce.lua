@@ -1,0 +1,190 @@
+-- Every other commerce change of a room, one op per call, sharing helpers:
+-- open/close a sale or group-buy, cancel an order, join a group-buy team,
+-- dissolve overdue teams, publish changed stock and team counts.
+-- All keys are the room's (prefix lc:{R}:), so they live in one hash slot;
+-- sku-specific keys are built here because the client names only the order
+-- (cancel) or the sku. KEYS[1] is the room's sale index lc:{R}:sales.
+-- ARGV[1] op, ARGV[2] prefix, ARGV[3] channel, then the op's arguments.
+local op, P, CH = ARGV[1], ARGV[2], ARGV[3]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function pub(m) redis.call('PUBLISH', CH, cmsgpack.pack(m)) end
+local function sale_key(sku) return P .. 'sale:' .. sku end
+
+-- A team that can no longer complete (expired, sale closed, or too little
+-- stock left) dissolves: no stock was taken, its members are free again.
+local function dissolve(id)
+  local tk = P .. 'team:' .. id
+  local sku = redis.call('HGET', tk, 'sku')
+  if not sku then return end
+  local members = redis.call('LRANGE', tk .. ':m', 0, -1)
+  local entries = {}
+  for _, u in ipairs(members) do
+    redis.call('HDEL', P .. 'inteam:' .. sku, u)
+    entries[#entries + 1] = {type = 'member', user = u}
+  end
+  redis.call('DEL', tk, tk .. ':m', tk .. ':r')
+  redis.call('ZREM', P .. 'teams:' .. sku, id)
+  redis.call('ZREM', P .. 'tdead', id)
+  pub({type = 'team_failed', team = id, sku = sku, entries = entries})
+end
+
+local function dissolve_all(sku)
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'teams:' .. sku, 0, -1)) do dissolve(id) end
+end
+
+local function expire_due()
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'tdead', '-inf', now_ms())) do dissolve(id) end
+end
+
+local function req_key(user, req) return #user .. ':' .. user .. req end
+
+if op == 'open' then
+  -- ARGV: 4 sku, 5 kind (sale|group), 6 title, 7 price, 8 stock, 9 limit, 10 size, 11 ttl_s
+  local sku, kind = ARGV[4], ARGV[5]
+  local k = sale_key(sku)
+  if redis.call('HGET', k, 'open') == '1' then return {'exists'} end
+  redis.call('DEL', k, P .. 'bought:' .. sku)
+  redis.call('HSET', k, 'kind', kind, 'title', ARGV[6], 'price', ARGV[7], 'stock', ARGV[8],
+    'left', ARGV[8], 'limit', ARGV[9], 'size', ARGV[10], 'ttl_s', ARGV[11], 'open', '1',
+    'pub_left', ARGV[8], 'pub_teams', '0', 'pub_waiting', '0')
+  redis.call('SADD', KEYS[1], sku)
+  if kind == 'group' then
+    pub({type = 'group_sale', sku = sku, title = ARGV[6], price = tonumber(ARGV[7]),
+      size = tonumber(ARGV[10]), stock = tonumber(ARGV[8]), ttl_s = tonumber(ARGV[11]), teams = 0})
+  else
+    pub({type = 'sale', sku = sku, title = ARGV[6], price = tonumber(ARGV[7]),
+      stock = tonumber(ARGV[8]), limit = tonumber(ARGV[9])})
+  end
+  return {'ok'}
+
+elseif op == 'close' then
+  -- ARGV: 4 sku
+  local sku = ARGV[4]
+  local k = sale_key(sku)
+  if redis.call('HGET', k, 'open') ~= '1' then return {'closed'} end
+  redis.call('HSET', k, 'open', '0')
+  redis.call('SREM', KEYS[1], sku)
+  if redis.call('HGET', k, 'kind') == 'group' then dissolve_all(sku) end
+  pub({type = 'sale_closed', sku = sku})
+  return {'ok'}
+
+elseif op == 'cancel' then
+  -- ARGV: 4 user, 5 order, 6 window_ms, 7 shard
+  local user, id = ARGV[4], ARGV[5]
+  local raw = redis.call('HGET', P .. 'orderidx', id)
+  if not raw then return {'not_found', '', 0, 0} end
+  local o = cmsgpack.unpack(raw) -- {user, sku, qty, ts, state, group}
+  if o[1] ~= user then return {'not_found', '', 0, 0} end
+  local k = sale_key(o[2])
+  if o[5] == 'cancelled' then
+    return {'already', o[2], o[3], tonumber(redis.call('HGET', k, 'left') or '0')}
+  end
+  local now = now_ms()
+  if now - o[4] > tonumber(ARGV[6]) then
+    return {'expired', o[2], o[3], tonumber(redis.call('HGET', k, 'left') or '0')}
+  end
+  local left = redis.call('HINCRBY', k, 'left', o[3])
+  if o[6] == 0 then redis.call('HINCRBY', P .. 'bought:' .. o[2], user, -o[3]) end
+  o[5] = 'cancelled'
+  redis.call('HSET', P .. 'orderidx', id, cmsgpack.pack(o))
+  redis.call('XADD', P .. 'orders', '*', 'kind', 'cancel', 'order', id, 'user', user, 'sku', o[2],
+    'qty', o[3], 'shard', ARGV[7], 'ts', now)
+  return {'ok', o[2], o[3], left}
+
+elseif op == 'join' then
+  -- ARGV: 4 user, 5 req, 6 sku, 7 team ('' for any), 8 shard, 9 req_ttl_s
+  -- Returns {status, team, members, size, left}
+  local user, req, sku, want = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local rk = req_key(user, req)
+  local prev = redis.call('HGET', P .. 'reqs', rk)
+  if prev then return cmsgpack.unpack(prev) end
+  expire_due()
+  local k = sale_key(sku)
+  local s = redis.call('HMGET', k, 'open', 'kind', 'left', 'size', 'ttl_s', 'price')
+  local size, left = tonumber(s[4] or '0'), tonumber(s[3] or '0')
+  local ans
+  local mine = redis.call('HGET', P .. 'inteam:' .. sku, user)
+  if s[1] ~= '1' or s[2] ~= 'group' then
+    ans = {'closed', '', 0, size, left}
+  elseif mine then
+    ans = {'already', mine, tonumber(redis.call('LLEN', P .. 'team:' .. mine .. ':m')), size, left}
+  elseif left < size then
+    ans = {'sold_out', '', 0, size, left}
+  else
+    local teams = P .. 'teams:' .. sku
+    local id = want
+    if id ~= '' then
+      if not redis.call('ZSCORE', teams, id) then ans = {'not_found', '', 0, size, left} end
+    else
+      id = redis.call('ZRANGE', teams, 0, 0)[1]
+      if not id then
+        id = 'T' .. redis.call('INCR', P .. 'teamseq')
+        local now = now_ms()
+        redis.call('HSET', P .. 'team:' .. id, 'sku', sku, 'created', now)
+        redis.call('ZADD', teams, now, id)
+        redis.call('ZADD', P .. 'tdead', now + 1000 * tonumber(s[5]), id)
+      end
+    end
+    if not ans then
+      local tk = P .. 'team:' .. id
+      local m = redis.call('RPUSH', tk .. ':m', user)
+      redis.call('HSET', tk .. ':r', user, req)
+      redis.call('HSET', P .. 'inteam:' .. sku, user, id)
+      if m >= size then
+        -- Complete: size units leave the stock and one order per member goes
+        -- to the stream, in this one step. An open team always has stock
+        -- behind it: teams that could no longer complete were dissolved.
+        left = redis.call('HINCRBY', k, 'left', -size)
+        local now = now_ms()
+        local entries = {}
+        for _, u in ipairs(redis.call('LRANGE', tk .. ':m', 0, -1)) do
+          local r = redis.call('HGET', tk .. ':r', u)
+          local oid = redis.call('XADD', P .. 'orders', '*', 'kind', 'order', 'user', u, 'sku', sku,
+            'qty', 1, 'price', s[6], 'req', r, 'shard', ARGV[8], 'ts', now, 'team', id)
+          redis.call('HSET', P .. 'orderidx', oid, cmsgpack.pack({u, sku, 1, now, 'open', 1}))
+          redis.call('HDEL', P .. 'inteam:' .. sku, u)
+          entries[#entries + 1] = {type = 'member', user = u, order = oid}
+        end
+        redis.call('DEL', tk, tk .. ':m', tk .. ':r')
+        redis.call('ZREM', teams, id)
+        redis.call('ZREM', P .. 'tdead', id)
+        pub({type = 'team_done', team = id, sku = sku, entries = entries})
+        if left < size then dissolve_all(sku) end
+      end
+      ans = {'joined', id, m, size, left}
+    end
+  end
+  redis.call('HSET', P .. 'reqs', rk, cmsgpack.pack(ans))
+  redis.call('EXPIRE', P .. 'reqs', tonumber(ARGV[9]))
+  return ans
+
+elseif op == 'expire' then
+  expire_due()
+  return {'ok'}
+
+elseif op == 'pub' then
+  -- ARGV: 4 sku. Publishes the sku's stock (and team counts) if they
+  -- changed since the last publish: shards call this once per tick after
+  -- changing stock, so a burst of buys costs one message, not one per buy.
+  local sku = ARGV[4]
+  local k = sale_key(sku)
+  local s = redis.call('HMGET', k, 'left', 'pub_left', 'kind', 'pub_teams', 'pub_waiting')
+  if not s[1] then return {'none'} end
+  if s[1] ~= s[2] then
+    redis.call('HSET', k, 'pub_left', s[1])
+    pub({type = 'stock', sku = sku, left = tonumber(s[1])})
+  end
+  if s[3] == 'group' then
+    local teams = redis.call('ZCARD', P .. 'teams:' .. sku)
+    local waiting = redis.call('HLEN', P .. 'inteam:' .. sku)
+    if tostring(teams) ~= s[4] or tostring(waiting) ~= s[5] then
+      redis.call('HSET', k, 'pub_teams', teams, 'pub_waiting', waiting)
+      pub({type = 'teams', sku = sku, teams = teams, waiting = waiting})
+    end
+  end
+  return {'ok'}
+end
+return redis.error_reply('unknown op ' .. tostring(op))
