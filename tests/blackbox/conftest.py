@@ -155,3 +155,15 @@ def server(request, _module_server, redis_proc):
 def room():
     """A room name no other test uses."""
     return lc.uniq("room_")
+
+
+@pytest.fixture
+def aof_redis(request, tmp_path):
+    """Like own_redis, but with the append-only file on and fsync'ed at every write: a SIGKILL'ed
+    and restarted redis-server comes back with every acknowledged write."""
+    r = lc.RedisProc(tmp_path / "aof-redis", extra_args=["--appendonly", "yes", "--appendfsync", "always"])
+    _register(request.node, r)
+    r.start()
+    yield r
+    if r.alive():
+        r.kill()

@@ -246,14 +246,15 @@ class RedisProc(Proc):
 
     name = "redis"
 
-    def __init__(self, tmpdir, port=None):
+    def __init__(self, tmpdir, port=None, extra_args=()):
         super().__init__(tmpdir)
         self.port = port or free_port()
+        self.extra_args = list(extra_args)   # e.g. ["--appendonly", "yes"] (later options win)
 
     def start(self, timeout=None):
         assert not self.alive()
         argv = ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "",
-                "--appendonly", "no", "--dir", self.tmpdir]
+                "--appendonly", "no", "--dir", self.tmpdir] + self.extra_args
         self._spawn(argv)
         try:
             wait_until(lambda: self._ping(), timeout or scaled(10), what=f"redis on {self.port}")
@@ -306,6 +307,13 @@ class Server(Proc):
         "ring-slots": 4096,
         "ring-bytes": 4194304,
         "max-gaps": 3,
+        # Tests flood comments and likes from one connection to exercise fan-out; the
+        # per-connection abuse buckets (defaults: a person's pace) are tested on their own in
+        # test_auth_limits.py with the defaults.
+        "comment-rate": 100000,
+        "comment-burst": 100000,
+        "like-rate": 100000,
+        "like-burst": 100000,
     }
 
     def __init__(self, tmpdir, redis_port, shard=None, port=None, binary=None, env=None, **opts):
@@ -1026,3 +1034,288 @@ class ReplyDroppingProxy:
                 s.close()
             except OSError:
                 pass
+
+
+# --------------------------------------------------------------------------------------------
+# Flash sales and group-buys (PROTOCOL.md "Flash sale", "Group-buy", "Orders")
+
+# Messages the room receives (as opposed to answers addressed to one connection).
+ROOM_TRAFFIC = frozenset(("comment", "likes", "viewers", "sale", "group_sale", "stock", "sold_out",
+                          "sale_closed", "teams"))
+
+
+async def _answer(c, pred, what, timeout=None):
+    """Next message matching pred, or an `error` (which fails with a clear message)."""
+    m = await c.wait_for(lambda m: m["type"] == "error" or pred(m), timeout, what=what)
+    assert m["type"] != "error", f"expected {what}, got {m!r:.300}"
+    return m
+
+
+async def recv_answer(c, timeout=None):
+    """Next message that is not room traffic (sale traffic included): a direct answer."""
+    return await c.wait_for(lambda m: m["type"] not in ROOM_TRAFFIC, timeout, what="an answer")
+
+
+async def open_sale(c, sku, stock, price=1999, limit=None, title=None, timeout=None):
+    """A streamer opens a flash sale; returns the `sale` broadcast it receives itself."""
+    msg = {"type": "sale_open", "sku": sku, "title": title or f"item {sku}", "price": price, "stock": stock}
+    if limit is not None:
+        msg["limit"] = limit
+    await c.send(msg)
+    return await _answer(c, lambda m: m["type"] == "sale" and m.get("sku") == sku, f"sale {sku}", timeout)
+
+
+async def open_group(c, sku, size, stock, ttl_s=60, price=999, title=None, timeout=None):
+    """A streamer opens a group-buy; returns the `group_sale` broadcast it receives itself."""
+    await c.send({"type": "group_open", "sku": sku, "title": title or f"group {sku}", "price": price,
+                  "size": size, "stock": stock, "ttl_s": ttl_s})
+    return await _answer(c, lambda m: m["type"] == "group_sale" and m.get("sku") == sku,
+                         f"group_sale {sku}", timeout)
+
+
+async def close_sale(c, sku, timeout=None):
+    """A streamer closes a sale; returns the `sale_closed` broadcast it receives itself."""
+    await c.send({"type": "sale_close", "sku": sku})
+    return await _answer(c, lambda m: m["type"] == "sale_closed" and m.get("sku") == sku,
+                         f"sale_closed {sku}", timeout)
+
+
+async def send_buy(c, sku, req, qty=1):
+    msg = {"type": "buy", "sku": sku, "req": req}
+    if qty is not None:
+        msg["qty"] = qty
+    await c.send(msg)
+
+
+ANSWER_KEYS = {
+    "order": {"type", "req", "sku", "status", "order", "qty", "left"},
+    "cancelled": {"type", "order", "status", "sku", "qty", "left"},
+    "group": {"type", "req", "sku", "status", "team", "members", "size", "left"},
+}
+
+
+def check_answer(m):
+    """An order / cancelled / group answer carries only the keys PROTOCOL.md lists, with the
+    right types."""
+    extra = set(m) - ANSWER_KEYS[m["type"]]
+    assert not extra, f"{m['type']} answer with keys PROTOCOL.md does not list: {extra}: {m}"
+    assert isinstance(m.get("status"), str), m
+    for k in ("qty", "left", "members", "size"):
+        if k in m:
+            assert is_int(m[k]) and m[k] >= 0, f"{k} must be a non-negative integer: {m}"
+    for k in ("order", "team", "sku", "req"):
+        if k in m:
+            assert isinstance(m[k], str), f"{k} must be a string: {m}"
+    if m["type"] == "order" and m["status"] == "ok":
+        assert re.fullmatch(r"\d+-\d+", m.get("order", "")) and is_int(m.get("qty")), m
+    return m
+
+
+async def order_reply(c, req, timeout=None):
+    """The `order` answer for req (fails on an error frame)."""
+    return check_answer(await _answer(c, lambda m: m["type"] == "order" and m.get("req") == req,
+                                      f"order for req {req!r}", timeout))
+
+
+async def buy(c, sku, req, qty=1, timeout=None):
+    """Send a buy and return its `order` answer."""
+    await send_buy(c, sku, req, qty)
+    return await order_reply(c, req, timeout)
+
+
+async def cancel(c, order, timeout=None):
+    """Send a cancel and return its `cancelled` answer."""
+    await c.send({"type": "cancel", "order": order})
+    return check_answer(await _answer(c, lambda m: m["type"] == "cancelled" and m.get("order") == order,
+                                      f"cancelled for {order!r}", timeout))
+
+
+async def group_reply(c, req, timeout=None):
+    """The `group` answer for req (fails on an error frame)."""
+    return check_answer(await _answer(c, lambda m: m["type"] == "group" and m.get("req") == req,
+                                      f"group for req {req!r}", timeout))
+
+
+async def group_join(c, sku, req, team=None, timeout=None):
+    """Send a group_join and return its `group` answer."""
+    msg = {"type": "group_join", "sku": sku, "req": req}
+    if team is not None:
+        msg["team"] = team
+    await c.send(msg)
+    return await group_reply(c, req, timeout)
+
+
+def of_sku(c, sku, types):
+    """The messages of the given types about sku that c received, in order."""
+    return [m for m in c.received if m["type"] in types and m.get("sku") == sku]
+
+
+def stock_seq(c, sku):
+    """The `left` values of every `stock` message about sku that c received."""
+    return [m["left"] for m in of_sku(c, sku, ("stock",))]
+
+
+async def wait_stock(c, sku, left, timeout=None):
+    """Wait until the last `stock` message about sku says `left`."""
+    seq = stock_seq(c, sku)
+    if seq and seq[-1] == left:
+        return
+    await c.wait_for(lambda m: (lambda s: bool(s) and s[-1] == left)(stock_seq(c, sku)), timeout,
+                     what=f"stock {sku} left={left} (seen {stock_seq(c, sku)[-5:]})")
+
+
+def raw_client(port):
+    """A redis-py client without decoding (the reqs and orderidx hashes hold msgpack)."""
+    return redis_mod.Redis(host=HOST, port=port, socket_timeout=T)
+
+
+def orders(rds, room, kind=None):
+    """Entries of the room's order stream as (id, fields), optionally only one kind."""
+    return [(i, f) for i, f in rds.xrange(rkey(room, "orders")) if kind is None or f.get("kind") == kind]
+
+
+def req_entries(port, room, user):
+    """Fields of lc:{room}:reqs that belong to user.  The field name is not specified; this
+    counts fields whose name holds the user name followed by something (the req)."""
+    r = raw_client(port)
+    try:
+        keys = r.hkeys(rkey(room, "reqs"))
+    finally:
+        r.close()
+    u = user.encode()
+    return [k for k in keys if u in k]
+
+
+async def expect_error_answer(c, code, timeout=None):
+    """Like Client.expect_error, but also skips sale traffic (sale, stock, teams, ...)."""
+    m = await recv_answer(c, timeout)
+    assert m["type"] == "error", f"expected error {code!r}, got {m!r:.300}"
+    assert m.get("code") == code, f"expected error {code!r}, got {m!r:.300}"
+    assert isinstance(m.get("message"), str), f"error without string message: {m!r:.300}"
+    return m
+
+
+def answers_by(c, typ, key="req"):
+    """{key value: [answers of type typ with it, in order]} from everything c received."""
+    d = collections.defaultdict(list)
+    for m in c.received:
+        if m["type"] == typ:
+            d[m.get(key)].append(m)
+    return d
+
+
+async def wait_answers(c, typ, values, key="req", timeout=None):
+    """Wait until c has received an answer of type typ for each of values (answers may arrive in
+    any order: a shard answers rate_limited at once, Redis decisions later).  Returns
+    {value: first answer}.  An error frame fails."""
+    values = list(values)
+
+    def done():
+        errs = [m for m in c.received if m["type"] == "error"]
+        assert not errs, f"error while waiting for {typ} answers: {errs[:3]}"
+        have = answers_by(c, typ, key)
+        return all(have.get(v) for v in values)
+
+    if not done():
+        await c.wait_for(lambda m: done(), timeout, what=f"{typ} answers for {len(values)} {key}s "
+                                                          f"(have {len(answers_by(c, typ, key))})")
+    have = answers_by(c, typ, key)
+    return {v: have[v][0] for v in values}
+
+
+async def got(c, typ, timeout=None, **match):
+    """The first message of type typ (with the given key values) that c received, now or later:
+    unlike wait_for, this also finds one that an earlier wait skipped."""
+    def ok(m):
+        return m["type"] == typ and all(m.get(k) == v for k, v in match.items())
+    for m in c.received:
+        if ok(m):
+            return m
+    return await c.wait_for(ok, timeout, what=f"a {typ!r} message {match or ''}")
+
+
+async def drain(clients, quiet=0.3):
+    """Read whatever arrives at each client until it has been quiet for `quiet` seconds (messages
+    only land in `received` when read).  Takes a client or a list; drains them concurrently."""
+    if isinstance(clients, Client):
+        clients = [clients]
+
+    async def one(c):
+        while True:
+            try:
+                m = await c.recv(quiet)
+            except RecvTimeout:
+                return
+            c.skipped.append(m)
+
+    await asyncio.gather(*(one(c) for c in clients))
+
+
+class ChannelWatcher:
+    """Subscribes to a room's channel lc:{room}:ch in a thread and keeps every message published
+    on it (msgpack-decoded) in `got`.  Use as a context manager or call close()."""
+
+    def __init__(self, port, room):
+        self.r = redis_mod.Redis(host=HOST, port=port)
+        self.p = self.r.pubsub()
+        self.p.subscribe(rkey(room, "ch"))
+        self.p.get_message(timeout=2)        # the subscribe confirmation: subscribed from here on
+        self.got = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                m = self.p.get_message(timeout=0.1)
+            except Exception:  # noqa: BLE001 - e.g. Redis stopped on purpose
+                return
+            if m and m["type"] == "message":
+                self.got.append(msgpack.unpackb(m["data"], raw=False))
+
+    def of_sku(self, sku, types):
+        return [m for m in self.got if m.get("type") in types and m.get("sku") == sku]
+
+    def close(self):
+        self._stop.set()
+        self._t.join(5)
+        self.p.close()
+        self.r.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def is_subsequence(small, big):
+    it = iter(big)
+    return all(any(x == y for y in it) for x in small)
+
+
+def check_stock_views(shards_clients, published, sku):
+    """Every shard shows its connections the same `stock` sequence; each shard's sequence is the
+    sequence published on the room's channel (Redis's numbers), in order, possibly with some
+    values skipped by the shard's own per-tick coalescing, and ends with the last published value.
+    shards_clients: {shard name: [clients]}.  Returns {shard: sequence}."""
+    views = {}
+    for shard, clients in shards_clients.items():
+        seqs = collections.Counter(tuple(stock_seq(c, sku)) for c in clients)
+        assert len(seqs) == 1, f"connections of shard {shard} saw different stock sequences: {seqs.most_common(3)}"
+        views[shard] = list(next(iter(seqs)))
+    for shard, seq in views.items():
+        assert seq, f"shard {shard} showed no stock message (published: {published})"
+        assert is_subsequence(seq, published), \
+            f"shard {shard} showed stock {seq}, not a subsequence of the published {published}"
+        assert seq[-1] == published[-1], f"shard {shard} ended at {seq[-1]}, Redis published {published[-1]} last"
+    return views
+
+
+def by_shard(clients):
+    """{shard name from the welcome: [clients]}."""
+    d = collections.defaultdict(list)
+    for c in clients:
+        d[c.welcome["shard"]].append(c)
+    return dict(d)
