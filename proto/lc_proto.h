@@ -56,7 +56,14 @@ typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2, LC_DIR_BUS = 4 } lc_dir_t;
     X(TEAMS, "teams")               \
     X(TEAM_DONE, "team_done")       \
     X(TEAM_FAILED, "team_failed")   \
-    X(MEMBER, "member")
+    X(MEMBER, "member")             \
+    X(REFRESH, "refresh")           \
+    X(MUTE, "mute")                 \
+    X(BAN, "ban")                   \
+    X(UNBAN, "unban")               \
+    X(DELETE, "delete")             \
+    X(SLOW_MODE, "slow_mode")       \
+    X(DELETED, "deleted")
 
 typedef enum {
     LC_MSG_NONE = 0,
@@ -105,7 +112,8 @@ typedef enum {
     X(teams, INT)               \
     X(waiting, INT)             \
     X(sales, LIST)              \
-    X(entries, LIST)
+    X(entries, LIST)            \
+    X(secs, INT)
 
 typedef enum {
 #define X(name, kind) LC_F_##name,
@@ -160,7 +168,12 @@ int lc_str_eq(lc_str_t a, const char *b);
     X(TOO_LARGE, "too_large")          \
     X(FORBIDDEN, "forbidden")          \
     X(UNAVAILABLE, "unavailable")      \
-    X(RATE_LIMITED, "rate_limited")
+    X(RATE_LIMITED, "rate_limited")    \
+    X(UNAUTHORIZED, "unauthorized")    \
+    X(TOKEN_EXPIRED, "token_expired")  \
+    X(MUTED, "muted")                  \
+    X(BANNED, "banned")                \
+    X(FILTERED, "filtered")
 
 typedef enum {
     LC_ERR_NONE = 0,

@@ -19,7 +19,7 @@ const lc__field_desc_t lc__fields[LC_F__COUNT] = {
 #undef X
 };
 
-static const char *const roles[] = {"viewer", "streamer", NULL};
+static const char *const roles[] = {"viewer", "streamer", "moderator", NULL};
 
 /* Rule shorthands: key, who may send it, who must, min, max. */
 #define R(f, d, q, lo, hi) {LC_F_##f, d, q, lo, hi, LC__CHK_NONE, NULL, LC_MSG_NONE}
@@ -28,7 +28,7 @@ static const char *const roles[] = {"viewer", "streamer", NULL};
 #define BIG INT64_C(1000000000000)     /* 10^12: prices in cents, stock */
 
 static const lc__rule_t hello_rules[] = {
-    R(user, C2S, C2S, 1, 64),
+    R(user, C2S, 0, 1, 64), /* required in open mode; with tokens the token names the user */
     {LC_F_role, C2S, 0, 1, 16, LC__CHK_ONEOF, roles, LC_MSG_NONE},
     R(token, C2S, 0, 1, 4096),
     RSID(since, C2S, 0),
@@ -113,6 +113,14 @@ static const lc__rule_t team_result_rules[] = {
 };
 static const lc__rule_t member_rules[] = {R(user, BUS, BUS, 1, 64), RSID(order, BUS, 0)};
 
+/* ---- tokens and moderation (PROTOCOL.md, "Auth" and "Moderation") ---- */
+static const lc__rule_t refresh_rules[] = {R(token, C2S, C2S, 1, 4096)};
+static const lc__rule_t mute_rules[] = {R(user, C2S, C2S, 1, 64), R(secs, C2S, C2S, 0, 86400 * 365)};
+static const lc__rule_t ban_rules[] = {R(user, C2S | BUS, C2S | BUS, 1, 64)};
+static const lc__rule_t delete_rules[] = {RSID(id, C2S, C2S)};
+static const lc__rule_t slow_mode_rules[] = {R(secs, BOTH, BOTH, 0, 3600)};
+static const lc__rule_t deleted_rules[] = {RSID(id, S2C, S2C)};
+
 #define T(name, dirs, rules) {name, dirs, rules, sizeof(rules) / sizeof(rules[0])}
 #define T0(name, dirs) {name, dirs, NULL, 0}
 
@@ -148,6 +156,13 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_TEAM_DONE] = T("team_done", BUS, team_result_rules),
     [LC_MSG_TEAM_FAILED] = T("team_failed", BUS, team_result_rules),
     [LC_MSG_MEMBER] = T("member", BUS, member_rules),
+    [LC_MSG_REFRESH] = T("refresh", C2S, refresh_rules),
+    [LC_MSG_MUTE] = T("mute", C2S, mute_rules),
+    [LC_MSG_BAN] = T("ban", C2S | BUS, ban_rules),
+    [LC_MSG_UNBAN] = T("unban", C2S, ban_rules),
+    [LC_MSG_DELETE] = T("delete", C2S, delete_rules),
+    [LC_MSG_SLOW_MODE] = T("slow_mode", BOTH, slow_mode_rules),
+    [LC_MSG_DELETED] = T("deleted", S2C, deleted_rules),
 };
 
 lc_msg_type_t lc__type_lookup(const char *s, size_t n) {

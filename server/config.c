@@ -34,6 +34,18 @@ static const char usage[] =
     "  --buy-burst N        ... allowed at once (default 5)\n"
     "  --cancel-window-s N  a buyer may cancel an order this long (default 300)\n"
     "  --req-ttl-s N        a buy's answer is repeated for retries this long (default 86400)\n"
+    "  --jwt-key-file FILE  require HS256 tokens signed with this key (default: open mode)\n"
+    "  --jwt-skew S         clock skew allowed on token expiry, 0-10 (default 2)\n"
+    "  --blocklist FILE     refuse comments containing these terms (one a line; SIGHUP reloads)\n"
+    "  --comment-rate N --comment-burst N   comments per connection (default 2/s, burst 5)\n"
+    "  --like-rate N --like-burst N         like frames per connection (default 10/s, burst 20)\n"
+    "  --abuse-close N      rate-limited frames in a row before closing 1008 (default 30)\n"
+    "  --max-conns-per-ip N connections per client IP (default 0: off)\n"
+    "  --trusted-proxy IP   believe X-Forwarded-For from this proxy (repeatable)\n"
+    "  --sale-max-per-ip N  units one IP may buy per sale, over all shards (default 0: off)\n"
+    "  --audit-fast-ms N    audit ok buys this soon after the sale opened (default 300)\n"
+    "  --audit-ip-users N   audit buys from an IP with more buyers than this (default 5)\n"
+    "  --tls-cert FILE --tls-key FILE       serve wss:// and https:// (PEM)\n"
     "  --help, --version\n";
 
 static int num(const char *s, long lo, long hi, long *out) {
@@ -41,6 +53,12 @@ static int num(const char *s, long lo, long hi, long *out) {
     long v = strtol(s, &end, 10);
     if (!*s || *end || v < lo || v > hi) return -1;
     *out = v;
+    return 0;
+}
+
+static int copy(char *dst, size_t cap, const char *src) {
+    if (!*src || strlen(src) >= cap) return -1;
+    strcpy(dst, src);
     return 0;
 }
 
@@ -80,10 +98,19 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
     c->buy_burst = 5;
     c->cancel_window_s = 300;
     c->req_ttl_s = 86400;
+    c->jwt_skew = 2;
+    c->comment_rate = 2;
+    c->comment_burst = 5;
+    c->like_rate = 10;
+    c->like_burst = 20;
+    c->abuse_close = 30;
+    c->audit_fast_ms = 300;
+    c->audit_ip_users = 5;
 
     enum { O_PORT = 256, O_BIND, O_REDIS, O_SHARD, O_TICK, O_TTL, O_PING, O_HIST, O_SLOTS, O_BYTES,
-           O_GAPS, O_LINGER, O_RTIMEOUT, O_DRAIN, O_BRATE, O_BBURST, O_CWIN, O_REQTTL, O_HELP,
-           O_VERSION };
+           O_GAPS, O_LINGER, O_RTIMEOUT, O_DRAIN, O_BRATE, O_BBURST, O_CWIN, O_REQTTL, O_JWT,
+           O_SKEW, O_BLOCK, O_CRATE, O_CBURST, O_LRATE, O_LBURST, O_ABUSE, O_IPMAX, O_TRUST,
+           O_SALEIP, O_AFAST, O_AUSERS, O_CERT, O_KEY, O_HELP, O_VERSION };
     static const struct option opts[] = {
         {"port", 1, 0, O_PORT},         {"bind", 1, 0, O_BIND},
         {"redis", 1, 0, O_REDIS},       {"shard", 1, 0, O_SHARD},
@@ -94,6 +121,14 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         {"redis-timeout-ms", 1, 0, O_RTIMEOUT}, {"drain-ms", 1, 0, O_DRAIN},
         {"buy-rate", 1, 0, O_BRATE},    {"buy-burst", 1, 0, O_BBURST},
         {"cancel-window-s", 1, 0, O_CWIN}, {"req-ttl-s", 1, 0, O_REQTTL},
+        {"jwt-key-file", 1, 0, O_JWT},  {"jwt-skew", 1, 0, O_SKEW},
+        {"blocklist", 1, 0, O_BLOCK},   {"comment-rate", 1, 0, O_CRATE},
+        {"comment-burst", 1, 0, O_CBURST}, {"like-rate", 1, 0, O_LRATE},
+        {"like-burst", 1, 0, O_LBURST}, {"abuse-close", 1, 0, O_ABUSE},
+        {"max-conns-per-ip", 1, 0, O_IPMAX}, {"trusted-proxy", 1, 0, O_TRUST},
+        {"sale-max-per-ip", 1, 0, O_SALEIP}, {"audit-fast-ms", 1, 0, O_AFAST},
+        {"audit-ip-users", 1, 0, O_AUSERS}, {"tls-cert", 1, 0, O_CERT},
+        {"tls-key", 1, 0, O_KEY},
         {"help", 0, 0, O_HELP},         {"version", 0, 0, O_VERSION},
         {0, 0, 0, 0}};
     int o;
@@ -135,6 +170,24 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         case O_BBURST: bad = num(a, 1, 100000, &v); c->buy_burst = (double)v; break;
         case O_CWIN: bad = num(a, 0, 86400 * 30, &v); c->cancel_window_s = (unsigned)v; break;
         case O_REQTTL: bad = num(a, 60, 86400 * 30, &v); c->req_ttl_s = (unsigned)v; break;
+        case O_JWT: bad = copy(c->jwt_key_file, sizeof(c->jwt_key_file), a); break;
+        case O_SKEW: bad = num(a, 0, 10, &v); c->jwt_skew = (unsigned)v; break;
+        case O_BLOCK: bad = copy(c->blocklist, sizeof(c->blocklist), a); break;
+        case O_CRATE: bad = num(a, 1, 100000, &v); c->comment_rate = (double)v; break;
+        case O_CBURST: bad = num(a, 1, 100000, &v); c->comment_burst = (double)v; break;
+        case O_LRATE: bad = num(a, 1, 100000, &v); c->like_rate = (double)v; break;
+        case O_LBURST: bad = num(a, 1, 100000, &v); c->like_burst = (double)v; break;
+        case O_ABUSE: bad = num(a, 1, 1000000, &v); c->abuse_close = (unsigned)v; break;
+        case O_IPMAX: bad = num(a, 0, 10000000, &v); c->max_conns_per_ip = (unsigned)v; break;
+        case O_TRUST:
+            bad = c->ntrusted == 16 || copy(c->trusted[c->ntrusted], sizeof(c->trusted[0]), a);
+            if (!bad) c->ntrusted++;
+            break;
+        case O_SALEIP: bad = num(a, 0, 1000000000, &v); c->sale_max_per_ip = (unsigned)v; break;
+        case O_AFAST: bad = num(a, 0, 3600000, &v); c->audit_fast_ms = (unsigned)v; break;
+        case O_AUSERS: bad = num(a, 1, 1000000, &v); c->audit_ip_users = (unsigned)v; break;
+        case O_CERT: bad = copy(c->tls_cert, sizeof(c->tls_cert), a); break;
+        case O_KEY: bad = copy(c->tls_key, sizeof(c->tls_key), a); break;
         case O_HELP: fputs(usage, out); return 1;
         case O_VERSION: fputs("livecart-server 0.1.0\n", out); return 1;
         default:
@@ -142,7 +195,10 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
             return -1;
         }
         if (bad) {
-            fprintf(err, "livecart-server: bad value '%s' for --%s\n", a, opts[o - O_PORT].name);
+            const char *name = "?";
+            for (const struct option *op = opts; op->name; op++)
+                if (op->val == o) name = op->name;
+            fprintf(err, "livecart-server: bad value '%s' for --%s\n", a, name);
             return -1;
         }
     }
@@ -151,6 +207,10 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         return -1;
     }
     if (c->share_ttl_ms < 3 * c->tick_ms) c->share_ttl_ms = 3 * c->tick_ms;
+    if (!c->tls_cert[0] != !c->tls_key[0]) {
+        fprintf(err, "livecart-server: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
     if (!c->shard[0]) {
         char host[HOST_NAME_MAX + 1] = "localhost";
         gethostname(host, sizeof(host) - 1);

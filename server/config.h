@@ -30,6 +30,18 @@ typedef struct lc_config {
     double buy_burst;
     unsigned cancel_window_s; /* a buyer may cancel this long after the order */
     unsigned req_ttl_s;       /* how long a buy's answer is kept for retries */
+    char jwt_key_file[256];   /* empty: open mode (roles as declared) */
+    unsigned jwt_skew;        /* seconds of clock skew allowed on exp */
+    char blocklist[256];      /* word filter file, reloaded on SIGHUP */
+    double comment_rate, comment_burst, like_rate, like_burst;
+    unsigned abuse_close;     /* rate-limited frames in a row before closing 1008 */
+    unsigned max_conns_per_ip; /* 0: off */
+    char trusted[16][48];     /* proxies whose X-Forwarded-For is believed */
+    int ntrusted;
+    unsigned sale_max_per_ip; /* units per IP per sale across shards, 0: off */
+    unsigned audit_fast_ms;   /* an ok buy this soon after the sale opened is audited */
+    unsigned audit_ip_users;  /* more distinct buyers than this from one IP are audited */
+    char tls_cert[256], tls_key[256];
 } lc_config_t;
 
 /* Parses argv into c (defaults first). Returns 0 to run, 1 when --help or

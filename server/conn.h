@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "bucket.h"
 #include "frame.h"
 #include "lc_proto.h"
 #include "server.h"
@@ -40,19 +41,22 @@ struct lc_conn {
     uint32_t refs;
     uint8_t fmt;   /* lc_fmt_t */
     uint8_t state; /* lc_conn_state_t */
-    uint8_t streamer;
+    uint8_t role; /* lc_role_t: from the token, or as declared in open mode */
     uint8_t gaps;
     uint8_t want_write; /* a WRITEABLE is already requested */
     uint8_t idle;       /* on the room's idle list: caught up */
     uint8_t resume;     /* WAITING with a `since`: last holds it */
     uint16_t close_code; /* non-zero: close with it once the queue is sent */
     uint8_t close_sent;  /* our close frame is written */
+    const char *close_why; /* static text for the close frame */
     uint64_t tail;       /* ring position (JOINING, JOINED) */
     lc_sid_t last;       /* newest comment delivered: no duplicates, gap hint */
     lc_qitem_t *qhead, *qtail; /* unicast frames, sent before ring traffic */
     uint32_t qbytes;
-    double tokens;   /* buy token bucket (sale.c) */
-    uint64_t tok_at; /* when it was last refilled; 0: never */
+    int64_t exp;     /* token expiry (s since epoch); 0: no token */
+    lc_bucket_t b_comment, b_like, b_buy;
+    uint16_t limited; /* rate-limited frames in a row */
+    char ip[48];      /* the client's address (after trusted proxies) */
     uint8_t *rx; /* reassembly of a fragmented message, LC_MAX_CLIENT_MSG */
     uint16_t rxlen;
     uint8_t ulen;
@@ -71,8 +75,9 @@ void lc_conn_send_msg(lc_conn_t *c, const lc_msg_t *m);
 /* Queues an error frame. */
 void lc_conn_send_error(lc_conn_t *c, lc_err_code_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Closes with code once the queue is sent. Further input is ignored. */
-void lc_conn_close(lc_conn_t *c, uint16_t code);
+/* Closes with code and a short static reason once the queue is sent.
+ * Further input is ignored. */
+void lc_conn_close(lc_conn_t *c, uint16_t code, const char *why);
 /* The ring has something for this connection: ask for WRITEABLE. */
 void lc_conn_wake(lc_conn_t *c);
 

@@ -1,8 +1,10 @@
 #include "http.h"
 
 #include <libwebsockets.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "store.h"
 
 int lc_http_reply(struct lws *wsi, unsigned status, const char *body) {
@@ -29,6 +31,8 @@ int lc_http_serve(lc_server_t *srv, struct lws *wsi, const char *path) {
             rc = lc_http_reply(wsi, 503, "draining\n");
         else if (!lc_store_up(srv->store) || !lc_store_sub_up(srv->store))
             rc = lc_http_reply(wsi, 503, "redis unavailable\n");
+        else if (lc_auth_open_mode(srv))
+            rc = lc_http_reply(wsi, 200, "ok\nopen mode: no token auth, roles as declared\n");
         else
             rc = lc_http_reply(wsi, 200, "ok\n");
     } else if (strcmp(path, "/live") == 0) {
@@ -38,4 +42,41 @@ int lc_http_serve(lc_server_t *srv, struct lws *wsi, const char *path) {
     }
     if (rc != 0) return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int is_trusted(const char *ip, size_t n, char trusted[][48], int ntrusted) {
+    for (int i = 0; i < ntrusted; i++)
+        if (strlen(trusted[i]) == n && memcmp(trusted[i], ip, n) == 0) return 1;
+    return 0;
+}
+
+int lc_http_client_ip(const char *peer, const char *xff, char trusted[][48], int ntrusted, char *out,
+                      size_t cap) {
+    if (cap == 0) return 0;
+    snprintf(out, cap, "%s", peer ? peer : "");
+    if (!xff || !*xff || !is_trusted(peer, strlen(peer), trusted, ntrusted)) return 0;
+    /* walk the list from the right, past our own proxies */
+    size_t end = strlen(xff);
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',') start--;
+        size_t a = start, b = end;
+        while (a < b && (xff[a] == ' ' || xff[a] == '\t')) a++;
+        while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t')) b--;
+        if (b > a && !is_trusted(xff + a, b - a, trusted, ntrusted)) {
+            size_t n = b - a < cap - 1 ? b - a : cap - 1;
+            /* only characters an address can have: never log or key on junk */
+            for (size_t i = 0; i < n; i++) {
+                char ch = xff[a + i];
+                int okc = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
+                          ch == '.' || ch == ':';
+                if (!okc) return 0; /* malformed: keep the peer */
+            }
+            memcpy(out, xff + a, n);
+            out[n] = '\0';
+            return 0;
+        }
+        end = start ? start - 1 : 0;
+    }
+    return 0;
 }

@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
+#include "filter.h"
 #include "log.h"
 #include "net.h"
 #include "room.h"
@@ -24,6 +26,8 @@ static void on_message(void *arg, const char *room, size_t n, const char *p, siz
 }
 
 static void on_tick(uv_timer_t *t) { lc_rooms_tick(t->data); }
+static void on_sweep(uv_timer_t *t) { lc_auth_sweep(t->data); }
+static void on_sighup(uv_signal_t *s, int signum) { lc_filter_load(s->data); }
 
 static void on_handle_closed(uv_handle_t *h) {
     lc_server_t *srv = h->data;
@@ -42,8 +46,9 @@ static void finish(lc_server_t *srv) {
     lc_store_destroy(srv->store);
     srv->store = NULL;
     lc_rooms_destroy_all(srv);
-    uv_handle_t *hs[] = {(uv_handle_t *)&srv->tick, (uv_handle_t *)&srv->sigterm,
-                         (uv_handle_t *)&srv->sigint, (uv_handle_t *)&srv->stop_timer};
+    uv_handle_t *hs[] = {(uv_handle_t *)&srv->tick,       (uv_handle_t *)&srv->sigterm,
+                         (uv_handle_t *)&srv->sigint,     (uv_handle_t *)&srv->stop_timer,
+                         (uv_handle_t *)&srv->sighup,     (uv_handle_t *)&srv->sweep};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) uv_close(hs[i], on_handle_closed);
     lc_log("bye: %llu connections served, %llu frames and %llu bytes sent",
            (unsigned long long)srv->m.conns_total, (unsigned long long)srv->m.frames_out,
@@ -94,11 +99,14 @@ int main(int argc, char **argv) {
     srv.loop = &loop;
     make_boot_id(srv.boot, sizeof(srv.boot));
     srv.rooms = lc_map_create();
+    srv.ips = lc_map_create();
     srv.wbuf = malloc(LC_WRITE_BATCH);
-    if (!srv.rooms || !srv.wbuf) {
+    if (!srv.rooms || !srv.ips || !srv.wbuf) {
         lc_log("out of memory at start");
         return 1;
     }
+    if (lc_auth_init(&srv) != 0) return 1;
+    if (srv.cfg.blocklist[0] && lc_filter_load(&srv) != 0) return 1;
     lc_store_events_t ev = {on_store_state, on_subscribed, on_message};
     srv.store = lc_store_create(&loop, srv.cfg.redis_host, srv.cfg.redis_port, srv.cfg.redis_timeout_ms,
                                 &ev, &srv);
@@ -108,21 +116,28 @@ int main(int argc, char **argv) {
     uv_timer_init(&loop, &srv.stop_timer);
     uv_signal_init(&loop, &srv.sigterm);
     uv_signal_init(&loop, &srv.sigint);
+    uv_signal_init(&loop, &srv.sighup);
+    uv_timer_init(&loop, &srv.sweep);
     srv.tick.data = srv.stop_timer.data = srv.sigterm.data = srv.sigint.data = &srv;
-    srv.handles_open = 4;
+    srv.sighup.data = srv.sweep.data = &srv;
+    srv.handles_open = 6;
     uv_timer_start(&srv.tick, on_tick, srv.cfg.tick_ms, srv.cfg.tick_ms);
+    uv_timer_start(&srv.sweep, on_sweep, 1000, 1000);
+    uv_signal_start(&srv.sighup, on_sighup, SIGHUP);
     uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv.sigint, on_signal, SIGINT);
 
-    lc_log("livecart-server listening on ws://%s:%d/live (shard %s, redis %s:%d, tick %u ms)",
-           srv.cfg.bind, srv.cfg.port, srv.cfg.shard, srv.cfg.redis_host, srv.cfg.redis_port,
-           srv.cfg.tick_ms);
+    lc_log("livecart-server listening on %s://%s:%d/live (shard %s, redis %s:%d, tick %u ms)",
+           srv.cfg.tls_cert[0] ? "wss" : "ws", srv.cfg.bind, srv.cfg.port, srv.cfg.shard,
+           srv.cfg.redis_host, srv.cfg.redis_port, srv.cfg.tick_ms);
     uv_run(&loop, UV_RUN_DEFAULT);
 
     lc_net_free(&srv);
     uv_run(&loop, UV_RUN_DEFAULT); /* handles lws closed in its last step */
     if (uv_loop_close(&loop) != 0) lc_log("loop closed with handles still open");
     lc_map_destroy(srv.rooms);
+    lc_map_destroy(srv.ips);
+    lc_filter_free(&srv);
     lc_buf_free(&srv.scratch);
     free(srv.wbuf);
     return 0;

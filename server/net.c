@@ -71,9 +71,10 @@ void lc_conn_wake(lc_conn_t *c) {
     lws_callback_on_writable(c->wsi);
 }
 
-void lc_conn_close(lc_conn_t *c, uint16_t code) {
+void lc_conn_close(lc_conn_t *c, uint16_t code, const char *why) {
     if (!c->wsi || c->close_code) return;
     c->close_code = code;
+    c->close_why = why;
     free(c->rx);
     c->rx = NULL;
     c->rxlen = 0;
@@ -87,12 +88,12 @@ void lc_conn_send(lc_conn_t *c, lc_frame_t *f) {
         /* The client does not read its own replies: stop, do not buffer. */
         c->srv->m.queue_closed++;
         queue_free(c);
-        lc_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+        lc_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many unread replies");
         return;
     }
     lc_qitem_t *q = malloc(sizeof(*q));
     if (!q) {
-        lc_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+        lc_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
         return;
     }
     q->next = NULL;
@@ -168,7 +169,8 @@ static int refuse(lc_server_t *srv, struct lws *wsi, unsigned status, const char
     static const struct {
         unsigned code;
         const char *text;
-    } texts[] = {{400, "Bad Request"}, {404, "Not Found"}, {503, "Service Unavailable"}};
+    } texts[] = {{400, "Bad Request"}, {404, "Not Found"}, {429, "Too Many Requests"},
+                 {503, "Service Unavailable"}};
     const char *text = "Error";
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         if (texts[i].code == status) text = texts[i].text;
@@ -177,11 +179,32 @@ static int refuse(lc_server_t *srv, struct lws *wsi, unsigned status, const char
     int n = snprintf(p, 512,
                      "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n%s",
-                     status, text, strlen(body), status == 503 ? "Retry-After: 1\r\n" : "", body);
+                     status, text, strlen(body), status == 503 || status == 429 ? "Retry-After: 1\r\n" : "",
+                     body);
     srv->m.upgrades_refused++;
     if (n < 0 || n >= 512) return -1;
     if (lws_write(wsi, (unsigned char *)p, (size_t)n, LWS_WRITE_HTTP_FINAL) != n) return -1;
     return 1;
+}
+
+/* The client address of this request (see lc_http_client_ip). */
+static void client_ip(lc_server_t *srv, struct lws *wsi, char *out, size_t cap) {
+    char peer[64] = "", xff[256] = "";
+    lws_get_peer_simple(wsi, peer, sizeof(peer));
+    if (srv->cfg.ntrusted && lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) < 0) xff[0] = '\0';
+    lc_http_client_ip(peer, xff, srv->cfg.trusted, srv->cfg.ntrusted, out, cap);
+}
+
+static uintptr_t ip_count(lc_server_t *srv, const char *ip) {
+    return (uintptr_t)lc_map_get(srv->ips, ip, strlen(ip));
+}
+
+static void ip_add(lc_server_t *srv, const char *ip, int d) {
+    uintptr_t n = ip_count(srv, ip) + (uintptr_t)(intptr_t)d;
+    if (n == 0)
+        lc_map_del(srv->ips, ip, strlen(ip));
+    else
+        lc_map_put(srv->ips, ip, strlen(ip), (void *)n);
 }
 
 static int confirm_upgrade(lc_server_t *srv, struct lws *wsi) {
@@ -194,6 +217,14 @@ static int confirm_upgrade(lc_server_t *srv, struct lws *wsi) {
     if (!subprotocol_ok(wsi))
         return refuse(srv, wsi, 400, "unsupported subprotocol: use livecart.json or livecart.msgpack\n");
     if (srv->draining) return refuse(srv, wsi, 503, "draining\n");
+    if (srv->cfg.max_conns_per_ip) {
+        char ip[48];
+        client_ip(srv, wsi, ip, sizeof(ip));
+        if (ip_count(srv, ip) >= srv->cfg.max_conns_per_ip) {
+            srv->m.ip_refused++;
+            return refuse(srv, wsi, 429, "too many connections from this address\n");
+        }
+    }
     return 0;
 }
 
@@ -213,6 +244,8 @@ static int on_established(lc_server_t *srv, struct lws *wsi, pss_t *pss) {
     c->srv = srv;
     c->wsi = wsi;
     c->refs = 1;
+    client_ip(srv, wsi, c->ip, sizeof(c->ip));
+    ip_add(srv, c->ip, +1);
     c->fmt = (uint8_t)lws_get_protocol(wsi)->id;
     c->next = srv->conns;
     if (c->next) c->next->prev = c;
@@ -226,6 +259,7 @@ static int on_established(lc_server_t *srv, struct lws *wsi, pss_t *pss) {
 }
 
 static void on_closed(lc_server_t *srv, lc_conn_t *c) {
+    ip_add(srv, c->ip, -1);
     lc_room_leave(c->room, c);
     lc_room_unref(c->room);
     queue_free(c);
@@ -245,7 +279,7 @@ static void on_receive(lc_conn_t *c, struct lws *wsi, const uint8_t *in, size_t 
     int final = lws_is_final_fragment(wsi);
     if ((size_t)c->rxlen + len + remain > LC_MAX_CLIENT_MSG) {
         lc_conn_send_error(c, LC_ERR_TOO_LARGE, "message over %d bytes", LC_MAX_CLIENT_MSG);
-        lc_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
+        lc_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
         return;
     }
     if (!c->rx && final) { /* the common case: the whole message at once */
@@ -253,7 +287,7 @@ static void on_receive(lc_conn_t *c, struct lws *wsi, const uint8_t *in, size_t 
         return;
     }
     if (!c->rx && !(c->rx = malloc(LC_MAX_CLIENT_MSG))) {
-        lc_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+        lc_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
         return;
     }
     memcpy(c->rx + c->rxlen, in, len);
@@ -278,7 +312,7 @@ static void on_lapped(lc_conn_t *c, lc_ring_t *ring) {
     c->tail = to;
     if (++c->gaps > srv->cfg.max_gaps) {
         srv->m.slow_closed++;
-        lc_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+        lc_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
         return;
     }
     char buf[42];
@@ -303,17 +337,10 @@ static int write_raw(lc_conn_t *c, const uint8_t *p, size_t n) {
  * 5 s by the lws timeout. */
 static int close_step(lc_conn_t *c) {
     if (c->close_sent) return -1;
-    static const struct {
-        uint16_t code;
-        const char *why;
-    } reasons[] = {{LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down"},
-                   {LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow"},
-                   {LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large"}};
-    const char *why = "";
-    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-        if (reasons[i].code == c->close_code) why = reasons[i].why;
+    const char *why = c->close_why ? c->close_why : "";
     uint8_t f[2 + 2 + 64];
     size_t n = strlen(why);
+    if (n > 64) n = 64;
     f[0] = 0x88; /* FIN + close */
     f[1] = (uint8_t)(2 + n);
     f[2] = (uint8_t)(c->close_code >> 8);
@@ -498,6 +525,12 @@ int lc_net_start(lc_server_t *srv) {
     info.user = srv;
     info.timeout_secs = 10;
     info.max_http_header_data = 4096;
+    if (srv->cfg.tls_cert[0]) {
+        /* lws on OpenSSL terminates TLS itself: wss:// and https:// */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = srv->cfg.tls_cert;
+        info.ssl_private_key_filepath = srv->cfg.tls_key;
+    }
     srv->lws = lws_create_context(&info);
     if (!srv->lws) {
         lc_log("cannot listen on %s:%d (is the port taken?)", srv->cfg.bind, srv->cfg.port);
@@ -507,7 +540,7 @@ int lc_net_start(lc_server_t *srv) {
 }
 
 void lc_net_drain(lc_server_t *srv) {
-    for (lc_conn_t *c = srv->conns; c; c = c->next) lc_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
+    for (lc_conn_t *c = srv->conns; c; c = c->next) lc_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
 }
 
 /* With a foreign loop, lws destroys its context in two steps: the first

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "moderation.h"
 #include "sale.h"
 #include "store.h"
 
@@ -252,6 +253,12 @@ static void op_free(join_op_t *op) {
 static void start_joins(lc_room_t *r);
 static void finish_recover(lc_room_t *r, int status, const lc_store_join_t *res, lc_sid_t since);
 
+static int is_banned(const lc_store_join_t *res, const lc_conn_t *c) {
+    for (size_t i = 0; i < res->nbanned; i++)
+        if (res->banned[i].n == c->ulen && memcmp(res->banned[i].s, c->user, c->ulen) == 0) return 1;
+    return 0;
+}
+
 static void welcome(join_op_t *op, const lc_store_join_t *res) {
     lc_room_t *r = op->room;
     lc_server_t *srv = r->srv;
@@ -269,7 +276,8 @@ static void welcome(join_op_t *op, const lc_store_join_t *res) {
     r->have_floor = 1;
 
     size_t alive = 0;
-    for (size_t i = 0; i < op->n; i++) alive += op->conns[i]->state == LC_CONN_JOINING;
+    for (size_t i = 0; i < op->n; i++)
+        alive += op->conns[i]->state == LC_CONN_JOINING && !is_banned(res, op->conns[i]);
     if (r->local == 0) r->likes_sent = res->likes; /* no one to tell: the welcome says it */
     if (res->likes > r->likes_total) r->likes_total = res->likes;
     if (!r->viewers_heard) r->viewers_total = res->others + r->local + (int64_t)alive;
@@ -296,6 +304,13 @@ static void welcome(join_op_t *op, const lc_store_join_t *res) {
     for (size_t i = 0; i < op->n; i++) {
         lc_conn_t *c = op->conns[i];
         if (c->state != LC_CONN_JOINING) continue;
+        if (is_banned(res, c)) {
+            lc_ring_reader_remove(r->ring, c->tail);
+            r->joining--;
+            c->state = LC_CONN_NEW;
+            lc_moderation_close_banned(c);
+            continue;
+        }
         if (!f) {
             fail_conn(r, c);
             continue;
@@ -352,8 +367,13 @@ static void send_join(lc_room_t *r, lc_conn_t **conns, size_t n, const lc_sid_t 
     }
     char sbuf[42];
     size_t sn = since ? lc_sid_format(*since, sbuf) : 0;
-    if (lc_store_join(srv->store, r->name, r->nlen, srv->cfg.shard, srv->cfg.welcome_history,
-                      since ? sbuf : NULL, sn, srv->cfg.history, on_join, op) != 0) {
+    lc_store_val_t *users = calloc(n ? n : 1, sizeof(*users));
+    for (size_t i = 0; users && i < n; i++) users[i] = (lc_store_val_t){conns[i]->user, conns[i]->ulen, 0};
+    int rc = users ? lc_store_join(srv->store, r->name, r->nlen, srv->cfg.shard, srv->cfg.welcome_history,
+                                   since ? sbuf : NULL, sn, srv->cfg.history, users, n, on_join, op)
+                   : -1;
+    free(users);
+    if (rc != 0) {
         for (size_t i = 0; i < op->n; i++) fail_conn(r, op->conns[i]);
         op_free(op);
         return;
@@ -442,7 +462,7 @@ static void start_recover(lc_room_t *r) {
     r->recovering = 1;
     r->need_recover = 0;
     if (lc_store_join(srv->store, r->name, r->nlen, srv->cfg.shard, 0, sbuf, sn, srv->cfg.history,
-                      on_join, op) != 0) {
+                      NULL, 0, on_join, op) != 0) {
         r->recovering = 0;
         r->need_recover = 1;
         op_free(op);
@@ -524,7 +544,7 @@ void lc_rooms_on_message(lc_server_t *srv, const char *name, size_t n, const cha
         r->viewers_heard = 1;
         break;
     default:
-        lc_sale_on_bus(r, &m);
+        if (!lc_moderation_on_bus(r, &m)) lc_sale_on_bus(r, &m);
         break;
     }
     lc_msg_clear(&m);

@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jwt.h"
 #include "log.h"
 #include "room.h"
+#include "session.h"
 
 typedef struct sku {
     struct sku *next;
@@ -165,7 +167,8 @@ static void on_request_done(void *arg, int status, const lc_store_val_t *v, size
         if (!v[2].s && v[2].i > 0) lc_msg_set(&m, members, v[2].i);
         if (!v[3].s && v[3].i > 0) lc_msg_set(&m, size, v[3].i);
         if (!v[4].s && v[4].i >= 0) lc_msg_set(&m, left, v[4].i);
-        if (lc_str_eq(st, "joined")) mark_dirty(o->room, o->sku, o->skun);
+        /* a join may also have dissolved overdue teams: publish counts */
+        mark_dirty(o->room, o->sku, o->skun);
     }
     lc_conn_send_msg(o->c, &m);
     op_free(o);
@@ -211,20 +214,17 @@ static void on_admin_done(void *arg, int status, const lc_store_val_t *v, size_t
 /* ---- requests ---- */
 
 /* A token bucket per connection for buys, cancels and joins: scripted
- * bursts are answered here and never reach Redis. */
+ * bursts are answered here and never reach Redis; a client that keeps
+ * going is closed 1008. */
 static int take_token(lc_conn_t *c) {
     const lc_config_t *cfg = &c->srv->cfg;
-    uint64_t now = uv_now(c->srv->loop);
-    if (c->tok_at == 0) c->tokens = cfg->buy_burst;
-    c->tokens += (double)(now - c->tok_at) * cfg->buy_rate / 1000.0;
-    if (c->tokens > cfg->buy_burst) c->tokens = cfg->buy_burst;
-    c->tok_at = now;
-    if (c->tokens < 1.0) {
-        c->srv->m.errors[LC_ERR_RATE_LIMITED]++;
-        return 0;
+    if (lc_bucket_take(&c->b_buy, cfg->buy_rate, cfg->buy_burst, uv_now(c->srv->loop))) {
+        c->limited = 0;
+        return 1;
     }
-    c->tokens -= 1.0;
-    return 1;
+    c->srv->m.errors[LC_ERR_RATE_LIMITED]++; /* answered with a status, not an error frame */
+    lc_session_limited(c);
+    return 0;
 }
 
 static int send_op(lc_conn_t *c, op_t *o, const char *op, const lc_store_val_t *a, size_t n,
@@ -244,7 +244,7 @@ static int send_op(lc_conn_t *c, op_t *o, const char *op, const lc_store_val_t *
 #define CS(x) {(x), sizeof(x) - 1, 0}
 
 static void open_sale(lc_conn_t *c, const lc_msg_t *m, int group) {
-    if (!c->streamer) {
+    if (c->role != LC_ROLE_STREAMER) {
         lc_conn_send_error(c, LC_ERR_FORBIDDEN, "only the streamer opens sales");
         return;
     }
@@ -263,7 +263,7 @@ static void open_sale(lc_conn_t *c, const lc_msg_t *m, int group) {
 }
 
 static void close_sale(lc_conn_t *c, const lc_msg_t *m) {
-    if (!c->streamer) {
+    if (c->role != LC_ROLE_STREAMER) {
         lc_conn_send_error(c, LC_ERR_FORBIDDEN, "only the streamer closes sales");
         return;
     }
@@ -284,10 +284,12 @@ static void buy(lc_conn_t *c, const lc_msg_t *m) {
     }
     size_t rn;
     const char *room = lc_room_name(c->room, &rn);
+    const lc_config_t *cfg = &c->srv->cfg;
+    lc_store_buy_req_t br = {m->sku.p, c->user, m->req.p, c->ip, m->sku.n, c->ulen, m->req.n, qty,
+                             cfg->shard, cfg->req_ttl_s, cfg->sale_max_per_ip, cfg->audit_fast_ms,
+                             cfg->audit_ip_users};
     op_t *o = op_new(c, m->type, m->sku, m->req);
-    if (!o || lc_store_buy(c->srv->store, room, rn, m->sku.p, m->sku.n, c->user, c->ulen, m->req.p,
-                           m->req.n, qty, c->srv->cfg.shard, c->srv->cfg.req_ttl_s,
-                           on_request_done, o) != 0) {
+    if (!o || lc_store_buy(c->srv->store, room, rn, &br, on_request_done, o) != 0) {
         if (o) op_free(o);
         reply_status(c, m->type, m->req, m->sku, "unavailable");
     }
@@ -426,10 +428,18 @@ static void on_pub_done(void *arg, int status, const lc_store_val_t *v, size_t n
     free(a);
 }
 
+/* Marks every group sku dirty: team counts may have changed. */
+static void groups_dirty(lc_room_t *r) {
+    lc_sales_t *s = sales_of(r, 0);
+    for (sku_t *k = s ? s->skus : NULL; k; k = k->next)
+        if (k->group) k->dirty = 1;
+}
+
 static void on_expire_done(void *arg, int status, const lc_store_val_t *v, size_t n) {
     room_arg_t *a = arg;
     lc_sales_t *s = sales_of(a->room, 0);
     if (s) s->expire_busy = 0;
+    if (status == 0 && n >= 2 && !v[1].s && v[1].i > 0) groups_dirty(a->room); /* teams dissolved */
     lc_room_unref(a->room);
     free(a);
 }

@@ -12,6 +12,7 @@ typedef enum {
     LC_SCRIPT_JOIN,
     LC_SCRIPT_BUY,
     LC_SCRIPT_COMMERCE,
+    LC_SCRIPT_MODERATE,
     LC_SCRIPT__COUNT
 } lc_script_id_t;
 

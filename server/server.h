@@ -43,6 +43,13 @@ typedef struct lc_server {
     lc_buf_t scratch;     /* encoding scratch, reused */
     uint8_t *wbuf;        /* LC_WRITE_BATCH bytes, reused by every WRITEABLE */
     char boot[24];        /* random id of this process's life (like batches) */
+    uint8_t jwt_key[4096]; /* tokens required when jwt_keylen > 0 */
+    size_t jwt_keylen;
+    char **block;         /* word filter terms, lower-case */
+    size_t nblock;
+    lc_map_t *ips;        /* client IP -> open connections (per-IP cap) */
+    uv_signal_t sighup;
+    uv_timer_t sweep;     /* once a second: token expiry */
     lc_metrics_t m;
 } lc_server_t;
 

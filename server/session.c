@@ -2,7 +2,11 @@
 
 #include <string.h>
 
+#include "auth.h"
+#include "filter.h"
+#include "jwt.h"
 #include "log.h"
+#include "moderation.h"
 #include "room.h"
 #include "sale.h"
 #include "store.h"
@@ -11,41 +15,79 @@ static int store_ready(lc_conn_t *c) {
     return lc_store_up(c->srv->store) && lc_store_sub_up(c->srv->store);
 }
 
+void lc_session_limited(lc_conn_t *c) {
+    if (++c->limited >= c->srv->cfg.abuse_close) lc_conn_close(c, 1008, "rate limit exceeded");
+}
+
+/* Over a bucket: say so (the error frame is counted), and close a client
+ * that keeps going. */
+static void rate_limited(lc_conn_t *c, const char *what) {
+    lc_conn_send_error(c, LC_ERR_RATE_LIMITED, "%s: slow down", what);
+    lc_session_limited(c);
+}
+
+static int exempt(const lc_conn_t *c) { return c->role == LC_ROLE_STREAMER; }
+
 static void on_hello(lc_conn_t *c, const lc_msg_t *m) {
     if (c->state != LC_CONN_NEW) {
         lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "hello: already said");
         return;
     }
+    if (lc_auth_hello(c, m) != 0) return;
     if (!store_ready(c)) {
         lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "storage unavailable, retry hello later");
         return;
     }
-    memcpy(c->user, m->user.p, m->user.n);
-    c->user[m->user.n] = '\0';
-    c->ulen = (uint8_t)m->user.n;
-    c->streamer = lc_msg_has(m, role) && lc_str_eq(m->role, "streamer");
     lc_room_join(c->room, c, lc_msg_has(m, since) ? &m->since : NULL);
 }
 
-static void on_comment_stored(void *arg, int status, const char *id, size_t n) {
+static void on_comment_stored(void *arg, int status, const lc_store_val_t *v, size_t n) {
     lc_conn_t *c = arg;
-    if (status != 0) {
+    if (status != 0 || n < 1 || !v[0].s) {
         c->srv->m.redis_failures++;
         lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "comment not stored, retry later");
+    } else if (lc_str_eq(lc_str(v[0].s, v[0].n), "banned")) {
+        lc_moderation_close_banned(c);
+    } else if (lc_str_eq(lc_str(v[0].s, v[0].n), "muted")) {
+        lc_conn_send_error(c, LC_ERR_MUTED, "muted in this room");
+    } else if (lc_str_eq(lc_str(v[0].s, v[0].n), "rate_limited")) {
+        lc_conn_send_error(c, LC_ERR_RATE_LIMITED, "slow mode: wait before commenting again");
     }
-    /* on success the comment comes back through the room's channel */
+    /* on ok the comment comes back through the room's channel */
     lc_conn_unref(c);
 }
 
 static void on_comment(lc_conn_t *c, const lc_msg_t *m) {
+    lc_server_t *srv = c->srv;
+    if (!exempt(c) && !lc_bucket_take(&c->b_comment, srv->cfg.comment_rate, srv->cfg.comment_burst,
+                                      uv_now(srv->loop))) {
+        rate_limited(c, "comments");
+        return;
+    }
+    c->limited = 0;
+    if (lc_filter_match(srv, m->text.p, m->text.n)) {
+        lc_conn_send_error(c, LC_ERR_FILTERED, "comment refused by the word filter");
+        return;
+    }
     size_t rn;
     const char *room = lc_room_name(c->room, &rn);
     lc_conn_ref(c);
-    if (lc_store_comment(c->srv->store, room, rn, c->user, c->ulen, m->text.p, m->text.n,
-                         c->srv->cfg.history, on_comment_stored, c) != 0) {
+    if (lc_store_comment(srv->store, room, rn, c->user, c->ulen, m->text.p, m->text.n,
+                         srv->cfg.history, c->role != LC_ROLE_VIEWER, on_comment_stored, c) != 0) {
         lc_conn_unref(c);
         lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "comment not stored, retry later");
     }
+}
+
+static void on_like(lc_conn_t *c, const lc_msg_t *m) {
+    lc_server_t *srv = c->srv;
+    if (!exempt(c) && !lc_bucket_take(&c->b_like, srv->cfg.like_rate, srv->cfg.like_burst,
+                                      uv_now(srv->loop))) {
+        rate_limited(c, "likes");
+        return;
+    }
+    c->limited = 0;
+    lc_room_add_likes(c->room, m->count);
 }
 
 void lc_session_on_frame(lc_conn_t *c, const uint8_t *buf, size_t len, int binary) {
@@ -61,22 +103,33 @@ void lc_session_on_frame(lc_conn_t *c, const uint8_t *buf, size_t len, int binar
         return;
     }
     c->srv->m.msgs_in[m.type]++;
-    if (m.type == LC_MSG_PING) {
+    switch (m.type) {
+    case LC_MSG_PING: {
         lc_msg_t pong;
         lc_msg_init(&pong, LC_MSG_PONG);
         lc_conn_send_msg(c, &pong);
-    } else if (m.type == LC_MSG_HELLO) {
+        break;
+    }
+    case LC_MSG_HELLO:
         on_hello(c, &m);
-    } else if (c->state != LC_CONN_JOINED) {
-        lc_conn_send_error(c, LC_ERR_NOT_READY, "%s before welcome", lc_msg_type_name(m.type));
-    } else if (m.type == LC_MSG_COMMENT) {
-        on_comment(c, &m);
-    } else if (m.type == LC_MSG_LIKE) {
-        lc_room_add_likes(c->room, m.count);
-    } else if (m.type >= LC_MSG_SALE_OPEN && m.type <= LC_MSG_GROUP_JOIN) {
-        lc_sale_handle(c, &m);
-    } else {
-        lc_conn_send_error(c, LC_ERR_UNKNOWN_TYPE, "unknown type: %s", lc_msg_type_name(m.type));
+        break;
+    default:
+        if (c->state != LC_CONN_JOINED) {
+            lc_conn_send_error(c, LC_ERR_NOT_READY, "%s before welcome", lc_msg_type_name(m.type));
+        } else if (m.type == LC_MSG_COMMENT) {
+            on_comment(c, &m);
+        } else if (m.type == LC_MSG_LIKE) {
+            on_like(c, &m);
+        } else if (m.type == LC_MSG_REFRESH) {
+            lc_auth_refresh(c, &m);
+        } else if (m.type >= LC_MSG_SALE_OPEN && m.type <= LC_MSG_GROUP_JOIN) {
+            lc_sale_handle(c, &m);
+        } else if (m.type >= LC_MSG_MUTE && m.type <= LC_MSG_SLOW_MODE) {
+            lc_moderation_handle(c, &m);
+        } else {
+            lc_conn_send_error(c, LC_ERR_UNKNOWN_TYPE, "unknown type: %s", lc_msg_type_name(m.type));
+        }
+        break;
     }
     lc_msg_clear(&m);
 }

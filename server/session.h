@@ -11,6 +11,10 @@
 
 #include "conn.h"
 
+/* A request went over its bucket: close (1008) a client that keeps going
+ * past --abuse-close in a row. Counting the refusal is the caller's. */
+void lc_session_limited(lc_conn_t *c);
+
 /* One complete client message (reassembled, at most LC_MAX_CLIENT_MSG). */
 void lc_session_on_frame(lc_conn_t *c, const uint8_t *buf, size_t len, int binary);
 

@@ -16,7 +16,7 @@
 #include "scripts.h"
 
 enum { RC_DOWN, RC_CONNECTING, RC_LOADING, RC_UP };
-enum { REQ_JOIN, REQ_COMMENT, REQ_INT, REQ_VALS, REQ_LOAD, REQ_FIRE };
+enum { REQ_JOIN, REQ_INT, REQ_VALS, REQ_LOAD, REQ_FIRE };
 
 /* Back-off between connection attempts, and how often failures are logged:
  * a Redis that stays down must not fill the log. */
@@ -60,7 +60,6 @@ struct lc_req {
     uint64_t sent_ms;
     union {
         lc_store_join_cb *join;
-        lc_store_id_cb *id;
         lc_store_int_cb *num;
         lc_store_vals_cb *vals;
     } cb;
@@ -136,9 +135,6 @@ static void fail_req(lc_req_t *r) {
     case REQ_JOIN:
         r->cb.join(r->arg, -1, NULL);
         break;
-    case REQ_COMMENT:
-        r->cb.id(r->arg, -1, NULL, 0);
-        break;
     case REQ_INT:
         r->cb.num(r->arg, -1, 0);
         break;
@@ -178,23 +174,34 @@ static int parse_sales(const redisReply *a, lc_store_sale_t **out, size_t *nout)
     return 0;
 }
 
+#define JOIN_HEAD 7
+
 static int parse_join(const redisReply *rp, lc_req_t *r) {
-    if (rp->type != REDIS_REPLY_ARRAY || rp->elements < 5 || (rp->elements - 5) % 3 != 0) return -1;
+    if (rp->type != REDIS_REPLY_ARRAY || rp->elements < JOIN_HEAD || (rp->elements - JOIN_HEAD) % 3 != 0)
+        return -1;
     redisReply **e = rp->element;
     if (e[0]->type != REDIS_REPLY_INTEGER || e[1]->type != REDIS_REPLY_INTEGER ||
-        e[2]->type != REDIS_REPLY_STRING || e[3]->type != REDIS_REPLY_INTEGER)
+        e[2]->type != REDIS_REPLY_STRING || e[3]->type != REDIS_REPLY_INTEGER ||
+        e[5]->type != REDIS_REPLY_ARRAY || e[6]->type != REDIS_REPLY_INTEGER)
         return -1;
+    enum { MAXB = 64 };
+    lc_store_val_t banned[MAXB];
+    size_t nb = 0;
+    for (size_t i = 0; i < e[5]->elements && nb < MAXB; i++) {
+        const redisReply *b = e[5]->element[i];
+        if (b->type == REDIS_REPLY_STRING) banned[nb++] = (lc_store_val_t){b->str, (size_t)b->len, 0};
+    }
     lc_store_sale_t *sales;
     size_t nsales;
     if (parse_sales(e[4], &sales, &nsales) != 0) return -1;
-    size_t n = (rp->elements - 5) / 3;
+    size_t n = (rp->elements - JOIN_HEAD) / 3;
     lc_store_entry_t *entries = n ? calloc(n, sizeof(*entries)) : NULL;
     if (n && !entries) {
         free(sales);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        redisReply **f = e + 5 + 3 * i;
+        redisReply **f = e + JOIN_HEAD + 3 * i;
         if (f[0]->type != REDIS_REPLY_STRING || f[1]->type != REDIS_REPLY_STRING ||
             f[2]->type != REDIS_REPLY_STRING) {
             free(entries);
@@ -205,7 +212,7 @@ static int parse_join(const redisReply *rp, lc_req_t *r) {
                                         (size_t)f[0]->len, (size_t)f[1]->len, (size_t)f[2]->len};
     }
     lc_store_join_t res = {e[0]->integer, e[1]->integer, e[2]->str, (size_t)e[2]->len,
-                           e[3]->integer != 0, entries, n, sales, nsales};
+                           e[3]->integer != 0, entries, n, sales, nsales, banned, nb, e[6]->integer};
     r->cb.join(r->arg, 0, &res);
     free(entries);
     free(sales);
@@ -234,10 +241,6 @@ static int deliver(const redisReply *rp, lc_req_t *r) {
     switch (r->kind) {
     case REQ_JOIN:
         return parse_join(rp, r);
-    case REQ_COMMENT:
-        if (rp->type != REDIS_REPLY_STRING) return -1;
-        r->cb.id(r->arg, 0, rp->str, (size_t)rp->len);
-        return 0;
     case REQ_INT:
         if (rp->type != REDIS_REPLY_INTEGER) return -1;
         r->cb.num(r->arg, 0, rp->integer);
@@ -509,7 +512,7 @@ size_t lc_store_pending(const lc_store_t *s) { return s->cmd.pending; }
 static int eval(lc_store_t *s, int script, int kind, int nkeys, int nargs, const char *const *a,
                 const size_t *alen, void *cb, void *arg) {
     if (!lc_store_up(s)) return -1;
-    enum { MAXA = 20 };
+    enum { MAXA = 24 };
     const char *argv[MAXA + 3];
     size_t lens[MAXA + 3];
     char nk[8];
@@ -537,30 +540,89 @@ static int eval(lc_store_t *s, int script, int kind, int nkeys, int nargs, const
 #define SL(x) (x), strlen(x)
 
 int lc_store_join(lc_store_t *s, const char *room, size_t rn, const char *shard, unsigned count,
-                  const char *since, size_t since_n, unsigned cap, lc_store_join_cb *cb, void *arg) {
-    char k1[96], k2[96], k3[96], k4[96], k5[96], cnt[16], capb[16];
-    KEY(k1, room, rn, "chat");
-    KEY(k2, room, rn, "likes");
-    KEY(k3, room, rn, "vshare");
-    KEY(k4, room, rn, "vexp");
-    KEY(k5, room, rn, "sales");
-    snprintf(cnt, sizeof(cnt), "%u", count);
-    snprintf(capb, sizeof(capb), "%u", cap);
-    const char *a[] = {k1, k2, k3, k4, k5, shard, cnt, since ? since : "", capb};
-    size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(k5), strlen(shard),
-                  strlen(cnt), since ? since_n : 0, strlen(capb)};
-    return eval(s, LC_SCRIPT_JOIN, REQ_JOIN, 5, 9, a, l, (void *)cb, arg);
+                  const char *since, size_t since_n, unsigned cap, const lc_store_val_t *users,
+                  size_t nusers, lc_store_join_cb *cb, void *arg) {
+    if (!lc_store_up(s)) return -1;
+    /* the joiners go in ARGV: one request per batch whatever its size */
+    size_t argc = 3 + 7 + 4 + nusers;
+    const char **argv = malloc(argc * sizeof(*argv));
+    size_t *lens = malloc(argc * sizeof(*lens));
+    char k[7][96], cnt[16], capb[16];
+    static const char *const names[7] = {"chat", "likes", "vshare", "vexp", "sales", "bans", "slow"};
+    int rc = -1;
+    if (argv && lens) {
+        argv[0] = "EVALSHA";
+        argv[1] = s->sha[LC_SCRIPT_JOIN];
+        argv[2] = "7";
+        for (int i = 0; i < 7; i++) {
+            snprintf(k[i], sizeof(k[i]), "lc:{%.*s}:%s", (int)rn, room, names[i]);
+            argv[3 + i] = k[i];
+        }
+        snprintf(cnt, sizeof(cnt), "%u", count);
+        snprintf(capb, sizeof(capb), "%u", cap);
+        argv[10] = shard;
+        argv[11] = cnt;
+        argv[12] = since ? since : "";
+        argv[13] = capb;
+        for (size_t i = 0; i < 14; i++) lens[i] = strlen(argv[i]);
+        if (since) lens[12] = since_n;
+        for (size_t i = 0; i < nusers; i++) {
+            argv[14 + i] = users[i].s;
+            lens[14 + i] = users[i].n;
+        }
+        lc_req_t *r = req_new(REQ_JOIN, LC_SCRIPT_JOIN, (int)argc, argv, lens);
+        if (r) {
+            r->cb.join = cb;
+            r->arg = arg;
+            if (req_send(&s->cmd, r) == 0)
+                rc = 0;
+            else
+                free(r);
+        }
+    }
+    free(argv);
+    free(lens);
+    return rc;
 }
 
 int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const char *user, size_t un,
-                     const char *text, size_t tn, unsigned cap, lc_store_id_cb *cb, void *arg) {
-    char k1[96], ch[96], capb[16];
+                     const char *text, size_t tn, unsigned cap, int exempt, lc_store_vals_cb *cb,
+                     void *arg) {
+    char k1[96], k2[96], k3[96], k4[96], k5[96], ch[96], capb[16];
     KEY(k1, room, rn, "chat");
+    KEY(k2, room, rn, "bans");
+    KEY(k3, room, rn, "mutes");
+    KEY(k4, room, rn, "slow");
+    KEY(k5, room, rn, "lastc");
     KEY(ch, room, rn, "ch");
     snprintf(capb, sizeof(capb), "%u", cap);
-    const char *a[] = {k1, ch, user, text, capb};
-    size_t l[] = {strlen(k1), strlen(ch), un, tn, strlen(capb)};
-    return eval(s, LC_SCRIPT_COMMENT, REQ_COMMENT, 1, 5, a, l, (void *)cb, arg);
+    const char *a[] = {k1, k2, k3, k4, k5, ch, user, text, capb, exempt ? "1" : "0"};
+    size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(k5), strlen(ch), un, tn,
+                  strlen(capb), 1};
+    return eval(s, LC_SCRIPT_COMMENT, REQ_VALS, 5, 10, a, l, (void *)cb, arg);
+}
+
+int lc_store_moderate(lc_store_t *s, const char *room, size_t rn, const char *op,
+                      const lc_store_val_t *args, size_t nargs, lc_store_vals_cb *cb, void *arg) {
+    char k1[96], k2[96], k3[96], k4[96], ch[96], nums[2][24];
+    if (nargs > 2) return -1;
+    KEY(k1, room, rn, "bans");
+    KEY(k2, room, rn, "mutes");
+    KEY(k3, room, rn, "slow");
+    KEY(k4, room, rn, "chat");
+    KEY(ch, room, rn, "ch");
+    const char *a[8] = {k1, k2, k3, k4, op, ch};
+    size_t l[8] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(op), strlen(ch)};
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i].s) {
+            a[6 + i] = args[i].s;
+            l[6 + i] = args[i].n;
+        } else {
+            l[6 + i] = (size_t)snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)args[i].i);
+            a[6 + i] = nums[i];
+        }
+    }
+    return eval(s, LC_SCRIPT_MODERATE, REQ_VALS, 4, (int)(6 + nargs), a, l, (void *)cb, arg);
 }
 
 int lc_store_likes(lc_store_t *s, const char *room, size_t rn, const char *shard,
@@ -592,21 +654,30 @@ int lc_store_viewers(lc_store_t *s, const char *room, size_t rn, const char *sha
     return eval(s, LC_SCRIPT_VIEWERS, REQ_INT, 3, 7, a, l, (void *)cb, arg);
 }
 
-int lc_store_buy(lc_store_t *s, const char *room, size_t rn, const char *sku, size_t skun,
-                 const char *user, size_t un, const char *req, size_t reqn, int64_t qty,
-                 const char *shard, unsigned req_ttl_s, lc_store_vals_cb *cb, void *arg) {
-    char k1[160], k2[160], k3[96], k4[96], k5[96], qb[24], ttl[16];
-    snprintf(k1, sizeof(k1), "lc:{%.*s}:sale:%.*s", (int)rn, room, (int)skun, sku);
-    snprintf(k2, sizeof(k2), "lc:{%.*s}:bought:%.*s", (int)rn, room, (int)skun, sku);
+int lc_store_buy(lc_store_t *s, const char *room, size_t rn, const lc_store_buy_req_t *b,
+                 lc_store_vals_cb *cb, void *arg) {
+    char k1[160], k2[160], k3[96], k4[96], k5[96], k6[160], k7[160], k8[96];
+    char qb[24], ttl[16], cap[16], fast[16], users[16];
+    snprintf(k1, sizeof(k1), "lc:{%.*s}:sale:%.*s", (int)rn, room, (int)b->sku_n, b->sku);
+    snprintf(k2, sizeof(k2), "lc:{%.*s}:bought:%.*s", (int)rn, room, (int)b->sku_n, b->sku);
     KEY(k3, room, rn, "reqs");
     KEY(k4, room, rn, "orders");
     KEY(k5, room, rn, "orderidx");
-    snprintf(qb, sizeof(qb), "%lld", (long long)qty);
-    snprintf(ttl, sizeof(ttl), "%u", req_ttl_s);
-    const char *a[] = {k1, k2, k3, k4, k5, user, req, sku, qb, shard, ttl};
-    size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(k5), un, reqn, skun,
-                  strlen(qb), strlen(shard), strlen(ttl)};
-    return eval(s, LC_SCRIPT_BUY, REQ_VALS, 5, 11, a, l, (void *)cb, arg);
+    snprintf(k6, sizeof(k6), "lc:{%.*s}:ipunits:%.*s", (int)rn, room, (int)b->sku_n, b->sku);
+    snprintf(k7, sizeof(k7), "lc:{%.*s}:ipusers:%.*s", (int)rn, room, (int)b->sku_n, b->sku);
+    KEY(k8, room, rn, "audit");
+    snprintf(qb, sizeof(qb), "%lld", (long long)b->qty);
+    snprintf(ttl, sizeof(ttl), "%u", b->req_ttl_s);
+    snprintf(cap, sizeof(cap), "%u", b->ip_cap);
+    snprintf(fast, sizeof(fast), "%u", b->fast_ms);
+    snprintf(users, sizeof(users), "%u", b->ip_users);
+    const char *a[] = {k1, k2, k3, k4, k5, k6, k7, k8, b->user, b->req, b->sku, qb, b->shard, ttl,
+                       b->ip, cap, fast, users};
+    size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(k5), strlen(k6),
+                  strlen(k7), strlen(k8), b->user_n, b->req_n, b->sku_n, strlen(qb),
+                  strlen(b->shard), strlen(ttl), strlen(b->ip), strlen(cap), strlen(fast),
+                  strlen(users)};
+    return eval(s, LC_SCRIPT_BUY, REQ_VALS, 8, 18, a, l, (void *)cb, arg);
 }
 
 int lc_store_commerce(lc_store_t *s, const char *room, size_t rn, const char *op,

@@ -52,6 +52,13 @@ typedef struct lc_store_entry {
     size_t id_n, user_n, text_n;
 } lc_store_entry_t;
 
+/* One element of a flat script reply: a string or an integer. */
+typedef struct lc_store_val {
+    const char *s; /* NULL for an integer */
+    size_t n;
+    int64_t i;
+} lc_store_val_t;
+
 /* An open sale of a room, as join.lua lists it. */
 typedef struct lc_store_sale {
     const char *kind, *sku, *title; /* kind: "sale" or "group" */
@@ -69,28 +76,31 @@ typedef struct lc_store_join {
     size_t n;
     const lc_store_sale_t *sales;
     size_t nsales;
+    const lc_store_val_t *banned; /* which of the joining users are banned */
+    size_t nbanned;
+    int64_t slow_secs; /* slow mode, 0: off */
 } lc_store_join_t;
 
-/* One element of a flat script reply: a string or an integer. */
-typedef struct lc_store_val {
-    const char *s; /* NULL for an integer */
-    size_t n;
-    int64_t i;
-} lc_store_val_t;
-
 typedef void lc_store_join_cb(void *arg, int status, const lc_store_join_t *res);
-typedef void lc_store_id_cb(void *arg, int status, const char *id, size_t n);
 typedef void lc_store_int_cb(void *arg, int status, int64_t value);
 typedef void lc_store_vals_cb(void *arg, int status, const lc_store_val_t *v, size_t n);
 
 /* Room state for welcoming viewers: the last `count` comments, or (since
- * non-NULL) those after since, at most cap. */
+ * non-NULL) those after since, at most cap; and which of users are banned. */
 int lc_store_join(lc_store_t *s, const char *room, size_t rn, const char *shard, unsigned count,
-                  const char *since, size_t since_n, unsigned cap, lc_store_join_cb *cb, void *arg);
+                  const char *since, size_t since_n, unsigned cap, const lc_store_val_t *users,
+                  size_t nusers, lc_store_join_cb *cb, void *arg);
 
-/* Appends a comment to the room's stream (capped near cap) and publishes it. */
+/* Appends a comment to the room's stream (capped near cap) and publishes it,
+ * unless the user is banned, muted or inside slow mode (exempt: no slow
+ * mode). Answers {status, id}. */
 int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const char *user, size_t un,
-                     const char *text, size_t tn, unsigned cap, lc_store_id_cb *cb, void *arg);
+                     const char *text, size_t tn, unsigned cap, int exempt, lc_store_vals_cb *cb,
+                     void *arg);
+
+/* Runs one moderate.lua op (mute, ban, unban, delete, slow). Answers {status}. */
+int lc_store_moderate(lc_store_t *s, const char *room, size_t rn, const char *op,
+                      const lc_store_val_t *args, size_t nargs, lc_store_vals_cb *cb, void *arg);
 
 /* Adds a batch of likes exactly once per (shard, boot, seq); answers the total. */
 int lc_store_likes(lc_store_t *s, const char *room, size_t rn, const char *shard,
@@ -101,9 +111,16 @@ int lc_store_viewers(lc_store_t *s, const char *room, size_t rn, const char *sha
                      int64_t count, unsigned ttl_ms, lc_store_int_cb *cb, void *arg);
 
 /* Decides one flash-sale buy (buy.lua). Answers {status, order, qty, left}. */
-int lc_store_buy(lc_store_t *s, const char *room, size_t rn, const char *sku, size_t skun,
-                 const char *user, size_t un, const char *req, size_t reqn, int64_t qty,
-                 const char *shard, unsigned req_ttl_s, lc_store_vals_cb *cb, void *arg);
+typedef struct lc_store_buy_req {
+    const char *sku, *user, *req, *ip; /* ip: "" when unknown */
+    size_t sku_n, user_n, req_n;
+    int64_t qty;
+    const char *shard;
+    unsigned req_ttl_s, ip_cap, fast_ms, ip_users;
+} lc_store_buy_req_t;
+
+int lc_store_buy(lc_store_t *s, const char *room, size_t rn, const lc_store_buy_req_t *b,
+                 lc_store_vals_cb *cb, void *arg);
 
 /* Runs one commerce.lua op with its arguments (see the script for each
  * op's arguments and answer). */

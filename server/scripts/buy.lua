@@ -1,12 +1,17 @@
 -- Decides one flash-sale buy, atomically: sale open, stock >= qty, the
--- user's units + qty <= limit, and idempotency: the same (user, req) gets
--- its first answer again and never takes stock twice. On ok: stock and the
--- user's count change and the order is appended to the room's order stream,
--- the durable hand-off to the shop. Stock is not published here: the shard
--- publishes the new count once per tick (commerce.lua, op "pub").
+-- user's units + qty <= limit, the buyer IP's units <= the per-IP cap, and
+-- idempotency: the same (user, req) gets its first answer again and never
+-- takes stock twice. On ok: stock and the counts change and the order is
+-- appended to the room's order stream, the durable hand-off to the shop.
+-- Suspicious buys are written to the room's audit stream for the shop to
+-- review: one that succeeds less than fast_ms after the sale opened ("fast"),
+-- and a buy from an IP that more than ip_users distinct users bought from
+-- ("shared_ip"). Stock is not published here: the shard publishes the new
+-- count once per tick (commerce.lua, op "pub").
 -- KEYS[1] lc:{R}:sale:SKU  KEYS[2] lc:{R}:bought:SKU  KEYS[3] lc:{R}:reqs
--- KEYS[4] lc:{R}:orders    KEYS[5] lc:{R}:orderidx
--- ARGV: user, req, sku, qty, shard, req_ttl_s
+-- KEYS[4] lc:{R}:orders    KEYS[5] lc:{R}:orderidx   KEYS[6] lc:{R}:ipunits:SKU
+-- KEYS[7] lc:{R}:ipusers:SKU  KEYS[8] lc:{R}:audit
+-- ARGV: user, req, sku, qty, shard, req_ttl_s, ip, ip_cap (0: off), fast_ms, ip_users
 -- Returns {status, order id or '', qty, left}
 local rk = #ARGV[1] .. ':' .. ARGV[1] .. ARGV[2]
 local function left() return tonumber(redis.call('HGET', KEYS[1], 'left') or '0') end
@@ -16,11 +21,13 @@ if prev then
   return {a[1], a[2], a[3], left()}
 end
 local qty = tonumber(ARGV[4])
-local s = redis.call('HMGET', KEYS[1], 'open', 'kind', 'left', 'limit', 'price')
+local s = redis.call('HMGET', KEYS[1], 'open', 'kind', 'left', 'limit', 'price', 'opened')
 local status, id = 'closed', ''
 if s[1] == '1' and s[2] == 'sale' then
   local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-  if mine + qty > tonumber(s[4]) then
+  local ip, ip_cap = ARGV[7], tonumber(ARGV[8])
+  local ip_units = ip_cap > 0 and tonumber(redis.call('HGET', KEYS[6], ip) or '0') or 0
+  if mine + qty > tonumber(s[4]) or (ip_cap > 0 and ip_units + qty > ip_cap) then
     status = 'limit'
   elseif tonumber(s[3]) < qty then
     status = 'sold_out'
@@ -32,7 +39,24 @@ if s[1] == '1' and s[2] == 'sale' then
     id = redis.call('XADD', KEYS[4], '*', 'kind', 'order', 'user', ARGV[1], 'sku', ARGV[3],
       'qty', qty, 'price', s[5], 'req', ARGV[2], 'shard', ARGV[5], 'ts', now)
     redis.call('HSET', KEYS[5], id, cmsgpack.pack({ARGV[1], ARGV[3], qty, now, 'open', 0}))
+    redis.call('EXPIRE', KEYS[5], tonumber(ARGV[6])) -- only cancels read it: it may age out
     status = 'ok'
+    if ip ~= '' then
+      redis.call('HINCRBY', KEYS[6], ip, qty)
+      local key = #ip .. ':' .. ip .. ARGV[1]
+      local users = tonumber(redis.call('HGET', KEYS[7], ip) or '0')
+      if redis.call('HSETNX', KEYS[7], key, 1) == 1 then
+        users = redis.call('HINCRBY', KEYS[7], ip, 1)
+      end
+      local after = now - tonumber(s[6] or now)
+      local function audit(rule)
+        redis.call('XADD', KEYS[8], 'MAXLEN', '~', 100000, '*', 'rule', rule, 'user', ARGV[1],
+          'ip', ip, 'sku', ARGV[3], 'req', ARGV[2], 'qty', qty, 'order', id,
+          'ms_after_open', after, 'users_on_ip', users, 'shard', ARGV[5], 'ts', now)
+      end
+      if after < tonumber(ARGV[9]) then audit('fast') end
+      if users > tonumber(ARGV[10]) then audit('shared_ip') end
+    end
   end
 end
 redis.call('HSET', KEYS[3], rk, cmsgpack.pack({status, id, qty}))

@@ -1,10 +1,27 @@
 -- Posts a comment: append to the room's capped stream, then publish it on the
 -- room's channel. One script, so the room's order is Redis's order: every
 -- shard sees comments in stream-id order, and history agrees with live.
--- KEYS[1] lc:{R}:chat   ARGV: channel, user, text, cap
--- Returns the new entry's id.
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'u', ARGV[2], 't', ARGV[3])
+-- Moderation is checked in the same step, so every shard agrees: a banned or
+-- muted user, or a second comment inside slow mode, is refused here.
+-- KEYS[1] lc:{R}:chat  KEYS[2] lc:{R}:bans  KEYS[3] lc:{R}:mutes
+-- KEYS[4] lc:{R}:slow  KEYS[5] lc:{R}:lastc
+-- ARGV: channel, user, text, cap, exempt (1: streamer/moderator, no slow mode)
+-- Returns {status, id}: ok, banned, muted, rate_limited.
+local user = ARGV[2]
+if redis.call('SISMEMBER', KEYS[2], user) == 1 then return {'banned', ''} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local until_ms = tonumber(redis.call('HGET', KEYS[3], user) or '0')
+if until_ms > now then return {'muted', ''} end
+local slow = tonumber(redis.call('GET', KEYS[4]) or '0')
+if slow > 0 and ARGV[5] ~= '1' then
+  local last = tonumber(redis.call('HGET', KEYS[5], user) or '0')
+  if now - last < slow * 1000 then return {'rate_limited', ''} end
+  redis.call('HSET', KEYS[5], user, now)
+  redis.call('EXPIRE', KEYS[5], slow + 60)
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'u', user, 't', ARGV[3])
 local ms = tonumber(string.match(id, '^(%d+)'))
 redis.call('PUBLISH', ARGV[1],
-  cmsgpack.pack({type = 'comment', id = id, user = ARGV[2], text = ARGV[3], ts = ms}))
-return id
+  cmsgpack.pack({type = 'comment', id = id, user = user, text = ARGV[3], ts = ms}))
+return {'ok', id}

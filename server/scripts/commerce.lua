@@ -36,7 +36,9 @@ local function dissolve_all(sku)
 end
 
 local function expire_due()
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'tdead', '-inf', now_ms())) do dissolve(id) end
+  local due = redis.call('ZRANGEBYSCORE', P .. 'tdead', '-inf', now_ms())
+  for _, id in ipairs(due) do dissolve(id) end
+  return #due
 end
 
 local function req_key(user, req) return #user .. ':' .. user .. req end
@@ -49,7 +51,8 @@ if op == 'open' then
   redis.call('DEL', k, P .. 'bought:' .. sku)
   redis.call('HSET', k, 'kind', kind, 'title', ARGV[6], 'price', ARGV[7], 'stock', ARGV[8],
     'left', ARGV[8], 'limit', ARGV[9], 'size', ARGV[10], 'ttl_s', ARGV[11], 'open', '1',
-    'pub_left', ARGV[8], 'pub_teams', '0', 'pub_waiting', '0')
+    'pub_left', ARGV[8], 'pub_teams', '0', 'pub_waiting', '0', 'opened', now_ms())
+  redis.call('DEL', P .. 'ipunits:' .. sku, P .. 'ipusers:' .. sku)
   redis.call('SADD', KEYS[1], sku)
   if kind == 'group' then
     pub({type = 'group_sale', sku = sku, title = ARGV[6], price = tonumber(ARGV[7]),
@@ -145,6 +148,7 @@ elseif op == 'join' then
           local oid = redis.call('XADD', P .. 'orders', '*', 'kind', 'order', 'user', u, 'sku', sku,
             'qty', 1, 'price', s[6], 'req', r, 'shard', ARGV[8], 'ts', now, 'team', id)
           redis.call('HSET', P .. 'orderidx', oid, cmsgpack.pack({u, sku, 1, now, 'open', 1}))
+          redis.call('EXPIRE', P .. 'orderidx', tonumber(ARGV[9]))
           redis.call('HDEL', P .. 'inteam:' .. sku, u)
           entries[#entries + 1] = {type = 'member', user = u, order = oid}
         end
@@ -162,8 +166,7 @@ elseif op == 'join' then
   return ans
 
 elseif op == 'expire' then
-  expire_due()
-  return {'ok'}
+  return {'ok', expire_due()}
 
 elseif op == 'pub' then
   -- ARGV: 4 sku. Publishes the sku's stock (and team counts) if they

@@ -4,9 +4,11 @@
 -- given id, saying whether that is really all of them).
 -- It also lists the room's open sales with their current stock.
 -- KEYS[1] lc:{R}:chat  KEYS[2] lc:{R}:likes  KEYS[3] lc:{R}:vshare  KEYS[4] lc:{R}:vexp
--- KEYS[5] lc:{R}:sales
--- ARGV: shard, n (last N comments when no since), since ('' for none), cap
--- Returns {likes, others, last, recovered (1/0), sales, id1, user1, text1, id2, ...}
+-- KEYS[5] lc:{R}:sales  KEYS[6] lc:{R}:bans  KEYS[7] lc:{R}:slow
+-- ARGV: shard, n (last N comments when no since), since ('' for none), cap,
+--       then the users joining (to learn which of them are banned)
+-- Returns {likes, others, last, recovered (1/0), sales, banned users, slow mode secs,
+--          id1, user1, text1, id2, ...}
 -- with comments oldest first; sales is a flat array of 9 fields per sale:
 -- kind, sku, title, price, left, limit, size, ttl_s, open teams.
 local t = redis.call('TIME')
@@ -46,7 +48,12 @@ for _, sku in ipairs(redis.call('SMEMBERS', KEYS[5])) do
     sales[#sales + 1] = redis.call('ZCARD', prefix .. 'teams:' .. sku)
   end
 end
-out = {likes, others, newest[1] and newest[1][1] or '0-0', 1, sales}
+local banned = {}
+for i = 5, #ARGV do
+  if redis.call('SISMEMBER', KEYS[6], ARGV[i]) == 1 then banned[#banned + 1] = ARGV[i] end
+end
+out = {likes, others, newest[1] and newest[1][1] or '0-0', 1, sales, banned,
+  tonumber(redis.call('GET', KEYS[7]) or '0')}
 local n = tonumber(ARGV[2])
 local low = '-'
 if ARGV[3] ~= '' then

@@ -1,0 +1,49 @@
+/*
+ * lc_jwt: HS256 JSON Web Tokens, verified with OpenSSL's HMAC and parsed
+ * with jansson. Only HS256 is accepted (never "none", never an algorithm
+ * the token chooses), the signature is compared in constant time, `exp` is
+ * required and checked with a small clock skew.
+ */
+#ifndef LC_JWT_H
+#define LC_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { LC_ROLE_VIEWER = 0, LC_ROLE_STREAMER = 1, LC_ROLE_MODERATOR = 2 } lc_role_t;
+
+typedef struct lc_claims {
+    char sub[65];
+    uint8_t sub_n;
+    char room[65];
+    uint8_t room_n; /* 0: the token names no room */
+    lc_role_t role;
+    int64_t exp; /* seconds since the epoch */
+} lc_claims_t;
+
+typedef enum {
+    LC_JWT_OK = 0,
+    LC_JWT_MALFORMED,     /* not three base64url parts of JSON, or claims missing/wrong */
+    LC_JWT_BAD_SIGNATURE, /* not HS256, or not signed with our key */
+    LC_JWT_EXPIRED,       /* exp + skew is past */
+} lc_jwt_result_t;
+
+/* Longest token accepted (a hello frame is at most 4 KiB anyway). */
+#define LC_JWT_MAX 4096
+
+/* Verifies tok with key at time now (seconds); fills out on LC_JWT_OK. */
+lc_jwt_result_t lc_jwt_verify(const uint8_t *key, size_t keylen, const char *tok, size_t n, int64_t now,
+                              int skew, lc_claims_t *out);
+
+/* Signs claims (room_n 0: no room claim) into out, NUL-terminated.
+ * Returns the length, or -1 if out is too small. */
+int lc_jwt_sign(const uint8_t *key, size_t keylen, const lc_claims_t *c, char *out, size_t cap);
+
+/* Signs an arbitrary JSON payload (tests of claim checking). */
+int lc_jwt_sign_payload(const uint8_t *key, size_t keylen, const char *payload, char *out, size_t cap);
+
+const char *lc_role_name(lc_role_t r);
+/* Parses "viewer" / "streamer" / "moderator"; -1 otherwise. */
+int lc_role_parse(const char *s, size_t n);
+
+#endif
