@@ -155,10 +155,7 @@ static int url_room(struct lws *wsi, char *out, size_t cap) {
 static int subprotocol_ok(struct lws *wsi) {
     char buf[256];
     int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_PROTOCOL);
-    if (n <= 0) return n == 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
-        if (strcmp(tok, "livecart.json") == 0 || strcmp(tok, "livecart.msgpack") == 0) return 1;
-    return 0;
+    return n < 0 ? 0 : lc_http_subprotocol_ok(buf);
 }
 
 /* Refuses an upgrade with a real HTTP status. The response is written
