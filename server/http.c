@@ -2,24 +2,33 @@
 
 #include <libwebsockets.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
+#include "metrics.h"
 #include "store.h"
 
-int lc_http_reply(struct lws *wsi, unsigned status, const char *body) {
-    uint8_t buf[LWS_PRE + 1024];
-    uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-    size_t n = strlen(body);
-    if (n > 256) n = 256;
-    if (lws_add_http_common_headers(wsi, status, "text/plain; charset=utf-8", n, &p, end) ||
+/* A whole response in one write: headers, then the body (small: health
+ * and metrics are a few KiB). */
+static int reply(struct lws *wsi, unsigned status, const char *ctype, const char *body, size_t n) {
+    uint8_t hdr[LWS_PRE + 1024];
+    uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+    if (lws_add_http_common_headers(wsi, status, ctype, n, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store",
                                      8, &p, end) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
-    memcpy(start, body, n);
-    if (lws_write(wsi, start, n, LWS_WRITE_HTTP_FINAL) != (int)n) return -1;
-    return 0;
+    uint8_t *b = malloc(LWS_PRE + n + 1);
+    if (!b) return -1;
+    memcpy(b + LWS_PRE, body, n);
+    int rc = lws_write(wsi, b + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) == (int)n ? 0 : -1;
+    free(b);
+    return rc;
+}
+
+int lc_http_reply(struct lws *wsi, unsigned status, const char *body) {
+    return reply(wsi, status, "text/plain; charset=utf-8", body, strlen(body));
 }
 
 int lc_http_serve(lc_server_t *srv, struct lws *wsi, const char *path) {
@@ -35,6 +44,12 @@ int lc_http_serve(lc_server_t *srv, struct lws *wsi, const char *path) {
             rc = lc_http_reply(wsi, 200, "ok\nopen mode: no token auth, roles as declared\n");
         else
             rc = lc_http_reply(wsi, 200, "ok\n");
+    } else if (strcmp(path, "/metrics") == 0) {
+        lc_buf_t b = LC_BUF_INIT;
+        lc_metrics_render(srv, &b);
+        rc = reply(wsi, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? (const char *)b.p : "",
+                   b.len);
+        lc_buf_free(&b);
     } else if (strcmp(path, "/live") == 0) {
         rc = lc_http_reply(wsi, 400, "WebSocket upgrade required: ws://HOST:PORT/live?room=ROOM\n");
     } else {

@@ -19,4 +19,9 @@ typedef struct lc_metrics {
     uint64_t redis_failures;
 } lc_metrics_t;
 
+struct lc_server;
+/* Appends the Prometheus text exposition of the shard's metrics. Never
+ * labelled by room or user. Returns 0. */
+int lc_metrics_render(const struct lc_server *srv, lc_buf_t *out);
+
 #endif
