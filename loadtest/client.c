@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define BATCH 16384
-#define RX_BUFFER 4096
+#define RX_BUFFER 1024 /* per connection in lws: keep 100k connections affordable */
 
 struct lt_client {
     uv_loop_t *loop;
@@ -289,5 +289,6 @@ void lt_conn_close(lt_conn_t *c) {
 }
 
 void *lt_conn_user(const lt_conn_t *c) { return c->user; }
+void lt_conn_set_user(lt_conn_t *c, void *user) { c->user = user; }
 lc_fmt_t lt_conn_fmt(const lt_conn_t *c) { return c->fmt; }
 const lt_client_stats_t *lt_client_stats(const lt_client_t *cl) { return &cl->st; }

@@ -56,6 +56,9 @@ int lt_conn_send_raw(lt_conn_t *c, const void *p, size_t n);
 /* Closes (1000) once the queue is written. */
 void lt_conn_close(lt_conn_t *c);
 void *lt_conn_user(const lt_conn_t *c);
+/* Rebinds the callbacks' user pointer (NULL: callbacks get NULL and should
+ * ignore the connection, e.g. one on its way out). */
+void lt_conn_set_user(lt_conn_t *c, void *user);
 lc_fmt_t lt_conn_fmt(const lt_conn_t *c);
 
 /* Counters over all connections. */

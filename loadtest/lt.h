@@ -40,7 +40,11 @@ struct lt_run {
     int rooms;
     double duration;
     int conns;      /* viewers / buyers */
-    double rate;    /* scenario-specific rate */
+    double rate;    /* watch: comments per second per room */
+    double like_rate; /* watch: like frames per second per room */
+    double churn;   /* churn: viewers replaced per second */
+    int size;       /* watch: comment size in bytes */
+    int strict;     /* a gap notice fails the run */
     int inflight;
     long stock, limit, qty;
     double ramp;    /* connections per second, 0: as fast as possible */
@@ -56,6 +60,7 @@ struct lt_run {
     uint64_t msgs, msgs_prev;
     uint64_t closes[5000];  /* by close code (0..4999) */
     uint64_t server_cpu0;
+    long server_rss0; /* KiB at start */
     void *sc_state;
     char invariant_log[4096];
     int failed; /* invariants that failed: the exit status */
@@ -77,5 +82,6 @@ void lt_finish(lt_run_t *run);
 void lt_hist_json(json_t *obj, const char *key, const lt_hist_t *h);
 
 extern const lt_scenario_t lt_scenario_sale;
+extern const lt_scenario_t lt_scenario_watch, lt_scenario_churn, lt_scenario_storm, lt_scenario_idle;
 
 #endif

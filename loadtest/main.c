@@ -16,7 +16,8 @@
 
 #include "lt.h"
 
-static const lt_scenario_t *const scenarios[] = {&lt_scenario_sale};
+static const lt_scenario_t *const scenarios[] = {&lt_scenario_watch, &lt_scenario_sale, &lt_scenario_storm,
+                                                 &lt_scenario_churn, &lt_scenario_idle};
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -35,6 +36,11 @@ static void usage(FILE *f) {
             "  --duration S         seconds of load (default 10; scenarios that end by\n"
             "                       themselves stop at the latest after this)\n"
             "  --ramp N             connections opened per second (default: as fast as possible)\n"
+            "  --rate N             watch/churn: comments per second per room (default 10)\n"
+            "  --like-rate N        watch/churn: like frames per second per room (default 5)\n"
+            "  --size N             watch/churn: comment size in bytes, up to 500 (default: minimal)\n"
+            "  --churn N            churn: viewers replaced per second (default 10)\n"
+            "  --strict             watch/churn: a gap notice fails the run too\n"
             "  --stock N --limit N --qty N --inflight N   sale: stock, per-user limit, units per\n"
             "                       buy, buys kept in flight per buyer (0: one buy and its retry)\n"
             "  --json FILE          write the report as JSON\n"
@@ -143,11 +149,12 @@ void lt_finish(lt_run_t *run) {
     uv_timer_stop(&run->progress);
     uv_timer_stop(&run->stop);
     json_t *report = json_object();
-    json_t *params = json_pack("{sssisisfsisisIsIsI}", "scenario", run->sc->name, "conns", run->conns,
+    json_t *params = json_pack("{sssisisfsisisIsIsIsfsfsfsi}", "scenario", run->sc->name, "conns", run->conns,
                                "rooms", run->rooms, "duration_s", run->duration, "targets",
                                run->ntargets, "inflight", run->inflight, "stock",
                                (json_int_t)run->stock, "limit", (json_int_t)run->limit, "qty",
-                               (json_int_t)run->qty);
+                               (json_int_t)run->qty, "rate", run->rate, "like_rate", run->like_rate,
+                               "churn", run->churn, "size", run->size);
     json_object_set_new(params, "format",
                         json_string(run->fmt < 0 ? "mixed" : run->fmt ? "msgpack" : "json"));
     json_object_set_new(report, "params", params);
@@ -159,11 +166,16 @@ void lt_finish(lt_run_t *run) {
         if (proc_stats(run->server_pid, &ticks, &rss) == 0) {
             double secs = (double)(run->ended_ms - run->started_ms) / 1000.0;
             double cpu = (double)(ticks - run->server_cpu0) / (double)sysconf(_SC_CLK_TCK);
-            json_object_set_new(report, "server", json_pack("{sfsfsI}", "cpu_s", cpu, "cpu_pct",
-                                                             secs > 0 ? 100.0 * cpu / secs : 0.0,
-                                                             "rss_kb", (json_int_t)rss));
-            fprintf(stderr, "server: %.2f s CPU (%.0f%% of one core), RSS %ld KiB\n", cpu,
-                    secs > 0 ? 100.0 * cpu / secs : 0.0, rss);
+            long open = (long)lt_client_stats(run->cl)->open;
+            double per = open > 0 ? (double)(rss - run->server_rss0) * 1024.0 / (double)open : 0;
+            json_object_set_new(report, "server",
+                                json_pack("{sfsfsIsIsIsf}", "cpu_s", cpu, "cpu_pct",
+                                          secs > 0 ? 100.0 * cpu / secs : 0.0, "rss_kb", (json_int_t)rss,
+                                          "rss_start_kb", (json_int_t)run->server_rss0, "connections",
+                                          (json_int_t)open, "rss_bytes_per_connection", per));
+            fprintf(stderr, "server: %.2f s CPU (%.0f%% of one core), RSS %ld KiB (from %ld: %.0f bytes "
+                            "per open connection)\n",
+                    cpu, secs > 0 ? 100.0 * cpu / secs : 0.0, rss, run->server_rss0, per);
         }
     }
     const lt_client_stats_t *st = lt_client_stats(run->cl);
@@ -224,15 +236,20 @@ int main(int argc, char **argv) {
     run->stock = 100;
     run->limit = 1;
     run->qty = 1;
+    run->rate = 10;
+    run->like_rate = 5;
+    run->churn = 10;
     snprintf(run->room, sizeof(run->room), "load-%d-%ld", (int)getpid(), (long)time(NULL) % 100000);
     enum { O_URL = 256, O_SRC, O_FMT, O_ROOM, O_ROOMS, O_CONNS, O_DUR, O_RAMP, O_STOCK, O_LIMIT,
-           O_QTY, O_INFL, O_JSON, O_PID, O_RATE };
+           O_QTY, O_INFL, O_JSON, O_PID, O_RATE, O_LRATE, O_SIZE, O_CHURN, O_STRICT };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},     {"src-addrs", 1, 0, O_SRC}, {"format", 1, 0, O_FMT},
         {"room", 1, 0, O_ROOM},   {"rooms", 1, 0, O_ROOMS},   {"conns", 1, 0, O_CONNS},
         {"duration", 1, 0, O_DUR}, {"ramp", 1, 0, O_RAMP},     {"stock", 1, 0, O_STOCK},
         {"limit", 1, 0, O_LIMIT}, {"qty", 1, 0, O_QTY},       {"inflight", 1, 0, O_INFL},
         {"json", 1, 0, O_JSON},   {"server-pid", 1, 0, O_PID}, {"rate", 1, 0, O_RATE},
+        {"like-rate", 1, 0, O_LRATE}, {"size", 1, 0, O_SIZE},  {"churn", 1, 0, O_CHURN},
+        {"strict", 0, 0, O_STRICT},
         {0, 0, 0, 0}};
     int o;
     optind = 2;
@@ -266,6 +283,10 @@ int main(int argc, char **argv) {
         case O_JSON: run->json_path = optarg; break;
         case O_PID: run->server_pid = atoi(optarg); break;
         case O_RATE: run->rate = atof(optarg); break;
+        case O_LRATE: run->like_rate = atof(optarg); break;
+        case O_SIZE: run->size = atoi(optarg); break;
+        case O_CHURN: run->churn = atof(optarg); break;
+        case O_STRICT: run->strict = 1; break;
         default: usage(stderr); return 2;
         }
     }
@@ -293,8 +314,7 @@ int main(int argc, char **argv) {
     uv_timer_init(&loop, &run->stop);
     run->progress.data = run->stop.data = run;
     run->t0_ms = run->started_ms = uv_now(&loop);
-    long rss;
-    if (run->server_pid > 0 && proc_stats(run->server_pid, &run->server_cpu0, &rss) != 0)
+    if (run->server_pid > 0 && proc_stats(run->server_pid, &run->server_cpu0, &run->server_rss0) != 0)
         fprintf(stderr, "warning: cannot read /proc/%d\n", run->server_pid);
     uv_timer_start(&run->progress, on_progress, 1000, 1000);
     /* every scenario stops by itself: at the latest after duration + 60 s */
