@@ -24,7 +24,8 @@ struct lt_conn {
     struct lws *wsi;
     const lt_conn_ops_t *ops;
     void *user;
-    lc_fmt_t fmt;
+    int fmt; /* lc_fmt_t or LT_FMT_RAW */
+    int raw; /* deliver undecoded */
     int opened, closing, close_code;
     int in_connect, failed; /* a connect that fails inside lws_client_connect_via_info */
     lc_buf_t out; /* payloads queued: [u32 len][bytes]... */
@@ -125,7 +126,11 @@ static void deliver(lt_conn_t *c, const uint8_t *p, size_t n) {
     lc_proto_err_t err;
     cl->st.frames_in++;
     cl->st.bytes_in += n;
-    if (lc_msg_decode(&m, c->fmt, LC_DIR_S2C, p, n, &err) != 0) {
+    if (c->raw || c->fmt == LT_FMT_RAW) {
+        if (c->ops->on_raw) c->ops->on_raw(c, p, n);
+        return;
+    }
+    if (lc_msg_decode(&m, (lc_fmt_t)c->fmt, LC_DIR_S2C, p, n, &err) != 0) {
         cl->st.decode_errors++;
         return;
     }
@@ -229,7 +234,7 @@ void lt_client_free(lt_client_t *cl) {
     free(cl);
 }
 
-lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room, lc_fmt_t fmt,
+lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room, int fmt,
                         const char *src, const lt_conn_ops_t *ops, void *user) {
     lt_conn_t *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
@@ -237,8 +242,12 @@ lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room,
     c->ops = ops;
     c->user = user;
     c->fmt = fmt;
-    char path[160];
-    snprintf(path, sizeof(path), "%s?room=%s", t->path, room);
+    char path[256];
+    const char *tpl = strstr(t->path, "{room}");
+    if (tpl)
+        snprintf(path, sizeof(path), "%.*s%s%s", (int)(tpl - t->path), t->path, room, tpl + 6);
+    else
+        snprintf(path, sizeof(path), "%s?room=%s", t->path, room);
     struct lws_client_connect_info i;
     memset(&i, 0, sizeof(i));
     i.context = cl->ctx;
@@ -247,8 +256,8 @@ lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room,
     i.path = path;
     i.host = t->host;
     i.origin = t->host;
-    i.protocol = fmt == LC_FMT_MSGPACK ? "livecart.msgpack" : "livecart.json";
-    i.local_protocol_name = i.protocol;
+    i.protocol = fmt == LT_FMT_RAW ? NULL : fmt == LC_FMT_MSGPACK ? "livecart.msgpack" : "livecart.json";
+    i.local_protocol_name = fmt == LC_FMT_MSGPACK ? "livecart.msgpack" : "livecart.json";
     i.iface = src;
     i.opaque_user_data = c;
     i.pwsi = &c->wsi;
@@ -273,10 +282,10 @@ static int queue_payload(lt_conn_t *c, const void *p, size_t n) {
 }
 
 int lt_conn_send(lt_conn_t *c, const lc_msg_t *m) {
-    if (c->closing) return -1;
+    if (c->closing || c->fmt == LT_FMT_RAW) return -1;
     lc_buf_t *s = &c->cl->scratch;
     lc_buf_reset(s);
-    if (lc_msg_encode(m, c->fmt, s) != 0) return -1;
+    if (lc_msg_encode(m, (lc_fmt_t)c->fmt, s) != 0) return -1;
     return queue_payload(c, s->p, s->len);
 }
 
@@ -290,5 +299,6 @@ void lt_conn_close(lt_conn_t *c) {
 
 void *lt_conn_user(const lt_conn_t *c) { return c->user; }
 void lt_conn_set_user(lt_conn_t *c, void *user) { c->user = user; }
-lc_fmt_t lt_conn_fmt(const lt_conn_t *c) { return c->fmt; }
+void lt_conn_set_raw(lt_conn_t *c, int raw) { c->raw = raw; }
+int lt_conn_fmt(const lt_conn_t *c) { return c->fmt; }
 const lt_client_stats_t *lt_client_stats(const lt_client_t *cl) { return &cl->st; }

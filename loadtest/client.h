@@ -19,10 +19,17 @@
 typedef struct lt_client lt_client_t;
 typedef struct lt_conn lt_conn_t;
 
+/* A third "format": plain WebSocket text with no subprotocol and no
+ * livecart framing, for peers (nchan, a Node ws broadcast server). */
+#define LT_FMT_RAW 2
+
 typedef struct lt_conn_ops {
     void (*on_open)(lt_conn_t *c);
     /* A decoded server message; m is valid during the call only. */
     void (*on_msg)(lt_conn_t *c, const lc_msg_t *m, size_t bytes);
+    /* A message not decoded (LT_FMT_RAW, or after lt_conn_set_raw); p is
+     * valid during the call only. */
+    void (*on_raw)(lt_conn_t *c, const uint8_t *p, size_t n);
     /* The connection ended: code is the server's close code, 1006 when the
      * socket closed without one, or 0 when it never opened (err says why).
      * The conn is freed after this returns. */
@@ -32,7 +39,7 @@ typedef struct lt_conn_ops {
 typedef struct lt_target {
     char host[64];
     int port;
-    char path[64]; /* "/live" */
+    char path[128]; /* "/live", or a template with {room} (raw peers) */
 } lt_target_t;
 
 /* Parses ws://HOST:PORT/PATH. Returns 0 or -1. */
@@ -43,10 +50,12 @@ lt_client_t *lt_client_create(uv_loop_t *loop);
 void lt_client_stop(lt_client_t *cl);
 void lt_client_free(lt_client_t *cl);
 
-/* Opens a connection to target for room, in format fmt, from source
- * address src (NULL: any). Returns the conn (owned by the client until
+/* Opens a connection to target for room, in format fmt (a livecart
+ * subprotocol, or LT_FMT_RAW), from source address src (NULL: any). The
+ * path is target->path with {room} replaced, or, without {room},
+ * target->path?room=ROOM. Returns the conn (owned by the client until
  * on_close), or NULL (nothing will be called back). */
-lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room, lc_fmt_t fmt,
+lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room, int fmt,
                         const char *src, const lt_conn_ops_t *ops, void *user);
 /* Encodes and queues m. Returns 0, or -1 (not open, or cannot encode). */
 int lt_conn_send(lt_conn_t *c, const lc_msg_t *m);
@@ -59,7 +68,10 @@ void *lt_conn_user(const lt_conn_t *c);
 /* Rebinds the callbacks' user pointer (NULL: callbacks get NULL and should
  * ignore the connection, e.g. one on its way out). */
 void lt_conn_set_user(lt_conn_t *c, void *user);
-lc_fmt_t lt_conn_fmt(const lt_conn_t *c);
+/* Deliver messages undecoded from now on (on_raw): a load generator's
+ * counting-only connections must cost less than the server they measure. */
+void lt_conn_set_raw(lt_conn_t *c, int raw);
+int lt_conn_fmt(const lt_conn_t *c);
 
 /* Counters over all connections. */
 typedef struct lt_client_stats {

@@ -45,6 +45,9 @@ struct lt_run {
     double churn;   /* churn: viewers replaced per second */
     int size;       /* watch: comment size in bytes */
     int strict;     /* a gap notice fails the run */
+    int raw;        /* --proto raw: a plain-text WebSocket peer */
+    lt_target_t pub_target; /* --pub-url, raw publisher */
+    int sample;     /* decode and check every Nth viewer */
     int inflight;
     long stock, limit, qty;
     double ramp;    /* connections per second, 0: as fast as possible */
@@ -69,13 +72,15 @@ struct lt_run {
 /* The next target and source address, round-robin. */
 const lt_target_t *lt_pick_target(lt_run_t *run, unsigned i);
 const char *lt_pick_src(lt_run_t *run, unsigned i);
-lc_fmt_t lt_pick_fmt(lt_run_t *run, unsigned i);
+int lt_pick_fmt(lt_run_t *run, unsigned i);
 /* Milliseconds / microseconds on the loop's clock. */
 uint64_t lt_now_ms(lt_run_t *run);
 uint64_t lt_now_us(void);
 /* Records a failed (ok = 0) or passed invariant into the report. */
 int lt_check(lt_run_t *run, json_t *inv, const char *name, int ok, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* The measured part starts now: server CPU is counted from here. */
+void lt_server_baseline(lt_run_t *run);
 /* Ends the run: stop timers, close connections, report. */
 void lt_finish(lt_run_t *run);
 /* Puts p50..max of h into obj (microseconds). */

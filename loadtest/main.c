@@ -41,6 +41,9 @@ static void usage(FILE *f) {
             "  --size N             watch/churn: comment size in bytes, up to 500 (default: minimal)\n"
             "  --churn N            churn: viewers replaced per second (default 10)\n"
             "  --strict             watch/churn: a gap notice fails the run too\n"
+            "  --sample N           decode and check every Nth viewer, count the rest (default 1)\n"
+            "  --proto raw --pub-url URL   a plain-text WebSocket peer (nchan, ws): viewers on\n"
+            "                       --url (use {room} in its path), the publisher on --pub-url\n"
             "  --stock N --limit N --qty N --inflight N   sale: stock, per-user limit, units per\n"
             "                       buy, buys kept in flight per buyer (0: one buy and its retry)\n"
             "  --json FILE          write the report as JSON\n"
@@ -61,8 +64,9 @@ const char *lt_pick_src(lt_run_t *run, unsigned i) {
     return run->nsrcs ? run->srcs[(i / run->ntargets) % run->nsrcs] : NULL;
 }
 
-lc_fmt_t lt_pick_fmt(lt_run_t *run, unsigned i) {
-    return run->fmt >= 0 ? (lc_fmt_t)run->fmt : (lc_fmt_t)(i % 2);
+int lt_pick_fmt(lt_run_t *run, unsigned i) {
+    if (run->raw) return LT_FMT_RAW;
+    return run->fmt >= 0 ? run->fmt : (int)(i % 2);
 }
 
 void lt_hist_json(json_t *obj, const char *key, const lt_hist_t *h) {
@@ -110,6 +114,12 @@ static int proc_stats(int pid, uint64_t *ticks, long *rss_kb) {
         fclose(f);
     }
     return 0;
+}
+
+void lt_server_baseline(lt_run_t *run) {
+    long rss;
+    if (run->server_pid > 0) proc_stats(run->server_pid, &run->server_cpu0, &rss);
+    run->started_ms = lt_now_ms(run);
 }
 
 static void on_progress(uv_timer_t *t) {
@@ -241,7 +251,8 @@ int main(int argc, char **argv) {
     run->churn = 10;
     snprintf(run->room, sizeof(run->room), "load-%d-%ld", (int)getpid(), (long)time(NULL) % 100000);
     enum { O_URL = 256, O_SRC, O_FMT, O_ROOM, O_ROOMS, O_CONNS, O_DUR, O_RAMP, O_STOCK, O_LIMIT,
-           O_QTY, O_INFL, O_JSON, O_PID, O_RATE, O_LRATE, O_SIZE, O_CHURN, O_STRICT };
+           O_QTY, O_INFL, O_JSON, O_PID, O_RATE, O_LRATE, O_SIZE, O_CHURN, O_STRICT, O_SAMPLE,
+           O_PROTO, O_PUB };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},     {"src-addrs", 1, 0, O_SRC}, {"format", 1, 0, O_FMT},
         {"room", 1, 0, O_ROOM},   {"rooms", 1, 0, O_ROOMS},   {"conns", 1, 0, O_CONNS},
@@ -249,7 +260,8 @@ int main(int argc, char **argv) {
         {"limit", 1, 0, O_LIMIT}, {"qty", 1, 0, O_QTY},       {"inflight", 1, 0, O_INFL},
         {"json", 1, 0, O_JSON},   {"server-pid", 1, 0, O_PID}, {"rate", 1, 0, O_RATE},
         {"like-rate", 1, 0, O_LRATE}, {"size", 1, 0, O_SIZE},  {"churn", 1, 0, O_CHURN},
-        {"strict", 0, 0, O_STRICT},
+        {"strict", 0, 0, O_STRICT}, {"sample", 1, 0, O_SAMPLE}, {"proto", 1, 0, O_PROTO},
+        {"pub-url", 1, 0, O_PUB},
         {0, 0, 0, 0}};
     int o;
     optind = 2;
@@ -287,15 +299,22 @@ int main(int argc, char **argv) {
         case O_SIZE: run->size = atoi(optarg); break;
         case O_CHURN: run->churn = atof(optarg); break;
         case O_STRICT: run->strict = 1; break;
+        case O_SAMPLE: run->sample = atoi(optarg); break;
+        case O_PROTO: run->raw = !strcmp(optarg, "raw"); break;
+        case O_PUB:
+            if (lt_target_parse(&run->pub_target, optarg)) return fprintf(stderr, "bad --pub-url\n"), 2;
+            break;
         default: usage(stderr); return 2;
         }
     }
     if (!run->ntargets) lt_target_parse(&run->targets[run->ntargets++], "ws://127.0.0.1:8080/live");
-    for (int i = 0; i < run->ntargets; i++) {
-        /* load runs target loopback only */
-        if (strncmp(run->targets[i].host, "127.", 4) && strcmp(run->targets[i].host, "::1") &&
-            strcmp(run->targets[i].host, "localhost")) {
-            fprintf(stderr, "refusing non-loopback target %s\n", run->targets[i].host);
+    if (run->raw && !run->pub_target.port) return fprintf(stderr, "--proto raw needs --pub-url\n"), 2;
+    /* load runs target loopback only */
+    for (int i = 0; i <= run->ntargets; i++) {
+        const lt_target_t *t = i < run->ntargets ? &run->targets[i] : &run->pub_target;
+        if (i == run->ntargets && !run->raw) break;
+        if (strncmp(t->host, "127.", 4) && strcmp(t->host, "::1") && strcmp(t->host, "localhost")) {
+            fprintf(stderr, "refusing non-loopback target %s\n", t->host);
             return 2;
         }
     }

@@ -209,7 +209,7 @@ static void buyer_close(lt_conn_t *c, int code, const char *err) {
     if (b->buying && !s->settling && s->done_buyers >= s->n - s->gone) settle(s);
 }
 
-static const lt_conn_ops_t buyer_ops = {buyer_open, buyer_msg, buyer_close};
+static const lt_conn_ops_t buyer_ops = {buyer_open, buyer_msg, NULL, buyer_close};
 
 static void streamer_open(lt_conn_t *c) {
     lc_msg_t m;
@@ -242,7 +242,7 @@ static void streamer_close(lt_conn_t *c, int code, const char *err) {
     }
 }
 
-static const lt_conn_ops_t streamer_ops = {streamer_open, streamer_msg, streamer_close};
+static const lt_conn_ops_t streamer_ops = {streamer_open, streamer_msg, NULL, streamer_close};
 
 /* Opens buyers: as fast as allowed, at most MAX_CONNECTING handshakes at a
  * time, or --ramp per second. */

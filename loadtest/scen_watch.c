@@ -10,6 +10,12 @@
  *   idle   V viewers join and only keep alive for --duration s (memory per
  *          connection, with --server-pid).
  *
+ * --proto raw runs the same workload against a peer that speaks plain
+ * WebSocket text (nchan, a Node ws broadcast server): viewers connect to
+ * --url (with {room}), the publisher to --pub-url, messages are the bare
+ * comment text. --sample N decodes and checks only every Nth viewer; the
+ * others count frames, so the tool stays cheaper than what it measures.
+ *
  * A comment's text is "<seq>:<send time us>:" padded to --size bytes, so
  * every viewer measures publish-to-deliver latency on the tool's own clock
  * and checks it got every comment of its room exactly once and in order.
@@ -36,7 +42,7 @@ typedef struct viewer {
     lt_conn_t *c;
     int room;
     uint32_t gen; /* churn: which life of this slot */
-    uint8_t welcomed, gone, left_on_purpose;
+    uint8_t welcomed, gone, left_on_purpose, sampled;
     int64_t next_seq; /* -1: none seen yet */
     int64_t last_likes, max_viewers;
     uint64_t open_us;
@@ -76,12 +82,11 @@ static int mode_is(const watch_t *w, const char *m) { return strcmp(w->mode, m) 
 
 static void viewer_connect(watch_t *w, viewer_t *v);
 
-static void on_comment(viewer_t *v, const lc_msg_t *m, int live) {
+static void on_text(viewer_t *v, const char *text, size_t tn, int live) {
     watch_t *w = v->w;
-    if (!lc_str_eq(m->user, "load-pub")) return; /* someone else's comment */
     char buf[48];
-    size_t n = m->text.n < sizeof(buf) - 1 ? m->text.n : sizeof(buf) - 1;
-    memcpy(buf, m->text.p, n);
+    size_t n = tn < sizeof(buf) - 1 ? tn : sizeof(buf) - 1;
+    memcpy(buf, text, n);
     buf[n] = '\0';
     char *colon;
     long long seq = strtoll(buf, &colon, 10);
@@ -104,9 +109,48 @@ static void on_comment(viewer_t *v, const lc_msg_t *m, int live) {
     }
 }
 
+static void on_comment(viewer_t *v, const lc_msg_t *m, int live) {
+    if (lc_str_eq(m->user, "load-pub")) on_text(v, m->text.p, m->text.n, live);
+}
+
+static void welcomed(viewer_t *v) {
+    watch_t *w = v->w;
+    if (v->welcomed) return;
+    v->welcomed = 1;
+    w->connecting--;
+    w->welcomed++;
+    w->rooms[v->room].welcomed++;
+    lt_hist_record(&w->welcome_h, lt_now_us() - v->open_us);
+    if (w->welcomed == w->n && mode_is(w, "storm")) w->storm_done_us = lt_now_us();
+}
+
+/* Undecoded frames: a raw peer's messages, or a counting-only viewer. */
+static void viewer_raw(lt_conn_t *c, const uint8_t *p, size_t n) {
+    viewer_t *v = lt_conn_user(c);
+    if (!v) return;
+    watch_t *w = v->w;
+    if (w->run->raw) {
+        w->run->msgs++;
+        w->delivered++;
+        if (v->sampled) on_text(v, (const char *)p, n, 1);
+        return;
+    }
+    if (!v->welcomed) { /* livecart's first frame is the welcome */
+        welcomed(v);
+        return;
+    }
+    w->run->msgs++;
+    w->delivered++;
+}
+
 static void viewer_open(lt_conn_t *c) {
     viewer_t *v = lt_conn_user(c);
     if (!v) return;
+    if (v->w->run->raw) { /* a raw peer has no hello: open is joined */
+        welcomed(v);
+        return;
+    }
+    if (!v->sampled) lt_conn_set_raw(c, 1);
     char user[48];
     snprintf(user, sizeof(user), "v%d-%u", (int)(v - v->w->v), v->gen);
     lc_msg_t m;
@@ -124,12 +168,7 @@ static void viewer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
     switch (m->type) {
     case LC_MSG_WELCOME:
         if (v->welcomed) break;
-        v->welcomed = 1;
-        w->connecting--;
-        w->welcomed++;
-        w->rooms[v->room].welcomed++;
-        lt_hist_record(&w->welcome_h, lt_now_us() - v->open_us);
-        if (w->welcomed == w->n && mode_is(w, "storm")) w->storm_done_us = lt_now_us();
+        welcomed(v);
         v->last_likes = m->likes;
         if (m->viewers > v->max_viewers) v->max_viewers = m->viewers;
         for (size_t i = 0; i < m->history.n; i++) on_comment(v, &m->history.items[i], 0);
@@ -167,7 +206,7 @@ static void viewer_close(lt_conn_t *c, int code, const char *err) {
     v->gone = 1;
 }
 
-static const lt_conn_ops_t viewer_ops = {viewer_open, viewer_msg, viewer_close};
+static const lt_conn_ops_t viewer_ops = {viewer_open, viewer_msg, viewer_raw, viewer_close};
 
 static void viewer_connect(watch_t *w, viewer_t *v) {
     lt_run_t *run = w->run;
@@ -177,6 +216,7 @@ static void viewer_connect(watch_t *w, viewer_t *v) {
     v->next_seq = -1;
     v->max_viewers = 0;
     v->open_us = lt_now_us();
+    v->sampled = run->sample <= 1 || i % (unsigned)run->sample == 0;
     v->c = lt_conn_open(run->cl, lt_pick_target(run, i), w->rooms[v->room].name, lt_pick_fmt(run, i),
                         lt_pick_src(run, i), &viewer_ops, v);
     if (!v->c) {
@@ -190,6 +230,11 @@ static void viewer_connect(watch_t *w, viewer_t *v) {
 /* ---- publishers ---- */
 
 static void pub_open(lt_conn_t *c) {
+    wroom_t *r = lt_conn_user(c);
+    if (lt_conn_fmt(c) == LT_FMT_RAW) {
+        r->pub_ready = 1;
+        return;
+    }
     lc_msg_t m;
     lc_msg_init(&m, LC_MSG_HELLO);
     lc_msg_set(&m, user, lc_cstr("load-pub"));
@@ -211,7 +256,7 @@ static void pub_close(lt_conn_t *c, int code, const char *err) {
     r->pub_ready = 0;
 }
 
-static const lt_conn_ops_t pub_ops = {pub_open, pub_msg, pub_close};
+static const lt_conn_ops_t pub_ops = {pub_open, pub_msg, NULL, pub_close};
 
 static void send_comment(watch_t *w, wroom_t *r) {
     char text[512];
@@ -222,6 +267,10 @@ static void send_comment(watch_t *w, wroom_t *r) {
     if ((size_t)n < want) {
         memcpy(text + n, w->pad, want - (size_t)n);
         n = (int)want;
+    }
+    if (w->run->raw) {
+        if (lt_conn_send_raw(r->pub, text, (size_t)n) == 0) r->seq++;
+        return;
     }
     lc_msg_t m;
     lc_msg_init(&m, LC_MSG_COMMENT);
@@ -261,6 +310,7 @@ static void on_pacer(uv_timer_t *t) {
             send_comment(w, r);
             r->comment_debt -= 1.0;
         }
+        if (run->raw) r->like_debt = 0; /* raw peers have no likes */
         while (r->like_debt >= 1.0) {
             send_like(w, r, i);
             r->like_debt -= 1.0;
@@ -300,13 +350,15 @@ static void on_phase(uv_timer_t *t) {
         if (w->welcomed + w->failed < w->n) return;
         if (!w->pub_start_ms) w->pub_start_ms = lt_now_ms(run);
         int behind = 0;
-        for (int i = 0; i < w->n && !behind; i++) behind = w->v[i].max_viewers < w->rooms[w->v[i].room].members;
+        for (int i = 0; i < w->n && !behind && !run->raw; i++)
+            behind = w->v[i].sampled && w->v[i].max_viewers < w->rooms[w->v[i].room].members;
         if (!behind || lt_now_ms(run) - w->pub_start_ms > 3000) lt_finish(run);
         return;
     }
     if (mode_is(w, "idle")) {
         if (w->welcomed + w->failed >= w->n && !w->pub_start_ms) {
             w->pub_start_ms = lt_now_ms(run);
+            lt_server_baseline(run);
             fprintf(stderr, "%d viewers joined: holding them idle for %.0f s\n", w->welcomed, run->duration);
         }
         if (w->pub_start_ms && lt_now_ms(run) - w->pub_start_ms >= (uint64_t)(run->duration * 1000))
@@ -320,7 +372,7 @@ static void on_phase(uv_timer_t *t) {
                 w->welcomed, run->rooms, run->rate, run->like_rate, run->duration);
         w->publishing = 1;
         w->pub_start_ms = lt_now_ms(run);
-        run->started_ms = w->pub_start_ms;
+        lt_server_baseline(run);
     }
     if (w->done_publishing && !w->settling) {
         /* let the last comments and the last coalesced counters arrive */
@@ -366,8 +418,8 @@ static int watch_start(lt_run_t *run) {
     int publishers = mode_is(w, "watch") || mode_is(w, "churn");
     for (int i = 0; publishers && i < run->rooms; i++) {
         wroom_t *r = &w->rooms[i];
-        r->pub = lt_conn_open(run->cl, lt_pick_target(run, (unsigned)i), r->name, LC_FMT_JSON, NULL,
-                              &pub_ops, r);
+        const lt_target_t *pt = run->raw ? &run->pub_target : lt_pick_target(run, (unsigned)i);
+        r->pub = lt_conn_open(run->cl, pt, r->name, run->raw ? LT_FMT_RAW : LC_FMT_JSON, NULL, &pub_ops, r);
         if (!r->pub) {
             fprintf(stderr, "cannot open the publisher of %s\n", r->name);
             return -1;
@@ -414,9 +466,10 @@ static int watch_finish(lt_run_t *run, json_t *report) {
         missing += v->missing;
         dups += v->dups;
         gaps += v->gaps;
-        if (!v->welcomed || v->gone) continue;
+        if (!v->welcomed || v->gone || !v->sampled) continue;
         checked++;
         if (r->seq > 0 && v->next_seq != r->seq) tail_missing += (uint64_t)(r->seq - (v->next_seq < 0 ? 0 : v->next_seq));
+        if (run->raw) continue; /* raw peers have no likes or counts */
         if (v->last_likes != r->likes_sent) bad_likes++;
         /* the room's count includes its publisher */
         int expect = r->members + (r->pub ? 1 : 0);
@@ -462,13 +515,14 @@ static int watch_finish(lt_run_t *run, json_t *report) {
                            "%llu missing, %llu duplicated or reordered, %llu gap notices over %d viewers",
                            (unsigned long long)(missing + tail_missing), (unsigned long long)dups,
                            (unsigned long long)gaps, checked);
+        if (!run->raw)
         failed += lt_check(run, inv, "likes_total_equals_likes_sent", bad_likes == 0,
                            "%llu viewers whose last likes total differs from the %lld likes sent",
                            (unsigned long long)bad_likes, (long long)likes);
         failed += lt_check(run, inv, "no_unexpected_close", w->unexpected_close == 0, "%llu viewers closed",
                            (unsigned long long)w->unexpected_close);
     }
-    if (!mode_is(w, "churn"))
+    if (!mode_is(w, "churn") && !run->raw)
         failed += lt_check(run, inv, "viewer_count_reached", bad_viewers == 0,
                            "%llu viewers never saw their room's full count", (unsigned long long)bad_viewers);
     json_object_set_new(report, "invariants", inv);
