@@ -1,0 +1,34 @@
+/*
+ * The report's building blocks: latency summaries and invariant checks,
+ * shared by every scenario (unit-tested in tests/unit/test-report.c).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lt.h"
+
+void lt_hist_json(json_t *obj, const char *key, const lt_hist_t *h) {
+    json_object_set_new(obj, key,
+                        json_pack("{sIsIsIsIsIsIsIsf}", "count", (json_int_t)h->count, "p50",
+                                  (json_int_t)lt_hist_percentile(h, 50), "p90",
+                                  (json_int_t)lt_hist_percentile(h, 90), "p99",
+                                  (json_int_t)lt_hist_percentile(h, 99), "p99_9",
+                                  (json_int_t)lt_hist_percentile(h, 99.9), "max", (json_int_t)h->max,
+                                  "min", (json_int_t)(h->count ? h->min : 0), "mean_us",
+                                  h->count ? (double)h->sum / (double)h->count : 0.0));
+}
+
+int lt_check(lt_run_t *run, json_t *inv, const char *name, int ok, const char *fmt, ...) {
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    json_object_set_new(inv, name, json_pack("{sbss}", "ok", ok, "detail", detail));
+    size_t n = strlen(run->invariant_log);
+    snprintf(run->invariant_log + n, sizeof(run->invariant_log) - n, "  %s %-28s %s\n",
+             ok ? "ok  " : "FAIL", name, detail);
+    return ok ? 0 : 1;
+}
+
