@@ -167,3 +167,19 @@ def aof_redis(request, tmp_path):
     yield r
     if r.alive():
         r.kill()
+
+
+# ------------------------------------------------------------------ tokens
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    """A JWT key file for --jwt-key-file (lc.Keys: .path, .issue(user, role, room, ttl) through
+    livecart-token, .forge(claims, header, key, signature) by hand)."""
+    return lc.Keys(tmp_path_factory.mktemp("jwt") / "jwt.key")
+
+
+@pytest.fixture(scope="module")
+def other_keys(tmp_path_factory):
+    """A second, unrelated key file (tokens signed with it are badly signed for `keys`)."""
+    return lc.Keys(tmp_path_factory.mktemp("jwt-other") / "other.key")

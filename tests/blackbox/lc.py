@@ -6,6 +6,7 @@ speaks the wire protocol described in PROTOCOL.md.
 
 Environment:
   LIVECART_SERVER         path of the server binary (default: <repo>/build/server/livecart-server)
+  LIVECART_TOKEN          path of livecart-token (default: <repo>/build/server/livecart-token)
   LIVECART_TIMEOUT_SCALE  multiply every wait by this factor (e.g. 2 for a slow ASan build)
   LIVECART_ALLOW_SANITIZER_REPORTS=1  do not fail a test whose server log has a sanitizer report
 """
@@ -32,6 +33,7 @@ import websockets.exceptions
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SERVER_BIN = os.environ.get("LIVECART_SERVER") or os.path.join(REPO, "build", "server", "livecart-server")
+TOKEN_BIN = os.environ.get("LIVECART_TOKEN") or os.path.join(REPO, "build", "server", "livecart-token")
 SCALE = float(os.environ.get("LIVECART_TIMEOUT_SCALE", "1") or 1)
 
 # Default wait for anything that depends on the server answering (generous: ASan builds are ~3x slower).
@@ -309,7 +311,7 @@ class Server(Proc):
         "max-gaps": 3,
         # Tests flood comments and likes from one connection to exercise fan-out; the
         # per-connection abuse buckets (defaults: a person's pace) are tested on their own in
-        # test_auth_limits.py with the defaults.
+        # test_limits.py with the defaults (a flag given as None is left out: built-in default).
         "comment-rate": 100000,
         "comment-burst": 100000,
         "like-rate": 100000,
@@ -331,6 +333,12 @@ class Server(Proc):
         a = [self.binary, "--port", str(self.port), "--bind", HOST,
              "--redis", f"{HOST}:{self.redis_port}", "--shard", self.shard]
         for k, v in self.opts.items():
+            if v is None:            # left out: the server's built-in default
+                continue
+            if isinstance(v, (list, tuple)):   # a repeatable flag
+                for x in v:
+                    a += [f"--{k}", str(x)]
+                continue
             a += [f"--{k}", str(v)]
         return a
 
@@ -705,35 +713,11 @@ def async_test(timeout=90):
 
 def upgrade_status(port, path, subprotocols=None):
     """Send a WebSocket upgrade request by hand; return (HTTP status, selected subprotocol or None,
-    status line).  Done by hand so that any HTTP/1.x status line is read (some client libraries
-    refuse an HTTP/1.0 status line and would hide the status)."""
-    key = base64.b64encode(os.urandom(16)).decode()
-    req = (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
-    if subprotocols:
-        req += f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}\r\n"
-    req += "\r\n"
-    with socket.create_connection((HOST, port), timeout=T) as s:
-        s.sendall(req.encode())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            try:
-                chunk = s.recv(4096)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            buf += chunk
-    head = buf.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-    lines = head.split("\r\n")
-    m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
-    assert m, f"no HTTP status line in the answer to GET {path}: {buf[:200]!r}"
-    proto = None
-    for ln in lines[1:]:
-        k, _, v = ln.partition(":")
-        if k.strip().lower() == "sec-websocket-protocol":
-            proto = v.strip()
-    return int(m.group(1)), proto, lines[0]
+    status line)."""
+    status, hdrs, line, s = _upgrade(port, path, subprotocols=subprotocols or ())
+    if status == 101:
+        s.close()
+    return status, hdrs.get("sec-websocket-protocol"), line
 
 
 async def connect_status(port, path, subprotocols=None):
@@ -1040,7 +1024,7 @@ class ReplyDroppingProxy:
 # Flash sales and group-buys (PROTOCOL.md "Flash sale", "Group-buy", "Orders")
 
 # Messages the room receives (as opposed to answers addressed to one connection).
-ROOM_TRAFFIC = frozenset(("comment", "likes", "viewers", "sale", "group_sale", "stock", "sold_out",
+ROOM_TRAFFIC = frozenset(("comment", "likes", "viewers", "deleted", "slow_mode", "sale", "group_sale", "stock", "sold_out",
                           "sale_closed", "teams"))
 
 
@@ -1319,3 +1303,189 @@ def by_shard(clients):
     for c in clients:
         d[c.welcome["shard"]].append(c)
     return dict(d)
+
+
+# --------------------------------------------------------------------------------------------
+# Tokens, moderation, abuse limits, TLS (PROTOCOL.md "Identity: tokens and roles", "Moderation",
+# "Abuse limits")
+
+
+def b64url(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def jwt_claims(token):
+    """(header, payload) of a JWT, decoded without checking anything."""
+    h, p, _ = token.split(".")
+    return json.loads(b64url_decode(h)), json.loads(b64url_decode(p))
+
+
+def token_tool(*args, timeout=None):
+    """Run livecart-token with these arguments -> CompletedProcess (text)."""
+    return subprocess.run([TOKEN_BIN, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout or T)
+
+
+class Keys:
+    """A JWT key file (for --jwt-key-file) and tokens signed with it.
+
+    issue() asks livecart-token (the documented tool); forge() builds a token by hand (any
+    header, claims or signature) for the failure cases."""
+
+    def __init__(self, path, key=None):
+        self.path = str(path)
+        self.key = key if key is not None else "k-" + os.urandom(16).hex()
+        with open(self.path, "w") as f:
+            f.write(self.key + "\n")      # the trailing newline is not part of the key
+
+    def issue(self, user, role="viewer", room=None, ttl=None):
+        args = ["--key-file", self.path, "--user", user, "--role", role]
+        if room is not None:
+            args += ["--room", room]
+        if ttl is not None:
+            args += ["--ttl", ttl]
+        r = token_tool(*args)
+        assert r.returncode == 0, f"livecart-token {args} failed ({r.returncode}): {r.stderr}"
+        tok = r.stdout.strip()
+        assert tok.count(".") == 2, f"livecart-token printed {r.stdout!r}"
+        return tok
+
+    def forge(self, claims, header=None, key=None, signature=None):
+        """HS256 over base64url(header).base64url(claims) with key (default: this key), or the
+        given signature string."""
+        header = {"alg": "HS256", "typ": "JWT"} if header is None else header
+        h = b64url(json.dumps(header, separators=(",", ":")))
+        p = b64url(json.dumps(claims, separators=(",", ":")))
+        if signature is None:
+            signature = self.sign(f"{h}.{p}", key)
+        return f"{h}.{p}.{signature}"
+
+    def sign(self, signing_input, key=None):
+        """base64url(HMAC-SHA256(key, signing_input)) with this key by default."""
+        k = (self.key if key is None else key).encode()
+        return b64url(hmac.new(k, signing_input.encode(), hashlib.sha256).digest())
+
+    def claims(self, user, role="viewer", room=None, ttl=3600, **extra):
+        c = {"sub": user, "role": role, "exp": int(time.time()) + ttl}
+        if room is not None:
+            c["room"] = room
+        c.update(extra)
+        return c
+
+
+async def hello_token(c, token, **extra):
+    """Send a hello carrying token (and extra keys); return the direct reply."""
+    msg = {"type": "hello"}
+    if token is not None:
+        msg["token"] = token
+    msg.update(extra)
+    await c.send(msg)
+    return await c.recv_reply()
+
+
+async def join_token(server, room, token, fmt="json", **extra):
+    """connect + hello with a token; fails unless welcomed.  Returns the client."""
+    c = await Client.connect(server, room, fmt)
+    m = await hello_token(c, token, **extra)
+    assert m["type"] == "welcome", f"hello with token answered with {m!r:.300}"
+    return c
+
+
+async def expect_refused(c, code, close_code, timeout=None):
+    """The connection gets exactly one `error` with code, then is closed with close_code (and
+    nothing else of interest: no welcome, no room traffic in between)."""
+    got_close, msgs = await c.expect_close(timeout)
+    errors = [m for m in msgs if m["type"] == "error"]
+    assert [m.get("code") for m in errors] == [code], f"expected one error {code!r} before the close, got {msgs!r:.600}"
+    assert isinstance(errors[0].get("message"), str), errors[0]
+    assert got_close == close_code, f"expected close {close_code} after error {code!r}, got {got_close} (messages {msgs!r:.300})"
+    return msgs
+
+
+def _upgrade(port, path, headers=None, source=None, timeout=None, subprotocols=(SUBPROTO["json"],)):
+    """A hand-made WebSocket upgrade -> (status, {lowercased header: value}, status line, socket),
+    the socket still open on a 101 and closed otherwise.  Done by hand so that any HTTP/1.x status
+    line is read (client libraries refuse some and would hide the status)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    req = (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
+    if subprotocols:
+        req += f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}\r\n"
+    for k, v in (headers or {}).items():
+        req += f"{k}: {v}\r\n"
+    req += "\r\n"
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout or T)
+    if source:
+        s.bind((source, 0))
+    s.connect((HOST, port))
+    s.sendall(req.encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        try:
+            chunk = s.recv(4096)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        buf += chunk
+    head = buf.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = head.split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
+    if not m:
+        s.close()
+        raise AssertionError(f"no HTTP status line in the answer to the upgrade of {path}: {buf[:200]!r}")
+    hdrs = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    status = int(m.group(1))
+    if status != 101:
+        s.close()
+    return status, hdrs, lines[0], s
+
+
+def upgrade(port, path, headers=None, source=None, timeout=None):
+    """A hand-made WebSocket upgrade (json subprotocol).  Returns (status, {lowercased header:
+    value}, socket) with the socket still open on a 101 (the caller closes it) and closed
+    otherwise.  source: the local address to connect from (any 127.x.y.z works on Linux)."""
+    status, hdrs, _, s = _upgrade(port, path, headers, source, timeout)
+    return status, hdrs, s
+
+
+def self_signed_cert(tmpdir, cn="127.0.0.1"):
+    """A self-signed certificate for 127.0.0.1 made with the openssl CLI -> (cert, key) paths."""
+    cert = os.path.join(str(tmpdir), "cert.pem")
+    key = os.path.join(str(tmpdir), "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "2", "-subj", f"/CN={cn}",
+                        "-addext", f"subjectAltName=IP:{cn}"],
+                       capture_output=True, text=True, timeout=scaled(30))
+    assert r.returncode == 0, f"openssl req failed: {r.stderr}"
+    return cert, key
+
+
+def https_get(port, path, ctx, timeout=None):
+    """GET over TLS -> (status, body text)."""
+    conn = http.client.HTTPSConnection(HOST, port, timeout=timeout or T, context=ctx)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def audit(rds, room):
+    """Entries of the room's audit stream as a list of field dicts (with '_id')."""
+    return [dict(f, _id=i) for i, f in rds.xrange(rkey(room, "audit"))]
+
+
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
