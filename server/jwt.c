@@ -88,7 +88,10 @@ static json_t *part_json(const char *p, size_t n) {
 static int claims_of(json_t *pl, lc_claims_t *out) {
     json_t *sub = json_object_get(pl, "sub"), *role = json_object_get(pl, "role");
     json_t *exp = json_object_get(pl, "exp"), *room = json_object_get(pl, "room");
-    if (!json_is_string(sub) || !json_is_string(role) || !json_is_integer(exp)) return -1;
+    /* exp is a NumericDate: RFC 7519 allows fractions; whole seconds are enough here */
+    if (!json_is_string(sub) || !json_is_string(role) || !json_is_number(exp)) return -1;
+    double expd = json_number_value(exp);
+    if (expd < -1e15 || expd > 1e15) return -1;
     size_t sn = json_string_length(sub);
     const char *sv = json_string_value(sub);
     if (sn < 1 || sn > 64 || memchr(sv, 0, sn) || !lc_utf8_valid(sv, sn)) return -1;
@@ -98,7 +101,7 @@ static int claims_of(json_t *pl, lc_claims_t *out) {
     memcpy(out->sub, sv, sn);
     out->sub_n = (uint8_t)sn;
     out->role = (lc_role_t)r;
-    out->exp = (int64_t)json_integer_value(exp);
+    out->exp = (int64_t)expd;
     if (room && !json_is_null(room)) {
         if (!json_is_string(room) || !lc_ident_valid(json_string_value(room), json_string_length(room)))
             return -1;

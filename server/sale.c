@@ -214,8 +214,9 @@ static void on_admin_done(void *arg, int status, const lc_store_val_t *v, size_t
 /* ---- requests ---- */
 
 /* A token bucket per connection for buys, cancels and joins: scripted
- * bursts are answered here and never reach Redis; a client that keeps
- * going is closed 1008. */
+ * bursts are answered here and never reach Redis. On 0 the caller answers
+ * rate_limited and then calls refused(), which closes a client that keeps
+ * going (after the answer, so that it still gets it). */
 static int take_token(lc_conn_t *c) {
     const lc_config_t *cfg = &c->srv->cfg;
     if (lc_bucket_take(&c->b_buy, cfg->buy_rate, cfg->buy_burst, uv_now(c->srv->loop))) {
@@ -223,9 +224,10 @@ static int take_token(lc_conn_t *c) {
         return 1;
     }
     c->srv->m.errors[LC_ERR_RATE_LIMITED]++; /* answered with a status, not an error frame */
-    lc_session_limited(c);
     return 0;
 }
+
+static void refused(lc_conn_t *c) { lc_session_limited(c); }
 
 static int send_op(lc_conn_t *c, op_t *o, const char *op, const lc_store_val_t *a, size_t n,
                    lc_store_vals_cb *cb) {
@@ -276,6 +278,7 @@ static void buy(lc_conn_t *c, const lc_msg_t *m) {
     int64_t qty = lc_msg_has(m, qty) ? m->qty : 1;
     if (!take_token(c)) {
         reply_status(c, m->type, m->req, m->sku, "rate_limited");
+        refused(c);
         return;
     }
     if (!lc_ident_valid(m->sku.p, m->sku.n) || qty < 1 || qty > 1000) {
@@ -298,6 +301,7 @@ static void buy(lc_conn_t *c, const lc_msg_t *m) {
 static void group_join(lc_conn_t *c, const lc_msg_t *m) {
     if (!take_token(c)) {
         reply_status(c, m->type, m->req, m->sku, "rate_limited");
+        refused(c);
         return;
     }
     if (!lc_ident_valid(m->sku.p, m->sku.n)) {
@@ -319,6 +323,7 @@ static void cancel(lc_conn_t *c, const lc_msg_t *m) {
     if (!take_token(c)) {
         lc_msg_set(&r, status, lc_cstr("rate_limited"));
         lc_conn_send_msg(c, &r);
+        refused(c);
         return;
     }
     lc_store_val_t a[] = {{c->user, c->ulen, 0}, S(m->order),

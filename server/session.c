@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
@@ -41,8 +42,22 @@ static void on_hello(lc_conn_t *c, const lc_msg_t *m) {
     lc_room_join(c->room, c, lc_msg_has(m, since) ? &m->since : NULL);
 }
 
+/* A comment in flight. Refusals must be counted "in a row" in the order
+ * the client sent its frames, but a comment's verdict (slow mode) comes
+ * from Redis later, after frames sent behind it may already have been
+ * refused by the bucket. So accepting a frame resets the run tentatively and
+ * remembers what it interrupted; a slow-mode refusal gives it back, plus
+ * itself. */
+typedef struct comment_op {
+    lc_conn_t *c;
+    uint16_t run_before;
+} comment_op_t;
+
 static void on_comment_stored(void *arg, int status, const lc_store_val_t *v, size_t n) {
-    lc_conn_t *c = arg;
+    comment_op_t *op = arg;
+    lc_conn_t *c = op->c;
+    uint16_t run_before = op->run_before;
+    free(op);
     if (status != 0 || n < 1 || !v[0].s) {
         c->srv->m.redis_failures++;
         lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "comment not stored, retry later");
@@ -52,6 +67,8 @@ static void on_comment_stored(void *arg, int status, const lc_store_val_t *v, si
         lc_conn_send_error(c, LC_ERR_MUTED, "muted in this room");
     } else if (lc_str_eq(lc_str(v[0].s, v[0].n), "rate_limited")) {
         lc_conn_send_error(c, LC_ERR_RATE_LIMITED, "slow mode: wait before commenting again");
+        c->limited = (uint16_t)(c->limited + run_before); /* the run this frame seemed to end goes on */
+        lc_session_limited(c);                            /* ... and this frame is in it */
     }
     /* on ok the comment comes back through the room's channel */
     lc_conn_unref(c);
@@ -64,17 +81,25 @@ static void on_comment(lc_conn_t *c, const lc_msg_t *m) {
         rate_limited(c, "comments");
         return;
     }
-    c->limited = 0;
     if (lc_filter_match(srv, m->text.p, m->text.n)) {
         lc_conn_send_error(c, LC_ERR_FILTERED, "comment refused by the word filter");
         return;
     }
+    comment_op_t *op = malloc(sizeof(*op));
+    if (!op) {
+        lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "out of memory, retry later");
+        return;
+    }
+    op->c = lc_conn_ref(c);
+    op->run_before = c->limited;
+    c->limited = 0;
     size_t rn;
     const char *room = lc_room_name(c->room, &rn);
-    lc_conn_ref(c);
     if (lc_store_comment(srv->store, room, rn, c->user, c->ulen, m->text.p, m->text.n,
-                         srv->cfg.history, c->role != LC_ROLE_VIEWER, on_comment_stored, c) != 0) {
+                         srv->cfg.history, c->role != LC_ROLE_VIEWER, on_comment_stored, op) != 0) {
+        c->limited = op->run_before;
         lc_conn_unref(c);
+        free(op);
         lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "comment not stored, retry later");
     }
 }

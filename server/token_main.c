@@ -1,10 +1,12 @@
 /*
  * livecart-token: prints an HS256 token for a user, for tests, demos and
  * the README.
- *   livecart-token --key-file F --user U --role viewer|streamer|moderator
- *                  [--room R] [--ttl SECONDS]
+ *   livecart-token --key-file F --user U [--role viewer|streamer|moderator]
+ *                  [--room R] [--ttl SECONDS]      (role: viewer, ttl: 3600)
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +30,17 @@ int main(int argc, char **argv) {
         case 'u': user = optarg; break;
         case 'r': role = optarg; break;
         case 'R': room = optarg; break;
-        case 't': ttl = strtol(optarg, NULL, 10); break;
+        case 't': {
+            char *end;
+            errno = 0;
+            ttl = strtol(optarg, &end, 10);
+            if (!*optarg || *end || errno) ttl = LONG_MIN; /* refused below */
+            break;
+        }
         case 'h':
-            puts("usage: livecart-token --key-file F --user U --role viewer|streamer|moderator "
-                 "[--room R] [--ttl SECONDS]");
+            puts("usage: livecart-token --key-file F --user U [--role viewer|streamer|moderator] "
+                 "[--room R] [--ttl SECONDS]\n  role defaults to viewer, ttl to 3600; a streamer "
+                 "token needs --room");
             return 0;
         default: return 2;
         }

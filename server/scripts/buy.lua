@@ -38,7 +38,7 @@ if s[1] == '1' and s[2] == 'sale' then
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     id = redis.call('XADD', KEYS[4], '*', 'kind', 'order', 'user', ARGV[1], 'sku', ARGV[3],
       'qty', qty, 'price', s[5], 'req', ARGV[2], 'shard', ARGV[5], 'ts', now)
-    redis.call('HSET', KEYS[5], id, cmsgpack.pack({ARGV[1], ARGV[3], qty, now, 'open', 0}))
+    redis.call('HSET', KEYS[5], id, cmsgpack.pack({ARGV[1], ARGV[3], qty, now, 'open', 0, ARGV[7]}))
     redis.call('EXPIRE', KEYS[5], tonumber(ARGV[6])) -- only cancels read it: it may age out
     status = 'ok'
     if ip ~= '' then

@@ -79,7 +79,7 @@ elseif op == 'cancel' then
   local user, id = ARGV[4], ARGV[5]
   local raw = redis.call('HGET', P .. 'orderidx', id)
   if not raw then return {'not_found', '', 0, 0} end
-  local o = cmsgpack.unpack(raw) -- {user, sku, qty, ts, state, group}
+  local o = cmsgpack.unpack(raw) -- {user, sku, qty, ts, state, group, ip}
   if o[1] ~= user then return {'not_found', '', 0, 0} end
   local k = sale_key(o[2])
   if o[5] == 'cancelled' then
@@ -91,6 +91,7 @@ elseif op == 'cancel' then
   end
   local left = redis.call('HINCRBY', k, 'left', o[3])
   if o[6] == 0 then redis.call('HINCRBY', P .. 'bought:' .. o[2], user, -o[3]) end
+  if o[7] and o[7] ~= '' then redis.call('HINCRBY', P .. 'ipunits:' .. o[2], o[7], -o[3]) end
   o[5] = 'cancelled'
   redis.call('HSET', P .. 'orderidx', id, cmsgpack.pack(o))
   redis.call('XADD', P .. 'orders', '*', 'kind', 'cancel', 'order', id, 'user', user, 'sku', o[2],
