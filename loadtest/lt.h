@@ -25,6 +25,8 @@ typedef struct lt_scenario {
     void (*progress)(lt_run_t *run, char *line, size_t cap);
     /* Fills the report and checks invariants; returns how many failed. */
     int (*finish)(lt_run_t *run, json_t *report);
+    /* Frees the scenario's state once the loop has stopped. */
+    void (*cleanup)(lt_run_t *run);
 } lt_scenario_t;
 
 struct lt_run {

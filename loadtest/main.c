@@ -317,6 +317,7 @@ int main(int argc, char **argv) {
     if (run->sc->start(run) != 0) return 1;
     uv_run(&loop, UV_RUN_DEFAULT);
     int failed = run->failed;
+    if (run->sc->cleanup && run->sc_state) run->sc->cleanup(run);
     lt_client_free(run->cl);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

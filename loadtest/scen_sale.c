@@ -407,5 +407,13 @@ static int sale_finish(lt_run_t *run, json_t *report) {
     return failed;
 }
 
+static void sale_cleanup(lt_run_t *run) {
+    sale_t *s = run->sc_state;
+    if (s->b) free(s->b[0].sent_us); /* one block for every buyer's slots */
+    free(s->b);
+    free(s);
+    run->sc_state = NULL;
+}
+
 const lt_scenario_t lt_scenario_sale = {"sale", "B buyers race a flash sale (--conns B --stock S)",
-                                        sale_start, sale_progress, sale_finish};
+                                        sale_start, sale_progress, sale_finish, sale_cleanup};

@@ -55,6 +55,7 @@ struct wroom {
     int pub_ready, members, welcomed;
     int64_t seq;        /* comments sent */
     int64_t likes_sent; /* like units sent */
+    int64_t likes_owed; /* like frames attempted (the pacer's count) */
     double comment_debt, like_debt;
 };
 
@@ -301,11 +302,14 @@ static void on_pacer(uv_timer_t *t) {
         w->done_publishing = 1;
         return;
     }
+    /* owed = rate x time since publishing began, so a late timer (a busy
+     * tool) catches up instead of quietly lowering the offered load */
+    double secs = (double)(lt_now_ms(run) - w->pub_start_ms) / 1000.0;
     for (int i = 0; i < run->rooms; i++) {
         wroom_t *r = &w->rooms[i];
         if (!r->pub_ready) continue;
-        r->comment_debt += run->rate / 100.0;
-        r->like_debt += run->like_rate / 100.0;
+        r->comment_debt = run->rate * secs - (double)r->seq;
+        r->like_debt = run->like_rate * secs - (double)r->likes_owed;
         while (r->comment_debt >= 1.0) {
             send_comment(w, r);
             r->comment_debt -= 1.0;
@@ -313,6 +317,7 @@ static void on_pacer(uv_timer_t *t) {
         if (run->raw) r->like_debt = 0; /* raw peers have no likes */
         while (r->like_debt >= 1.0) {
             send_like(w, r, i);
+            r->likes_owed++;
             r->like_debt -= 1.0;
         }
     }
@@ -533,11 +538,19 @@ static int watch_finish(lt_run_t *run, json_t *report) {
     return failed;
 }
 
+static void watch_cleanup(lt_run_t *run) {
+    watch_t *w = run->sc_state;
+    free(w->v);
+    free(w->rooms);
+    free(w);
+    run->sc_state = NULL;
+}
+
 const lt_scenario_t lt_scenario_watch = {"watch", "V viewers over R rooms, comments and likes per room",
-                                         watch_start, watch_progress, watch_finish};
+                                         watch_start, watch_progress, watch_finish, watch_cleanup};
 const lt_scenario_t lt_scenario_churn = {"churn", "watch plus --churn viewers/s leaving and joining",
-                                         watch_start, watch_progress, watch_finish};
+                                         watch_start, watch_progress, watch_finish, watch_cleanup};
 const lt_scenario_t lt_scenario_storm = {"storm", "V viewers join at once: time until all welcomed",
-                                         watch_start, watch_progress, watch_finish};
+                                         watch_start, watch_progress, watch_finish, watch_cleanup};
 const lt_scenario_t lt_scenario_idle = {"idle", "V viewers only keep alive (memory per connection)",
-                                        watch_start, watch_progress, watch_finish};
+                                        watch_start, watch_progress, watch_finish, watch_cleanup};

@@ -38,12 +38,14 @@ struct lc_conn {
     lc_room_t *room; /* holds a room reference while open */
     lc_conn_t *prev, *next;   /* server's list of open connections */
     lc_conn_t *rprev, *rnext; /* the room list it is on (waiting or members) */
+    lc_conn_t *fnext;         /* the flush list (net.c), holding a reference */
     uint32_t refs;
     uint8_t fmt;   /* lc_fmt_t */
     uint8_t state; /* lc_conn_state_t */
     uint8_t role; /* lc_role_t: from the token, or as declared in open mode */
     uint8_t gaps;
     uint8_t want_write; /* a WRITEABLE is already requested */
+    uint8_t flushing;   /* on the flush list (net.c) */
     uint8_t idle;       /* on the room's idle list: caught up */
     uint8_t resume;     /* WAITING with a `since`: last holds it */
     uint16_t close_code; /* non-zero: close with it once the queue is sent */
@@ -78,7 +80,8 @@ void lc_conn_send_error(lc_conn_t *c, lc_err_code_t code, const char *fmt, ...)
 /* Closes with code and a short static reason once the queue is sent.
  * Further input is ignored. */
 void lc_conn_close(lc_conn_t *c, uint16_t code, const char *why);
-/* The ring has something for this connection: ask for WRITEABLE. */
+/* The connection has something to send: it is written at the end of this
+ * loop iteration (directly, or on WRITEABLE under backpressure). */
 void lc_conn_wake(lc_conn_t *c);
 
 static inline lc_conn_t *lc_conn_ref(lc_conn_t *c) {

@@ -44,6 +44,8 @@ typedef struct net {
     struct lws_protocols protocols[3];
     lws_retry_bo_t retry;
     void *loops[1];
+    uv_check_t flush;          /* after every poll phase: lc_net_flush */
+    lc_conn_t *fhead, *ftail;  /* connections with something to write */
 } net_t;
 
 /* ---- the lc_conn interface ---- */
@@ -65,10 +67,27 @@ static void queue_free(lc_conn_t *c) {
     c->qbytes = 0;
 }
 
-void lc_conn_wake(lc_conn_t *c) {
+/* Asks lws for a WRITEABLE callback: the path for backpressure (lws holds
+ * unsent bytes) and for closing. */
+static void want_writeable(lc_conn_t *c) {
     if (!c->wsi || c->want_write) return;
     c->want_write = 1;
     lws_callback_on_writable(c->wsi);
+}
+
+/* Something is ready for c: queue it for the end of this loop iteration,
+ * when lc_net_flush writes it directly (see there). */
+void lc_conn_wake(lc_conn_t *c) {
+    if (!c->wsi || c->want_write || c->flushing) return;
+    net_t *net = c->srv->net;
+    c->flushing = 1;
+    c->fnext = NULL;
+    lc_conn_ref(c);
+    if (net->ftail)
+        net->ftail->fnext = c;
+    else
+        net->fhead = c;
+    net->ftail = c;
 }
 
 void lc_conn_close(lc_conn_t *c, uint16_t code, const char *why) {
@@ -350,10 +369,12 @@ static int close_step(lc_conn_t *c) {
     return 0;
 }
 
-static int on_writeable(lc_server_t *srv, lc_conn_t *c) {
+/* Writes what c has pending -- its replies, then its room's traffic -- in
+ * one batch. Returns -1 if the socket failed, else 0; *more says whether
+ * something is left for later (batch full). */
+static int write_pending(lc_server_t *srv, lc_conn_t *c, int *more) {
     uint8_t *batch = srv->wbuf;
     size_t n = 0;
-    c->want_write = 0;
     /* 1. replies for this connection, in order */
     while (c->qhead) {
         lc_frame_t *f = c->qhead->f;
@@ -408,15 +429,59 @@ static int on_writeable(lc_server_t *srv, lc_conn_t *c) {
         }
     }
     if (n && batch && write_raw(c, batch, n) != 0) return -1;
-    int more = c->qhead || (c->state == LC_CONN_JOINED && !c->close_code && c->tail < lc_ring_head(ring));
+    *more = c->qhead || (c->state == LC_CONN_JOINED && !c->close_code && c->tail < lc_ring_head(ring));
+    return 0;
+}
+
+static int on_writeable(lc_server_t *srv, lc_conn_t *c) {
+    int more;
+    c->want_write = 0;
+    if (write_pending(srv, c, &more) != 0) return -1;
     if (more) {
-        lc_conn_wake(c);
+        want_writeable(c);
     } else if (c->close_code) {
         return close_step(c);
     } else {
         lc_room_reader_idle(c->room, c);
     }
     return 0;
+}
+
+/*
+ * The write path's fast lane, run after every poll phase. Everything that
+ * became ready for a connection during this iteration goes out in one
+ * send(), written directly: asking lws for WRITEABLE instead costs two
+ * epoll_ctl calls per message per viewer (the profile of a 5,000-viewer
+ * room showed a third of all CPU in epoll_ctl). lws is asked only when it
+ * still holds unsent bytes for the socket (backpressure: its buffer is
+ * drained first, in order), when the batch did not fit, and for closing.
+ * Writing outside WRITEABLE keeps lws's ordering: lws_write of raw bytes
+ * appends to any bytes lws already buffered, and ours are whole frames.
+ */
+static void on_flush(uv_check_t *h) {
+    net_t *net = h->data;
+    lc_conn_t *c;
+    while ((c = net->fhead)) {
+        net->fhead = c->fnext;
+        if (!net->fhead) net->ftail = NULL;
+        c->flushing = 0;
+        if (c->wsi && !c->want_write) {
+            int more = 0;
+            if (c->close_code || lws_partial_buffered(c->wsi)) {
+                want_writeable(c);
+            } else if (write_pending(c->srv, c, &more) != 0) {
+                /* the socket failed: lws notices on its next service */
+                c->close_sent = 1;
+                c->close_code = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+                want_writeable(c);
+            } else if (more || lws_partial_buffered(c->wsi)) {
+                want_writeable(c);
+            } else {
+                lc_room_reader_idle(c->room, c);
+            }
+        }
+        lc_conn_unref(c);
+    }
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -502,6 +567,9 @@ int lc_net_start(lc_server_t *srv) {
         p->id = (unsigned)i;
         p->tx_packet_size = 65536; /* lets one raw write carry a whole batch */
     }
+    uv_check_init(srv->loop, &net->flush);
+    net->flush.data = net;
+    uv_check_start(&net->flush, on_flush);
     net->retry.secs_since_valid_ping = (uint16_t)srv->cfg.ping_secs;
     net->retry.secs_since_valid_hangup = (uint16_t)(srv->cfg.ping_secs + 10);
     net->loops[0] = srv->loop;
@@ -545,11 +613,17 @@ void lc_net_drain(lc_server_t *srv) {
  * loop has run them closed) frees the rest. */
 void lc_net_stop(lc_server_t *srv) {
     if (srv->lws) lws_context_destroy(srv->lws);
+    net_t *net = srv->net;
+    if (net) {
+        uv_check_stop(&net->flush);
+        on_flush(&net->flush); /* drop the references the list holds */
+        uv_close((uv_handle_t *)&net->flush, NULL); /* net itself goes in lc_net_free */
+    }
 }
 
 void lc_net_free(lc_server_t *srv) {
     if (srv->lws) lws_context_destroy(srv->lws);
     srv->lws = NULL;
-    free(srv->net);
+    free(srv->net); /* lws is done with the protocols; the loop closed the check handle */
     srv->net = NULL;
 }
