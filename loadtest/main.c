@@ -178,6 +178,16 @@ void lt_finish(lt_run_t *run) {
                                   "frames_out", (json_int_t)st->frames_out, "bytes_in",
                                   (json_int_t)st->bytes_in, "decode_errors",
                                   (json_int_t)st->decode_errors, "closes", closes));
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        double tool = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+        double wall = (double)(lt_now_ms(run) - run->t0_ms) / 1000.0;
+        json_object_set_new(report, "tool", json_pack("{sfsf}", "cpu_s", tool, "cpu_pct",
+                                                       wall > 0 ? 100.0 * tool / wall : 0.0));
+        fprintf(stderr, "load tool: %.2f s CPU (%.0f%% of one core over the whole run)\n", tool,
+                wall > 0 ? 100.0 * tool / wall : 0.0);
+    }
     fprintf(stderr, "invariants:\n%s%s\n", run->invariant_log, failed ? "FAILED" : "all invariants hold");
     json_object_set_new(report, "ok", json_boolean(!failed));
     if (run->json_path && json_dump_file(report, run->json_path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)

@@ -69,10 +69,11 @@ struct watch {
     int connecting, welcomed, failed, churned;
     uint64_t storm_start_us, storm_done_us;
     int publishing, done_publishing, settling;
-    uint64_t pub_start_ms;
+    uint64_t pub_start_ms, settle_start_ms;
     uv_timer_t opener, pacer, phase;
     lt_hist_t welcome_h;
     uint64_t delivered, comments_live, unexpected_close;
+    uint64_t last_delivery_ms; /* end of the delivery window */
     int like_rr;
     char pad[4096];
 };
@@ -133,6 +134,7 @@ static void viewer_raw(lt_conn_t *c, const uint8_t *p, size_t n) {
     if (w->run->raw) {
         w->run->msgs++;
         w->delivered++;
+        w->last_delivery_ms = lt_now_ms(w->run);
         if (v->sampled) on_text(v, (const char *)p, n, 1);
         return;
     }
@@ -142,6 +144,7 @@ static void viewer_raw(lt_conn_t *c, const uint8_t *p, size_t n) {
     }
     w->run->msgs++;
     w->delivered++;
+    w->last_delivery_ms = lt_now_ms(w->run);
 }
 
 static void viewer_open(lt_conn_t *c) {
@@ -166,6 +169,7 @@ static void viewer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
     watch_t *w = v->w;
     w->run->msgs++;
     w->delivered++;
+    w->last_delivery_ms = lt_now_ms(w->run);
     switch (m->type) {
     case LC_MSG_WELCOME:
         if (v->welcomed) break;
@@ -380,10 +384,21 @@ static void on_phase(uv_timer_t *t) {
         lt_server_baseline(run);
     }
     if (w->done_publishing && !w->settling) {
-        /* let the last comments and the last coalesced counters arrive */
+        /* Let the last comments and the last coalesced counters arrive:
+         * until every checked viewer has its room's last comment (a lagging
+         * reader catches up; a lost message never arrives), at most 15 s,
+         * then one more tick's worth for the counters. */
+        if (!w->settle_start_ms) w->settle_start_ms = lt_now_ms(run);
+        int behind = 0;
+        for (int i = 0; i < w->n && !behind; i++) {
+            viewer_t *v = &w->v[i];
+            behind = v->sampled && v->welcomed && !v->gone && w->rooms[v->room].seq > 0 &&
+                     v->next_seq < w->rooms[v->room].seq;
+        }
+        if (behind && lt_now_ms(run) - w->settle_start_ms < 15000) return;
         w->settling = 1;
         uv_timer_stop(&w->phase);
-        uv_timer_start(&w->phase, on_settled, 2000, 0);
+        uv_timer_start(&w->phase, on_settled, 1000, 0);
     }
 }
 
@@ -480,8 +495,13 @@ static int watch_finish(lt_run_t *run, json_t *report) {
         int expect = r->members + (r->pub ? 1 : 0);
         if (!mode_is(w, "churn") && v->max_viewers < expect) bad_viewers++;
     }
-    /* delivered frames per second over the publishing window */
-    double secs = (mode_is(w, "watch") || mode_is(w, "churn")) ? run->duration : 0;
+    /* delivered frames per second, from the first publish to the last
+     * frame received (a server that lags keeps delivering after the
+     * publisher stopped: that time counts too) */
+    double secs = 0;
+    if ((mode_is(w, "watch") || mode_is(w, "churn")) && w->last_delivery_ms > w->pub_start_ms)
+        secs = (double)(w->last_delivery_ms - w->pub_start_ms) / 1000.0;
+    if (secs < run->duration && secs > 0) secs = run->duration;
     double rate = secs > 0 ? (double)w->delivered / secs : 0;
     double storm_s = w->storm_done_us ? (double)(w->storm_done_us - w->storm_start_us) / 1e6 : 0;
 

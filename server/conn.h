@@ -58,6 +58,10 @@ struct lc_conn {
     int64_t exp;     /* token expiry (s since epoch); 0: no token */
     lc_bucket_t b_comment, b_like, b_buy;
     uint16_t limited; /* rate-limited frames in a row */
+    uint32_t last_rx;      /* s on the loop clock: when the client last sent anything */
+    uint32_t pinged_after; /* silence (s) when we pinged; valid while pinged */
+    uint16_t jitter;       /* s added to --ping-secs for this connection */
+    uint8_t pinged;
     char ip[48];      /* the client's address (after trusted proxies) */
     uint8_t *rx; /* reassembly of a fragmented message, LC_MAX_CLIENT_MSG */
     uint16_t rxlen;

@@ -39,6 +39,10 @@ lc_frame_t *lc_frame_from_msg(const lc_msg_t *m, lc_buf_t *scratch);
 /* Same, for one format only (unicast to one connection): data[other] empty. */
 lc_frame_t *lc_frame_from_msg_fmt(const lc_msg_t *m, lc_fmt_t fmt, lc_buf_t *scratch);
 
+/* A frame already framed by the caller (a control frame such as a ping),
+ * the same bytes for both formats. */
+lc_frame_t *lc_frame_control(const void *framed, size_t n);
+
 /* Frames raw payloads (for tests and callers that encoded themselves). */
 lc_frame_t *lc_frame_new(const void *json, size_t jn, const void *mp, size_t mn);
 

@@ -26,7 +26,10 @@ static void on_message(void *arg, const char *room, size_t n, const char *p, siz
 }
 
 static void on_tick(uv_timer_t *t) { lc_rooms_tick(t->data); }
-static void on_sweep(uv_timer_t *t) { lc_auth_sweep(t->data); }
+static void on_sweep(uv_timer_t *t) {
+    lc_auth_sweep(t->data);
+    lc_net_keepalive(t->data);
+}
 static void on_sighup(uv_signal_t *s, int signum) { lc_filter_load(s->data); }
 
 static void on_handle_closed(uv_handle_t *h) {

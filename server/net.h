@@ -9,6 +9,9 @@
 
 /* Listens on cfg.bind:cfg.port. Returns 0, or -1 (logged). */
 int lc_net_start(lc_server_t *srv);
+/* Pings silent connections and drops those that stay silent (once a
+ * second). */
+void lc_net_keepalive(lc_server_t *srv);
 /* Closes every connection with 1001 once its queued frames are sent. */
 void lc_net_drain(lc_server_t *srv);
 /* Starts destroying the context (inside the loop); remaining connections
