@@ -64,6 +64,7 @@ struct lt_run {
     json_t *timeline;
     uint64_t msgs, msgs_prev;
     uint64_t closes[5000];  /* by close code (0..4999) */
+    json_t *errors;         /* error frames received, by code */
     uint64_t server_cpu0;
     long server_rss0; /* KiB at start */
     void *sc_state;
@@ -85,6 +86,8 @@ int lt_check(lt_run_t *run, json_t *inv, const char *name, int ok, const char *f
 void lt_server_baseline(lt_run_t *run);
 /* Ends the run: stop timers, close connections, report. */
 void lt_finish(lt_run_t *run);
+/* Counts an error frame received (m->type == LC_MSG_ERROR). */
+void lt_count_error(lt_run_t *run, const lc_msg_t *m);
 /* Puts p50..max of h into obj (microseconds). */
 void lt_hist_json(json_t *obj, const char *key, const lt_hist_t *h);
 

@@ -178,6 +178,8 @@ void lt_finish(lt_run_t *run) {
                                   "frames_out", (json_int_t)st->frames_out, "bytes_in",
                                   (json_int_t)st->bytes_in, "decode_errors",
                                   (json_int_t)st->decode_errors, "closes", closes));
+    json_object_set_new(json_object_get(report, "client"), "errors",
+                        run->errors ? json_incref(run->errors) : json_object());
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         double tool = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
@@ -193,6 +195,8 @@ void lt_finish(lt_run_t *run) {
     if (run->json_path && json_dump_file(report, run->json_path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
         fprintf(stderr, "cannot write %s\n", run->json_path);
     json_decref(report);
+    json_decref(run->errors);
+    run->errors = NULL;
     run->failed = failed;
     lt_client_stop(run->cl);
     uv_close((uv_handle_t *)&run->progress, on_closed_handle);

@@ -32,3 +32,11 @@ int lt_check(lt_run_t *run, json_t *inv, const char *name, int ok, const char *f
     return ok ? 0 : 1;
 }
 
+
+void lt_count_error(lt_run_t *run, const lc_msg_t *m) {
+    char code[65];
+    snprintf(code, sizeof(code), "%.*s", (int)(m->code.n > 64 ? 64 : m->code.n), m->code.p ? m->code.p : "");
+    if (!run->errors) run->errors = json_object();
+    json_t *n = json_object_get(run->errors, code);
+    json_object_set_new(run->errors, code, json_integer(n ? json_integer_value(n) + 1 : 1));
+}

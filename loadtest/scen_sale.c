@@ -190,6 +190,9 @@ static void buyer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
     case LC_MSG_SOLD_OUT:
         if (lc_str_eq(m->sku, s->sku)) b->sold_outs++;
         break;
+    case LC_MSG_ERROR:
+        lt_count_error(s->run, m);
+        break;
     default:
         break;
     }

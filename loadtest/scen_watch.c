@@ -187,6 +187,9 @@ static void viewer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
     case LC_MSG_VIEWERS:
         if (m->count > v->max_viewers) v->max_viewers = m->count;
         break;
+    case LC_MSG_ERROR:
+        lt_count_error(w->run, m);
+        break;
     case LC_MSG_GAP:
         v->gaps++;
         v->next_seq = -1; /* documented: continue from what comes next */

@@ -55,6 +55,7 @@ async def test_watch_counts_agree_with_redis_and_an_independent_client(server, r
     assert res["comments_delivered_live"] == 100 * res["comments_sent"]
     assert res["deliver_latency_us"]["count"] == res["comments_delivered_live"]
     assert rep["server"]["rss_kb"] > 0 and rep["timeline"]
+    assert rep["client"]["errors"] == {} and rep["client"]["decode_errors"] == 0
 
 
 def test_sale_race_report_matches_the_order_stream(server, redis_proc, room):
@@ -64,6 +65,7 @@ def test_sale_race_report_matches_the_order_stream(server, redis_proc, room):
     assert res["status"]["ok"] == 20 and res["status"]["sold_out"] == 130
     assert redis_proc.client().xlen(lc.rkey(room, "orders")) == 20
     assert res["answers"] == 300  # every buy and its retry answered
+    assert rep["client"]["errors"] == {}
 
 
 def test_storm_and_idle_and_churn_finish_by_themselves(server, room):
