@@ -63,7 +63,8 @@ typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2, LC_DIR_BUS = 4 } lc_dir_t;
     X(UNBAN, "unban")               \
     X(DELETE, "delete")             \
     X(SLOW_MODE, "slow_mode")       \
-    X(DELETED, "deleted")
+    X(DELETED, "deleted")           \
+    X(RECONNECT, "reconnect")
 
 typedef enum {
     LC_MSG_NONE = 0,
@@ -113,7 +114,8 @@ typedef enum {
     X(waiting, INT)             \
     X(sales, LIST)              \
     X(entries, LIST)            \
-    X(secs, INT)
+    X(secs, INT)                \
+    X(after_ms, INT)
 
 typedef enum {
 #define X(name, kind) LC_F_##name,

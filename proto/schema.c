@@ -120,6 +120,7 @@ static const lc__rule_t ban_rules[] = {R(user, C2S | BUS, C2S | BUS, 1, 64)};
 static const lc__rule_t delete_rules[] = {RSID(id, C2S, C2S)};
 static const lc__rule_t slow_mode_rules[] = {R(secs, BOTH, BOTH, 0, 3600)};
 static const lc__rule_t deleted_rules[] = {RSID(id, S2C, S2C)};
+static const lc__rule_t reconnect_rules[] = {R(after_ms, S2C, S2C, 0, 3600000)};
 
 #define T(name, dirs, rules) {name, dirs, rules, sizeof(rules) / sizeof(rules[0])}
 #define T0(name, dirs) {name, dirs, NULL, 0}
@@ -163,6 +164,7 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_DELETE] = T("delete", C2S, delete_rules),
     [LC_MSG_SLOW_MODE] = T("slow_mode", BOTH, slow_mode_rules),
     [LC_MSG_DELETED] = T("deleted", S2C, deleted_rules),
+    [LC_MSG_RECONNECT] = T("reconnect", S2C, reconnect_rules),
 };
 
 lc_msg_type_t lc__type_lookup(const char *s, size_t n) {

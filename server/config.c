@@ -29,7 +29,9 @@ static const char usage[] =
     "  --max-gaps N         gaps before a slow connection is closed 1008 (default 3)\n"
     "  --linger-ms N        keep an empty room subscribed this long (default 2000)\n"
     "  --redis-timeout-ms N reconnect when Redis does not answer this long (default 5000)\n"
-    "  --drain-ms N         longest shutdown flush (default 3000)\n"
+    "  --drain-ms N         on SIGTERM, spread reconnect hints and closes over N ms (default 2000)\n"
+    "  --max-accept-rate N  WebSocket upgrades per second; over it 503 + Retry-After\n"
+    "                       (default 0: off)\n"
     "  --buy-rate N         buys, cancels and group joins per second per connection (default 2)\n"
     "  --buy-burst N        ... allowed at once (default 5)\n"
     "  --cancel-window-s N  a buyer may cancel an order this long (default 300)\n"
@@ -93,7 +95,7 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
     c->max_gaps = 3;
     c->linger_ms = 2000;
     c->redis_timeout_ms = 5000;
-    c->drain_ms = 3000;
+    c->drain_ms = 2000;
     c->buy_rate = 2;
     c->buy_burst = 5;
     c->cancel_window_s = 300;
@@ -110,7 +112,7 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
     enum { O_PORT = 256, O_BIND, O_REDIS, O_SHARD, O_TICK, O_TTL, O_PING, O_HIST, O_SLOTS, O_BYTES,
            O_GAPS, O_LINGER, O_RTIMEOUT, O_DRAIN, O_BRATE, O_BBURST, O_CWIN, O_REQTTL, O_JWT,
            O_SKEW, O_BLOCK, O_CRATE, O_CBURST, O_LRATE, O_LBURST, O_ABUSE, O_IPMAX, O_TRUST,
-           O_SALEIP, O_AFAST, O_AUSERS, O_CERT, O_KEY, O_HELP, O_VERSION };
+           O_SALEIP, O_AFAST, O_AUSERS, O_CERT, O_KEY, O_ACCEPT, O_HELP, O_VERSION };
     static const struct option opts[] = {
         {"port", 1, 0, O_PORT},         {"bind", 1, 0, O_BIND},
         {"redis", 1, 0, O_REDIS},       {"shard", 1, 0, O_SHARD},
@@ -128,7 +130,7 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         {"max-conns-per-ip", 1, 0, O_IPMAX}, {"trusted-proxy", 1, 0, O_TRUST},
         {"sale-max-per-ip", 1, 0, O_SALEIP}, {"audit-fast-ms", 1, 0, O_AFAST},
         {"audit-ip-users", 1, 0, O_AUSERS}, {"tls-cert", 1, 0, O_CERT},
-        {"tls-key", 1, 0, O_KEY},
+        {"tls-key", 1, 0, O_KEY},       {"max-accept-rate", 1, 0, O_ACCEPT},
         {"help", 0, 0, O_HELP},         {"version", 0, 0, O_VERSION},
         {0, 0, 0, 0}};
     int o;
@@ -188,6 +190,7 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         case O_AUSERS: bad = num(a, 1, 1000000, &v); c->audit_ip_users = (unsigned)v; break;
         case O_CERT: bad = copy(c->tls_cert, sizeof(c->tls_cert), a); break;
         case O_KEY: bad = copy(c->tls_key, sizeof(c->tls_key), a); break;
+        case O_ACCEPT: bad = num(a, 0, 10000000, &v); c->max_accept_rate = (unsigned)v; break;
         case O_HELP: fputs(usage, out); return 1;
         case O_VERSION: fputs("livecart-server 0.1.0\n", out); return 1;
         default:

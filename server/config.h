@@ -25,7 +25,8 @@ typedef struct lc_config {
     unsigned max_gaps;
     unsigned linger_ms;       /* keep a room subscribed this long after it emptied */
     unsigned redis_timeout_ms;
-    unsigned drain_ms;        /* longest wait for the final flush at shutdown */
+    unsigned drain_ms;        /* shutdown: reconnect hints and closes spread over this */
+    unsigned max_accept_rate; /* upgrades per second, 0: off */
     double buy_rate;          /* buys (and cancels, joins) per second per connection */
     double buy_burst;
     unsigned cancel_window_s; /* a buyer may cancel this long after the order */

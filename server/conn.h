@@ -62,6 +62,7 @@ struct lc_conn {
     uint32_t pinged_after; /* silence (s) when we pinged; valid while pinged */
     uint16_t jitter;       /* s added to --ping-secs for this connection */
     uint8_t pinged;
+    uint64_t close_at; /* draining: when to close (loop ms) */
     char ip[48];      /* the client's address (after trusted proxies) */
     uint8_t *rx; /* reassembly of a fragmented message, LC_MAX_CLIENT_MSG */
     uint16_t rxlen;

@@ -60,6 +60,7 @@ static void finish(lc_server_t *srv) {
 
 static void on_stop_check(uv_timer_t *t) {
     lc_server_t *srv = t->data;
+    lc_net_drain_step(srv);
     lc_rooms_tick(srv); /* flush now: don't wait a whole tick, it may be long */
     if ((!srv->ws_alive && lc_rooms_flushed(srv)) || uv_now(srv->loop) >= srv->drain_deadline) finish(srv);
 }
@@ -68,10 +69,12 @@ static void on_signal(uv_signal_t *s, int signum) {
     lc_server_t *srv = s->data;
     if (srv->draining) return;
     srv->draining = 1;
-    srv->drain_deadline = uv_now(srv->loop) + srv->cfg.drain_ms;
+    /* the paced closes, then up to 3 s more to flush counts to Redis */
+    srv->drain_deadline = uv_now(srv->loop) + srv->cfg.drain_ms + 3000;
     unsigned n = 0;
     for (lc_conn_t *c = srv->conns; c; c = c->next) n++;
-    lc_log("%s: shutting down, closing %u connections", signum == SIGTERM ? "SIGTERM" : "SIGINT", n);
+    lc_log("%s: draining %u connections over %u ms", signum == SIGTERM ? "SIGTERM" : "SIGINT", n,
+           srv->cfg.drain_ms);
     /* health checks fail from now on; connections close with 1001; the
      * tick keeps running to flush likes and remove this shard's viewers */
     lc_net_drain(srv);

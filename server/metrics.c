@@ -46,6 +46,8 @@ int lc_metrics_render(const lc_server_t *srv, lc_buf_t *out) {
     one(out, "livecart_upgrades_refused_total", "counter", "WebSocket upgrades refused (400/404/429/503).",
         m->upgrades_refused);
     one(out, "livecart_ip_cap_refused_total", "counter", "Upgrades refused by --max-conns-per-ip.", m->ip_refused);
+    one(out, "livecart_accept_rate_refused_total", "counter", "Upgrades refused by --max-accept-rate.",
+        m->accept_refused);
     one(out, "livecart_redis_failures_total", "counter", "Redis requests that failed or were lost.",
         m->redis_failures);
     one(out, "livecart_redis_up", "gauge", "1 while both Redis connections are up.",

@@ -15,7 +15,7 @@ typedef struct lc_metrics {
     uint64_t msgs_in[LC_MSG__COUNT];
     uint64_t errors[LC_ERR__COUNT];
     uint64_t gaps, slow_closed, queue_closed;
-    uint64_t upgrades_refused, ip_refused;
+    uint64_t upgrades_refused, ip_refused, accept_refused;
     uint64_t redis_failures;
 } lc_metrics_t;
 

@@ -47,6 +47,7 @@ typedef struct net {
     uv_check_t flush;          /* after every poll phase: lc_net_flush */
     lc_conn_t *fhead, *ftail;  /* connections with something to write */
     lc_frame_t *ping;          /* a WebSocket ping, framed once */
+    lc_bucket_t accepts;       /* --max-accept-rate */
 } net_t;
 
 /* ---- the lc_conn interface ---- */
@@ -234,6 +235,16 @@ static int confirm_upgrade(lc_server_t *srv, struct lws *wsi) {
     if (!subprotocol_ok(wsi))
         return refuse(srv, wsi, 400, "unsupported subprotocol: use livecart.json or livecart.msgpack\n");
     if (srv->draining) return refuse(srv, wsi, 503, "draining\n");
+    /* A reconnect storm (every viewer of a shard that went away, at once)
+     * must not knock this shard over: past the rate, come back in a second. */
+    if (srv->cfg.max_accept_rate) {
+        net_t *net = srv->net;
+        double rate = srv->cfg.max_accept_rate;
+        if (!lc_bucket_take(&net->accepts, rate, rate, uv_now(srv->loop))) {
+            srv->m.accept_refused++;
+            return refuse(srv, wsi, 503, "busy: retry\n");
+        }
+    }
     if (srv->cfg.max_conns_per_ip) {
         char ip[48];
         client_ip(srv, wsi, ip, sizeof(ip));
@@ -649,8 +660,37 @@ void lc_net_keepalive(lc_server_t *srv) {
     }
 }
 
+/*
+ * Shutdown without a storm: every connection learns, at once, when to come
+ * back ({"type":"reconnect","after_ms":J}, J spread evenly over
+ * --drain-ms), and is closed (1001) at that moment, so reconnects arrive at
+ * the other shards paced, not all at once. Health checks already fail.
+ */
 void lc_net_drain(lc_server_t *srv) {
-    for (lc_conn_t *c = srv->conns; c; c = c->next) lc_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+    uint64_t now = uv_now(srv->loop);
+    unsigned n = 0, i = 0;
+    for (lc_conn_t *c = srv->conns; c; c = c->next) n++;
+    for (lc_conn_t *c = srv->conns; c; c = c->next, i++) {
+        uint64_t after = n > 1 ? (uint64_t)srv->cfg.drain_ms * i / (n - 1) : 0;
+        c->close_at = now + after;
+        if (c->state != LC_CONN_JOINED) continue;
+        lc_msg_t m;
+        lc_msg_init(&m, LC_MSG_RECONNECT);
+        lc_msg_set(&m, after_ms, (int64_t)after);
+        lc_conn_send_msg(c, &m);
+    }
+    lc_net_drain_step(srv);
+}
+
+/* Closes the connections whose turn has come; returns how many are open. */
+unsigned lc_net_drain_step(lc_server_t *srv) {
+    uint64_t now = uv_now(srv->loop);
+    unsigned open = 0;
+    for (lc_conn_t *c = srv->conns; c; c = c->next) {
+        open++;
+        if (now >= c->close_at) lc_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+    }
+    return open;
 }
 
 /* With a foreign loop, lws destroys its context in two steps: the first

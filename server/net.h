@@ -12,8 +12,12 @@ int lc_net_start(lc_server_t *srv);
 /* Pings silent connections and drops those that stay silent (once a
  * second). */
 void lc_net_keepalive(lc_server_t *srv);
-/* Closes every connection with 1001 once its queued frames are sent. */
+/* Starts the drain: a reconnect hint to every joined connection, and a
+ * close time spread over --drain-ms. */
 void lc_net_drain(lc_server_t *srv);
+/* Closes (1001) the connections whose time has come; returns how many are
+ * still open. Called every few ms while draining. */
+unsigned lc_net_drain_step(lc_server_t *srv);
 /* Starts destroying the context (inside the loop); remaining connections
  * close now. */
 void lc_net_stop(lc_server_t *srv);
