@@ -64,7 +64,9 @@ typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2, LC_DIR_BUS = 4 } lc_dir_t;
     X(DELETE, "delete")             \
     X(SLOW_MODE, "slow_mode")       \
     X(DELETED, "deleted")           \
-    X(RECONNECT, "reconnect")
+    X(RECONNECT, "reconnect")       \
+    X(ANNOUNCE, "announce")         \
+    X(PRODUCT, "product")
 
 typedef enum {
     LC_MSG_NONE = 0,

@@ -39,7 +39,8 @@ static const lc__rule_t welcome_rules[] = {
     R(viewers, S2C, S2C, 0, NOMAX),
     R(likes, S2C, S2C, 0, NOMAX),
     RSID(last, S2C, S2C),
-    {LC_F_history, S2C, S2C, 0, 100000, LC__CHK_NONE, NULL, LC_MSG_COMMENT},
+    /* comments and the shop's announce/product posts, in stream order */
+    {LC_F_history, S2C, S2C, 0, 100000, LC__CHK_NONE, NULL, LC_MSG_NONE},
     R(recovered, S2C, 0, 0, 1),
     {LC_F_sales, S2C, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_NONE},
 };
@@ -121,6 +122,13 @@ static const lc__rule_t delete_rules[] = {RSID(id, C2S, C2S)};
 static const lc__rule_t slow_mode_rules[] = {R(secs, BOTH, BOTH, 0, 3600)};
 static const lc__rule_t deleted_rules[] = {RSID(id, S2C, S2C)};
 static const lc__rule_t reconnect_rules[] = {R(after_ms, S2C, S2C, 0, 3600000)};
+static const lc__rule_t announce_rules[] = {
+    RSID(id, S2C, S2C), R(text, S2C, S2C, 1, 500), R(ts, S2C, S2C, 0, NOMAX),
+};
+static const lc__rule_t product_rules[] = {
+    RSID(id, S2C, S2C), RID(sku, S2C, S2C), R(title, S2C, S2C, 1, 200), R(price, S2C, S2C, 0, BIG),
+    R(ts, S2C, S2C, 0, NOMAX),
+};
 
 #define T(name, dirs, rules) {name, dirs, rules, sizeof(rules) / sizeof(rules[0])}
 #define T0(name, dirs) {name, dirs, NULL, 0}
@@ -165,6 +173,8 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_SLOW_MODE] = T("slow_mode", BOTH, slow_mode_rules),
     [LC_MSG_DELETED] = T("deleted", S2C, deleted_rules),
     [LC_MSG_RECONNECT] = T("reconnect", S2C, reconnect_rules),
+    [LC_MSG_ANNOUNCE] = T("announce", S2C, announce_rules),
+    [LC_MSG_PRODUCT] = T("product", S2C, product_rules),
 };
 
 lc_msg_type_t lc__type_lookup(const char *s, size_t n) {

@@ -48,6 +48,8 @@ static const char usage[] =
     "  --audit-fast-ms N    audit ok buys this soon after the sale opened (default 300)\n"
     "  --audit-ip-users N   audit buys from an IP with more buyers than this (default 5)\n"
     "  --tls-cert FILE --tls-key FILE       serve wss:// and https:// (PEM)\n"
+    "  --web-root DIR       serve the web apps from DIR (default: the installed or source web/)\n"
+    "  --api-key-file FILE  enable the publish API with this bearer key (or env LIVECART_API_KEY)\n"
     "  --help, --version\n";
 
 static int num(const char *s, long lo, long hi, long *out) {
@@ -112,7 +114,7 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
     enum { O_PORT = 256, O_BIND, O_REDIS, O_SHARD, O_TICK, O_TTL, O_PING, O_HIST, O_SLOTS, O_BYTES,
            O_GAPS, O_LINGER, O_RTIMEOUT, O_DRAIN, O_BRATE, O_BBURST, O_CWIN, O_REQTTL, O_JWT,
            O_SKEW, O_BLOCK, O_CRATE, O_CBURST, O_LRATE, O_LBURST, O_ABUSE, O_IPMAX, O_TRUST,
-           O_SALEIP, O_AFAST, O_AUSERS, O_CERT, O_KEY, O_ACCEPT, O_HELP, O_VERSION };
+           O_SALEIP, O_AFAST, O_AUSERS, O_CERT, O_KEY, O_ACCEPT, O_WEB, O_APIKEY, O_HELP, O_VERSION };
     static const struct option opts[] = {
         {"port", 1, 0, O_PORT},         {"bind", 1, 0, O_BIND},
         {"redis", 1, 0, O_REDIS},       {"shard", 1, 0, O_SHARD},
@@ -131,6 +133,7 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         {"sale-max-per-ip", 1, 0, O_SALEIP}, {"audit-fast-ms", 1, 0, O_AFAST},
         {"audit-ip-users", 1, 0, O_AUSERS}, {"tls-cert", 1, 0, O_CERT},
         {"tls-key", 1, 0, O_KEY},       {"max-accept-rate", 1, 0, O_ACCEPT},
+        {"web-root", 1, 0, O_WEB},      {"api-key-file", 1, 0, O_APIKEY},
         {"help", 0, 0, O_HELP},         {"version", 0, 0, O_VERSION},
         {0, 0, 0, 0}};
     int o;
@@ -191,6 +194,8 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         case O_CERT: bad = copy(c->tls_cert, sizeof(c->tls_cert), a); break;
         case O_KEY: bad = copy(c->tls_key, sizeof(c->tls_key), a); break;
         case O_ACCEPT: bad = num(a, 0, 10000000, &v); c->max_accept_rate = (unsigned)v; break;
+        case O_WEB: bad = copy(c->web_root, sizeof(c->web_root), a); break;
+        case O_APIKEY: bad = copy(c->api_key_file, sizeof(c->api_key_file), a); break;
         case O_HELP: fputs(usage, out); return 1;
         case O_VERSION: fputs("livecart-server 0.1.0\n", out); return 1;
         default:

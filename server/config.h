@@ -43,6 +43,8 @@ typedef struct lc_config {
     unsigned audit_fast_ms;   /* an ok buy this soon after the sale opened is audited */
     unsigned audit_ip_users;  /* more distinct buyers than this from one IP are audited */
     char tls_cert[256], tls_key[256];
+    char web_root[256];       /* static pages; empty: the installed or source web/ */
+    char api_key_file[256];   /* publish API key; empty: env LIVECART_API_KEY or API off */
 } lc_config_t;
 
 /* Parses argv into c (defaults first). Returns 0 to run, 1 when --help or

@@ -67,7 +67,9 @@ static lc_frame_t *from_msg(const lc_msg_t *m, int fmt_mask, lc_buf_t *scratch) 
     for (int f = 0; f < LC_FMT_COUNT; f++)
         payload[f] = (fmt_mask & (1 << f)) ? scratch->p + off[f] : NULL;
     lc_frame_t *fr = frame_alloc(payload, n);
-    if (fr && m->type == LC_MSG_COMMENT && lc_msg_has(m, id)) {
+    /* everything of the room's stream carries its id: ordering, dedupe, resume */
+    if (fr && (m->type == LC_MSG_COMMENT || m->type == LC_MSG_ANNOUNCE || m->type == LC_MSG_PRODUCT) &&
+        lc_msg_has(m, id)) {
         fr->kind = LC_FRAME_COMMENT;
         lc_sid_parse(&fr->id, m->id.p, m->id.n);
     }

@@ -14,7 +14,7 @@
 
 typedef enum {
     LC_FRAME_OTHER = 0,   /* unicast replies, state snapshots */
-    LC_FRAME_COMMENT = 1, /* a room comment: carries its stream id */
+    LC_FRAME_COMMENT = 1, /* an entry of the room's stream (comment, announce, product): carries its id */
 } lc_frame_kind_t;
 
 typedef struct lc_frame {

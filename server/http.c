@@ -6,17 +6,22 @@
 #include <string.h>
 
 #include "auth.h"
+#include "api.h"
 #include "metrics.h"
+#include "static.h"
 #include "store.h"
 
-/* A whole response in one write: headers, then the body (small: health
- * and metrics are a few KiB). */
-static int reply(struct lws *wsi, unsigned status, const char *ctype, const char *body, size_t n) {
+/* A whole response in one write: headers, then the body (small: health,
+ * metrics and API answers are a few KiB). */
+int lc_http_send(struct lws *wsi, unsigned status, const char *ctype, const char *body, size_t n,
+                 const char *hname, const char *hval) {
     uint8_t hdr[LWS_PRE + 1024];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
     if (lws_add_http_common_headers(wsi, status, ctype, n, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store",
                                      8, &p, end) ||
+        (hname && lws_add_http_header_by_name(wsi, (const unsigned char *)hname, (const unsigned char *)hval,
+                                              (int)strlen(hval), &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     uint8_t *b = malloc(LWS_PRE + n + 1);
@@ -28,10 +33,10 @@ static int reply(struct lws *wsi, unsigned status, const char *ctype, const char
 }
 
 int lc_http_reply(struct lws *wsi, unsigned status, const char *body) {
-    return reply(wsi, status, "text/plain; charset=utf-8", body, strlen(body));
+    return lc_http_send(wsi, status, "text/plain; charset=utf-8", body, strlen(body), NULL, NULL);
 }
 
-int lc_http_serve(lc_server_t *srv, struct lws *wsi, const char *path) {
+int lc_http_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slot) {
     int rc;
     if (strcmp(path, "/healthz") == 0) {
         /* 503 while draining or while Redis is unreachable, so a load
@@ -47,13 +52,15 @@ int lc_http_serve(lc_server_t *srv, struct lws *wsi, const char *path) {
     } else if (strcmp(path, "/metrics") == 0) {
         lc_buf_t b = LC_BUF_INIT;
         lc_metrics_render(srv, &b);
-        rc = reply(wsi, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? (const char *)b.p : "",
-                   b.len);
+        rc = lc_http_send(wsi, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? (const char *)b.p : "",
+                          b.len, NULL, NULL);
         lc_buf_free(&b);
     } else if (strcmp(path, "/live") == 0) {
         rc = lc_http_reply(wsi, 400, "WebSocket upgrade required: ws://HOST:PORT/live?room=ROOM\n");
+    } else if (strncmp(path, "/api/", 5) == 0) {
+        return lc_api_serve(srv, wsi, path, slot);
     } else {
-        rc = lc_http_reply(wsi, 404, "not found\n");
+        return lc_static_serve(srv, wsi, path);
     }
     if (rc != 0) return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;

@@ -1,6 +1,7 @@
 /*
  * lc_http: the shard's plain HTTP side, on the same port as /live:
- * GET /healthz, and the HTTP answers that refuse an upgrade.
+ * GET /healthz and /metrics, the publish API (api.c), the web apps
+ * (static.c), and the HTTP answers that refuse an upgrade.
  */
 #ifndef LC_HTTP_H
 #define LC_HTTP_H
@@ -10,11 +11,17 @@
 
 struct lws;
 
+/* Writes a complete response: status, content type, no-store, an optional
+ * extra header (hname as "name:", or NULL), the body. Returns 0, or -1. */
+int lc_http_send(struct lws *wsi, unsigned status, const char *ctype, const char *body, size_t n,
+                 const char *hname, const char *hval);
+
 /* Writes a complete text/plain response. Returns 0, or -1 (close). */
 int lc_http_reply(struct lws *wsi, unsigned status, const char *body);
 
 /* Serves a plain HTTP request (LWS_CALLBACK_HTTP); returns the callback's
- * return value. */
-int lc_http_serve(lc_server_t *srv, struct lws *wsi, const char *path);
+ * return value. *slot is the connection's per-request pointer for answers
+ * that come later (the API's), NULL between requests. */
+int lc_http_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slot);
 
 #endif

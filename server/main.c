@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "auth.h"
 #include "config.h"
 #include "filter.h"
@@ -111,7 +112,7 @@ int main(int argc, char **argv) {
         lc_log("out of memory at start");
         return 1;
     }
-    if (lc_auth_init(&srv) != 0) return 1;
+    if (lc_auth_init(&srv) != 0 || lc_api_init(&srv) != 0) return 1;
     if (srv.cfg.blocklist[0] && lc_filter_load(&srv) != 0) return 1;
     lc_store_events_t ev = {on_store_state, on_subscribed, on_message};
     srv.store = lc_store_create(&loop, srv.cfg.redis_host, srv.cfg.redis_port, srv.cfg.redis_timeout_ms,

@@ -53,6 +53,10 @@ int lc_metrics_render(const lc_server_t *srv, lc_buf_t *out) {
     one(out, "livecart_redis_up", "gauge", "1 while both Redis connections are up.",
         lc_store_up(srv->store) && lc_store_sub_up(srv->store));
     one(out, "livecart_redis_pending", "gauge", "Redis commands awaiting a reply.", lc_store_pending(srv->store));
+    static const char *const api_codes[7] = {"2xx", "400", "401", "404", "413", "503", "other"};
+    family(out, "livecart_api_requests_total", "counter", "Publish API answers, by status.");
+    for (int i = 0; i < 7; i++)
+        put(out, "livecart_api_requests_total{status=\"%s\"} %llu\n", api_codes[i], (unsigned long long)m->api[i]);
     one(out, "livecart_draining", "gauge", "1 while shutting down.", srv->draining != 0);
     return 0;
 }

@@ -17,6 +17,7 @@ typedef struct lc_metrics {
     uint64_t gaps, slow_closed, queue_closed;
     uint64_t upgrades_refused, ip_refused, accept_refused;
     uint64_t redis_failures;
+    uint64_t api[7]; /* API answers: 2xx, 400, 401, 404, 413, 503, other */
 } lc_metrics_t;
 
 struct lc_server;

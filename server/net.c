@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "http.h"
 #include "log.h"
 #include "room.h"
@@ -38,6 +39,7 @@
 typedef struct pss {
     lc_conn_t *c;  /* NULL once closed */
     int counted;   /* in srv->ws_alive until lws frees the wsi */
+    void *http;    /* an HTTP request answered later (api.c) */
 } pss_t;
 
 typedef struct net {
@@ -511,7 +513,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return confirm_upgrade(srv, wsi);
     case LWS_CALLBACK_HTTP:
-        return lc_http_serve(srv, wsi, in ? (const char *)in : "/");
+        return lc_http_serve(srv, wsi, in ? (const char *)in : "/", &pss->http);
+    case LWS_CALLBACK_HTTP_BODY:
+        return lc_api_body(srv, wsi, &pss->http, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return lc_api_body_done(srv, wsi, &pss->http);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (pss && pss->http) return lc_api_writeable(srv, wsi, &pss->http);
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss) lc_api_closed(&pss->http);
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(srv, wsi, pss);
     case LWS_CALLBACK_RECEIVE:

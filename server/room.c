@@ -219,16 +219,38 @@ void lc_room_send_state(lc_room_t *r, lc_conn_t *c) {
 
 /* ---- joins ---- */
 
-/* Turns a stream entry into a comment message; 0, or -1 if it is not one
- * we can send (a malformed entry written by someone else is skipped). */
+/* Turns a stream entry into its message (comment, announce, product);
+ * 0, or -1 if it is not one we can send (a malformed entry written by
+ * someone else is skipped). */
 static int entry_msg(const lc_store_entry_t *e, lc_msg_t *m, lc_sid_t *id) {
-    if (lc_sid_parse(id, e->id, e->id_n) != 0 || e->user_n < 1 || e->user_n > 64 || e->text_n < 1 ||
-        e->text_n > 500 || !lc_utf8_valid(e->user, e->user_n) || !lc_utf8_valid(e->text, e->text_n))
+    if (lc_sid_parse(id, e->id, e->id_n) != 0 || e->b_n < 1 || !lc_utf8_valid(e->b, e->b_n)) return -1;
+    switch (e->kind) {
+    case 'c':
+        if (e->a_n < 1 || e->a_n > 64 || e->b_n > 500 || !lc_utf8_valid(e->a, e->a_n)) return -1;
+        lc_msg_init(m, LC_MSG_COMMENT);
+        lc_msg_set(m, user, lc_str(e->a, e->a_n));
+        lc_msg_set(m, text, lc_str(e->b, e->b_n));
+        break;
+    case 'a':
+        if (e->b_n > 500) return -1;
+        lc_msg_init(m, LC_MSG_ANNOUNCE);
+        lc_msg_set(m, text, lc_str(e->b, e->b_n));
+        break;
+    case 'p': {
+        char price[24];
+        if (!lc_ident_valid(e->a, e->a_n) || e->b_n > 200 || e->c_n < 1 || e->c_n >= sizeof(price)) return -1;
+        memcpy(price, e->c, e->c_n);
+        price[e->c_n] = '\0';
+        lc_msg_init(m, LC_MSG_PRODUCT);
+        lc_msg_set(m, sku, lc_str(e->a, e->a_n));
+        lc_msg_set(m, title, lc_str(e->b, e->b_n));
+        lc_msg_set(m, price, (int64_t)strtoll(price, NULL, 10));
+        break;
+    }
+    default:
         return -1;
-    lc_msg_init(m, LC_MSG_COMMENT);
+    }
     lc_msg_set(m, id, lc_str(e->id, e->id_n));
-    lc_msg_set(m, user, lc_str(e->user, e->user_n));
-    lc_msg_set(m, text, lc_str(e->text, e->text_n));
     lc_msg_set(m, ts, (int64_t)id->ms);
     return 0;
 }
@@ -513,7 +535,9 @@ void lc_rooms_on_message(lc_server_t *srv, const char *name, size_t n, const cha
         return;
     }
     switch (m.type) {
-    case LC_MSG_COMMENT: {
+    case LC_MSG_COMMENT:
+    case LC_MSG_ANNOUNCE:
+    case LC_MSG_PRODUCT: {
         lc_frame_t *f = lc_frame_from_msg(&m, &srv->scratch);
         if (!f) break;
         if (!r->recovering && !r->need_recover) {

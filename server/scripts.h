@@ -13,6 +13,7 @@ typedef enum {
     LC_SCRIPT_BUY,
     LC_SCRIPT_COMMERCE,
     LC_SCRIPT_MODERATE,
+    LC_SCRIPT_POST,
     LC_SCRIPT__COUNT
 } lc_script_id_t;
 

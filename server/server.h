@@ -50,6 +50,8 @@ typedef struct lc_server {
     lc_map_t *ips;        /* client IP -> open connections (per-IP cap) */
     uv_signal_t sighup;
     uv_timer_t sweep;     /* once a second: token expiry */
+    int api_on;                   /* publish API enabled (a key is configured) */
+    unsigned char api_key_hash[32]; /* SHA-256 of the API key */
     lc_metrics_t m;
 } lc_server_t;
 

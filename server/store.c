@@ -175,9 +175,11 @@ static int parse_sales(const redisReply *a, lc_store_sale_t **out, size_t *nout)
 }
 
 #define JOIN_HEAD 7
+#define ENTRY_FIELDS 5
 
 static int parse_join(const redisReply *rp, lc_req_t *r) {
-    if (rp->type != REDIS_REPLY_ARRAY || rp->elements < JOIN_HEAD || (rp->elements - JOIN_HEAD) % 3 != 0)
+    if (rp->type != REDIS_REPLY_ARRAY || rp->elements < JOIN_HEAD ||
+        (rp->elements - JOIN_HEAD) % ENTRY_FIELDS != 0)
         return -1;
     redisReply **e = rp->element;
     if (e[0]->type != REDIS_REPLY_INTEGER || e[1]->type != REDIS_REPLY_INTEGER ||
@@ -194,22 +196,24 @@ static int parse_join(const redisReply *rp, lc_req_t *r) {
     lc_store_sale_t *sales;
     size_t nsales;
     if (parse_sales(e[4], &sales, &nsales) != 0) return -1;
-    size_t n = (rp->elements - JOIN_HEAD) / 3;
+    size_t n = (rp->elements - JOIN_HEAD) / ENTRY_FIELDS;
     lc_store_entry_t *entries = n ? calloc(n, sizeof(*entries)) : NULL;
     if (n && !entries) {
         free(sales);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        redisReply **f = e + JOIN_HEAD + 3 * i;
-        if (f[0]->type != REDIS_REPLY_STRING || f[1]->type != REDIS_REPLY_STRING ||
-            f[2]->type != REDIS_REPLY_STRING) {
+        redisReply **f = e + JOIN_HEAD + ENTRY_FIELDS * i;
+        int ok = 1;
+        for (int k = 0; k < ENTRY_FIELDS; k++) ok &= f[k]->type == REDIS_REPLY_STRING;
+        if (!ok || f[1]->len != 1) {
             free(entries);
             free(sales);
             return -1;
         }
-        entries[i] = (lc_store_entry_t){f[0]->str, f[1]->str, f[2]->str,
-                                        (size_t)f[0]->len, (size_t)f[1]->len, (size_t)f[2]->len};
+        entries[i] = (lc_store_entry_t){f[1]->str[0], f[0]->str, f[2]->str, f[3]->str, f[4]->str,
+                                        (size_t)f[0]->len, (size_t)f[2]->len, (size_t)f[3]->len,
+                                        (size_t)f[4]->len};
     }
     lc_store_join_t res = {e[0]->integer, e[1]->integer, e[2]->str, (size_t)e[2]->len,
                            e[3]->integer != 0, entries, n, sales, nsales, banned, nb, e[6]->integer};
@@ -223,6 +227,11 @@ static int parse_join(const redisReply *rp, lc_req_t *r) {
 static int parse_vals(const redisReply *rp, lc_req_t *r) {
     enum { MAXV = 16 };
     lc_store_val_t v[MAXV];
+    if (rp->type == REDIS_REPLY_STRING) { /* a script that answers one string */
+        v[0] = (lc_store_val_t){rp->str, (size_t)rp->len, 0};
+        r->cb.vals(r->arg, 0, v, 1);
+        return 0;
+    }
     if (rp->type != REDIS_REPLY_ARRAY || rp->elements > MAXV) return -1;
     for (size_t i = 0; i < rp->elements; i++) {
         const redisReply *e = rp->element[i];
@@ -600,6 +609,28 @@ int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const char *use
     size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(k5), strlen(ch), un, tn,
                   strlen(capb), 1};
     return eval(s, LC_SCRIPT_COMMENT, REQ_VALS, 5, 10, a, l, (void *)cb, arg);
+}
+
+int lc_store_post(lc_store_t *s, const char *room, size_t rn, const char *kind, const lc_store_val_t *args,
+                  size_t nargs, unsigned cap, lc_store_vals_cb *cb, void *arg) {
+    char k1[96], ch[96], capb[16];
+    if (nargs > 3) return -1;
+    KEY(k1, room, rn, "chat");
+    KEY(ch, room, rn, "ch");
+    snprintf(capb, sizeof(capb), "%u", cap);
+    const char *a[7] = {k1, ch, capb, kind};
+    size_t l[7] = {strlen(k1), strlen(ch), strlen(capb), strlen(kind)};
+    char nums[3][24];
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i].s) {
+            a[4 + i] = args[i].s;
+            l[4 + i] = args[i].n;
+        } else {
+            l[4 + i] = (size_t)snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)args[i].i);
+            a[4 + i] = nums[i];
+        }
+    }
+    return eval(s, LC_SCRIPT_POST, REQ_VALS, 1, (int)(4 + nargs), a, l, (void *)cb, arg);
 }
 
 int lc_store_moderate(lc_store_t *s, const char *room, size_t rn, const char *op,

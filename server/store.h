@@ -46,10 +46,13 @@ int lc_store_up(const lc_store_t *s);     /* commands can be sent */
 int lc_store_sub_up(const lc_store_t *s); /* subscriptions are live */
 size_t lc_store_pending(const lc_store_t *s);
 
-/* One comment of a room's stream; pointers valid during the callback. */
+/* One entry of a room's stream; pointers valid during the callback.
+ * kind 'c' comment (a = user, b = text), 'a' announce (b = text),
+ * 'p' product (a = sku, b = title, c = price). */
 typedef struct lc_store_entry {
-    const char *id, *user, *text;
-    size_t id_n, user_n, text_n;
+    char kind;
+    const char *id, *a, *b, *c;
+    size_t id_n, a_n, b_n, c_n;
 } lc_store_entry_t;
 
 /* One element of a flat script reply: a string or an integer. */
@@ -97,6 +100,11 @@ int lc_store_join(lc_store_t *s, const char *room, size_t rn, const char *shard,
 int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const char *user, size_t un,
                      const char *text, size_t tn, unsigned cap, int exempt, lc_store_vals_cb *cb,
                      void *arg);
+
+/* Posts a shop message (post.lua): kind "announce" (args: text) or
+ * "product" (args: sku, title, price). Answers {id}. */
+int lc_store_post(lc_store_t *s, const char *room, size_t rn, const char *kind, const lc_store_val_t *args,
+                  size_t nargs, unsigned cap, lc_store_vals_cb *cb, void *arg);
 
 /* Runs one moderate.lua op (mute, ban, unban, delete, slow). Answers {status}. */
 int lc_store_moderate(lc_store_t *s, const char *room, size_t rn, const char *op,

@@ -8,7 +8,7 @@
 -- ARGV: shard, n (last N comments when no since), since ('' for none), cap,
 --       then the users joining (to learn which of them are banned)
 -- Returns {likes, others, last, recovered (1/0), sales, banned users, slow mode secs,
---          id1, user1, text1, id2, ...}
+--          then 5 fields per stream entry (see push)}
 -- with comments oldest first; sales is a flat array of 9 fields per sale:
 -- kind, sku, title, price, left, limit, size, ttl_s, open teams.
 local t = redis.call('TIME')
@@ -30,10 +30,18 @@ local function before(a, b) -- id a < id b, numerically
   return am < bm or (am == bm and as < bs)
 end
 
+-- every entry as 5 fields: id, kind (c comment, a announce, p product), then
+-- comment: user, text, ''   announce: '', text, ''   product: sku, title, price
 local function push(e)
   local f = {}
   for k = 1, #e[2], 2 do f[e[2][k]] = e[2][k + 1] end
-  out[#out + 1] = e[1]; out[#out + 1] = f.u or ''; out[#out + 1] = f.t or ''
+  local k = f.k or 'c'
+  out[#out + 1] = e[1]; out[#out + 1] = k
+  if k == 'p' then
+    out[#out + 1] = f.s or ''; out[#out + 1] = f.n or ''; out[#out + 1] = f.p or '0'
+  else
+    out[#out + 1] = f.u or ''; out[#out + 1] = f.t or ''; out[#out + 1] = ''
+  end
 end
 
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)

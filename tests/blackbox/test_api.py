@@ -1,0 +1,231 @@
+"""The publish API: POST /api/rooms/ROOM/messages and GET /api/rooms/ROOM, Bearer key, errors."""
+
+import http.client
+import json
+import socket
+
+import pytest
+
+import lc
+from lc import Client, async_test
+
+KEY = "test-api-key-0123456789"
+
+
+def call(port, method, path, body=None, key=KEY, headers=None, raw=None):
+    """-> (status, parsed JSON or raw bytes, headers)."""
+    conn = http.client.HTTPConnection(lc.HOST, port, timeout=lc.T)
+    try:
+        h = dict(headers or {})
+        if key is not None:
+            h["Authorization"] = f"Bearer {key}"
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        b = r.read()
+        try:
+            b = json.loads(b)
+        except ValueError:
+            pass
+        return r.status, b, {k.lower(): v for k, v in r.getheaders()}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def api(start_server):
+    return start_server(env={"LIVECART_API_KEY": KEY})
+
+
+@pytest.fixture
+def api_file_server(start_server, tmp_path):
+    p = tmp_path / "api.key"
+    p.write_text("file-key-987\n")
+    return start_server(api_key_file=str(p))
+
+
+@pytest.mark.parametrize("fmt", lc.FORMATS)
+@async_test()
+async def test_announce_and_product_reach_the_room_in_the_comment_order(api, room, fmt):
+    v = await Client.joined(api, room, "v1", fmt)
+    await v.comment("first")
+    await v.wait_comment("first")
+    st, b, _ = call(api.port, "POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": "Sale at 8!"})
+    assert st == 202 and isinstance(b["id"], str)
+    await v.comment("third")
+    st2, b2, _ = call(api.port, "POST", f"/api/rooms/{room}/messages",
+                      {"type": "product", "sku": "MUG-1", "title": "Mug ☕", "price": 1299})
+    assert st2 == 202
+    await v.wait_for(lambda m: m["type"] == "product")
+    got = [m for m in v.received if m["type"] in ("comment", "announce", "product")]
+    assert [m["type"] for m in got] == ["comment", "announce", "comment", "product"]
+    assert got[1] == {"type": "announce", "id": b["id"], "text": "Sale at 8!", "ts": lc.cid(b["id"])[0]}
+    assert got[3] == {"type": "product", "id": b2["id"], "sku": "MUG-1", "title": "Mug ☕", "price": 1299,
+                      "ts": lc.cid(b2["id"])[0]}
+    lc.assert_strictly_increasing([m["id"] for m in got])
+
+
+@async_test()
+async def test_posted_messages_are_in_the_history_and_in_a_resume(api, room):
+    call(api.port, "POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": "a1"})
+    c = await Client.connect(api, room)
+    w = await c.hello("late")
+    assert [h["type"] for h in w["history"]] == ["announce"]
+    since = w["last"]
+    st, b, _ = call(api.port, "POST", f"/api/rooms/{room}/messages",
+                    {"type": "product", "sku": "S1", "title": "T", "price": 0})
+    assert st == 202
+    c2 = await Client.connect(api, room, "msgpack")
+    w2 = await c2.hello("back", since=since)
+    assert w2["recovered"] is True
+    assert [(h["type"], h["id"]) for h in w2["history"]] == [("product", b["id"])]
+
+
+@async_test()
+async def test_a_post_through_one_shard_reaches_viewers_of_another(api, start_server, room):
+    other = start_server()   # no key: its API is off, but it still relays the room
+    v = await Client.joined(other, room, "v")
+    st, b, _ = call(api.port, "POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": "x"})
+    assert st == 202
+    m = await v.wait_for(lambda m: m["type"] == "announce")
+    assert m["id"] == b["id"]
+    assert call(other.port, "POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": "x"})[0] == 404
+
+
+@async_test()
+async def test_room_state_lists_viewers_likes_last_and_open_sales(api, room):
+    s = await Client.joined(api, room, "boss", role="streamer")
+    v = await Client.joined(api, room, "v")
+    await v.like(7)
+    await v.wait_likes(7)
+    await s.send({"type": "sale_open", "sku": "K1", "title": "Kettle", "price": 2500, "stock": 9, "limit": 2})
+    await v.wait_for(lambda m: m["type"] == "sale")
+    st, b, _ = call(api.port, "POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": "hi"})
+    st, state, h = call(api.port, "GET", f"/api/rooms/{room}")
+    assert st == 200 and h["content-type"].startswith("application/json")
+    await lc.async_wait_until(lambda: call(api.port, "GET", f"/api/rooms/{room}")[1]["viewers"] == 2,
+                              lc.scaled(3), what="viewers 2")
+    state = call(api.port, "GET", f"/api/rooms/{room}")[1]
+    assert state["room"] == room and state["likes"] == 7 and state["last"] == b["id"]
+    assert state["sales"] == [{"kind": "sale", "sku": "K1", "title": "Kettle", "price": 2500, "stock": 9,
+                               "limit": 2}]
+
+
+def test_an_unknown_room_is_empty_not_an_error(api):
+    st, b, _ = call(api.port, "GET", f"/api/rooms/{lc.uniq('nobody_')}")
+    assert st == 200 and b["viewers"] == 0 and b["likes"] == 0 and b["last"] == "0-0" and b["sales"] == []
+
+
+@pytest.mark.parametrize("key", [None, "", "wrong", KEY + "x", KEY[:-1]])
+def test_a_missing_or_wrong_key_is_401(api, room, key):
+    for method, path, body in (("POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": "no"}),
+                               ("GET", f"/api/rooms/{room}", None)):
+        st, b, h = call(api.port, method, path, body, key=key)
+        assert st == 401, (method, key)
+        assert h["www-authenticate"].startswith("Bearer")
+    # nothing was written
+    assert call(api.port, "GET", f"/api/rooms/{room}")[1]["last"] == "0-0"
+
+
+def test_the_key_can_come_from_a_file(api_file_server, room):
+    assert call(api_file_server.port, "GET", f"/api/rooms/{room}", key="file-key-987")[0] == 200
+    assert call(api_file_server.port, "GET", f"/api/rooms/{room}", key=KEY)[0] == 401
+
+
+def test_without_a_key_the_api_does_not_exist(server, room):
+    assert call(server.port, "GET", f"/api/rooms/{room}")[0] == 404
+    assert call(server.port, "POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": "x"})[0] == 404
+
+
+BAD_BODIES = [
+    b"", b"not json", b"[1,2]", b'"announce"', b"{}",
+    b'{"type":"comment","text":"x"}',
+    b'{"type":"announce"}', b'{"type":"announce","text":""}', b'{"type":"announce","text":5}',
+    b'{"type":"announce","text":"' + b"a" * 501 + b'"}',
+    b'{"type":"announce","text":"bad \\ud800 surrogate"}',
+    b'{"type":"announce","text":"nul \\u0000 inside"}',
+    b'{"type":"announce","text":"x","text":"dup"}',
+    b'{"type":"announce","text":"\xff\xfe"}',
+    b'{"type":"product","sku":"bad sku","title":"t","price":1}',
+    b'{"type":"product","sku":"A","title":"","price":1}',
+    b'{"type":"product","sku":"A","title":"t","price":-1}',
+    b'{"type":"product","sku":"A","title":"t","price":1.5}',
+    b'{"type":"product","sku":"A","title":"t","price":"1"}',
+    b'{"type":"product","sku":"A","title":"t"}',
+]
+
+
+def test_bad_bodies_are_400_and_write_nothing(api, room):
+    for raw in BAD_BODIES:
+        st, b, _ = call(api.port, "POST", f"/api/rooms/{room}/messages", raw=raw)
+        assert st == 400, raw
+        assert b["error"] == "bad_request" and b["message"], raw
+    assert call(api.port, "GET", f"/api/rooms/{room}")[1]["last"] == "0-0"
+    assert api.healthz()[0] == 200
+
+
+def test_a_body_over_4_kib_is_413_and_closes(api, room):
+    text = "a" * 4200
+    st, b, h = call(api.port, "POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": text})
+    assert st == 413 and b["error"] == "too_large"
+    assert h.get("connection", "").lower() != "keep-alive"
+    # a huge declared length is refused at once
+    with socket.create_connection((lc.HOST, api.port), timeout=lc.T) as s:
+        s.sendall(f"POST /api/rooms/{room}/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+                  f"Content-Length: 999999999\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 413")
+    assert call(api.port, "GET", f"/api/rooms/{room}")[1]["last"] == "0-0"
+
+
+def test_unknown_paths_and_methods(api, room):
+    assert call(api.port, "GET", "/api/nothing")[0] == 404
+    assert call(api.port, "GET", f"/api/rooms/{room}/other")[0] == 404
+    assert call(api.port, "GET", "/api/rooms/bad%20room")[0] == 404
+    assert call(api.port, "GET", f"/api/rooms/{'r' * 65}")[0] == 404
+    assert call(api.port, "GET", f"/api/rooms/{room}/messages")[0] == 405
+    assert call(api.port, "POST", f"/api/rooms/{room}", {"type": "announce", "text": "x"})[0] == 405
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(api, room):
+    conn = http.client.HTTPConnection(lc.HOST, api.port, timeout=lc.T)
+    try:
+        for i in range(3):
+            conn.request("POST", f"/api/rooms/{room}/messages", body=json.dumps({"type": "announce", "text": f"k{i}"}),
+                         headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+            r = conn.getresponse()
+            assert r.status == 202, r.read()
+            r.read()
+            conn.request("GET", f"/api/rooms/{room}", headers={"Authorization": f"Bearer {KEY}"})
+            r = conn.getresponse()
+            assert r.status == 200
+            r.read()
+    finally:
+        conn.close()
+
+
+def test_redis_down_is_503(start_server, own_redis, room):
+    s = start_server(redis_port=own_redis.port, env={"LIVECART_API_KEY": KEY})
+    own_redis.stop()
+    lc.wait_until(lambda: s.healthz()[0] == 503, lc.scaled(5), what="healthz 503")
+    assert call(s.port, "POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": "x"})[0] == 503
+    assert call(s.port, "GET", f"/api/rooms/{room}")[0] == 503
+    own_redis.start()
+    lc.wait_until(lambda: s.healthz()[0] == 200, lc.scaled(10), what="healthz 200")
+    assert call(s.port, "POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": "x"})[0] == 202
+
+
+def test_api_answers_are_counted_in_metrics(api, room):
+    call(api.port, "GET", f"/api/rooms/{room}")
+    call(api.port, "GET", f"/api/rooms/{room}", key="no")
+    st, body = lc.http_get(api.port, "/metrics")
+    text = body.decode()
+    assert 'livecart_api_requests_total{status="2xx"} 1' in text
+    assert 'livecart_api_requests_total{status="401"} 1' in text
