@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "server.h"
 #include "store.h"
@@ -23,6 +24,39 @@ static void family(lc_buf_t *b, const char *name, const char *type, const char *
 static void one(lc_buf_t *b, const char *name, const char *type, const char *help, unsigned long long v) {
     family(b, name, type, help);
     put(b, "%s %llu\n", name, v);
+}
+
+static const char *const order_st[LC_ORDER__COUNT] = {"ok", "sold_out", "limit", "closed",
+                                                      "invalid", "rate_limited", "unavailable", "other"};
+static const char *const join_st[LC_JOIN__COUNT] = {"joined", "already", "sold_out", "closed", "not_found",
+                                                    "invalid", "rate_limited", "unavailable", "other"};
+
+static int status_index(const char *const *names, int count, const char *st, size_t n) {
+    for (int i = 0; i < count - 1; i++)
+        if (strlen(names[i]) == n && memcmp(names[i], st, n) == 0) return i;
+    return count - 1;
+}
+
+void lc_metrics_order(lc_metrics_t *m, int group, const char *status, size_t n) {
+    if (group)
+        m->joins[status_index(join_st, LC_JOIN__COUNT, status, n)]++;
+    else
+        m->orders[status_index(order_st, LC_ORDER__COUNT, status, n)]++;
+}
+
+/* The Redis round-trip histogram, in seconds. */
+static void latency(lc_buf_t *b, const lc_store_latency_t *l) {
+    family(b, "livecart_redis_command_seconds", "histogram",
+           "Redis command round trips, from sending to the reply.");
+    uint64_t cum = 0;
+    for (int i = 0; i < LC_STORE_LAT_BUCKETS - 1; i++) {
+        cum += l->le[i];
+        put(b, "livecart_redis_command_seconds_bucket{le=\"%g\"} %llu\n", (double)(64ull << i) / 1e6,
+            (unsigned long long)cum);
+    }
+    put(b, "livecart_redis_command_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)l->count);
+    put(b, "livecart_redis_command_seconds_sum %.6f\n", (double)l->sum_us / 1e6);
+    put(b, "livecart_redis_command_seconds_count %llu\n", (unsigned long long)l->count);
 }
 
 int lc_metrics_render(const lc_server_t *srv, lc_buf_t *out) {
@@ -57,6 +91,13 @@ int lc_metrics_render(const lc_server_t *srv, lc_buf_t *out) {
     family(out, "livecart_api_requests_total", "counter", "Publish API answers, by status.");
     for (int i = 0; i < 7; i++)
         put(out, "livecart_api_requests_total{status=\"%s\"} %llu\n", api_codes[i], (unsigned long long)m->api[i]);
+    latency(out, lc_store_latency(srv->store));
+    family(out, "livecart_orders_total", "counter", "Answers to buys, by status.");
+    for (int i = 0; i < LC_ORDER__COUNT; i++)
+        put(out, "livecart_orders_total{status=\"%s\"} %llu\n", order_st[i], (unsigned long long)m->orders[i]);
+    family(out, "livecart_group_joins_total", "counter", "Answers to group joins, by status.");
+    for (int i = 0; i < LC_JOIN__COUNT; i++)
+        put(out, "livecart_group_joins_total{status=\"%s\"} %llu\n", join_st[i], (unsigned long long)m->joins[i]);
     one(out, "livecart_draining", "gauge", "1 while shutting down.", srv->draining != 0);
     return 0;
 }

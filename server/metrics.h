@@ -9,6 +9,9 @@
 
 #include "lc_proto.h"
 
+/* Answer statuses of buys and group joins (PROTOCOL.md), a fixed set. */
+enum { LC_ORDER__COUNT = 8, LC_JOIN__COUNT = 9 };
+
 typedef struct lc_metrics {
     uint64_t conns_open, conns_total;
     uint64_t frames_out, bytes_out;
@@ -18,9 +21,15 @@ typedef struct lc_metrics {
     uint64_t upgrades_refused, ip_refused, accept_refused;
     uint64_t redis_failures;
     uint64_t api[7]; /* API answers: 2xx, 400, 401, 404, 413, 503, other */
+    uint64_t orders[LC_ORDER__COUNT]; /* buy answers, by status */
+    uint64_t joins[LC_JOIN__COUNT];   /* group_join answers, by status */
 } lc_metrics_t;
 
 struct lc_server;
+
+/* Counts a buy (group 0) or group_join (group 1) answer by its status. */
+void lc_metrics_order(lc_metrics_t *m, int group, const char *status, size_t n);
+
 /* Appends the Prometheus text exposition of the shard's metrics. Never
  * labelled by room or user. Returns 0. */
 int lc_metrics_render(const struct lc_server *srv, lc_buf_t *out);

@@ -128,6 +128,7 @@ static void reply_init(lc_msg_t *m, lc_msg_type_t type, lc_str_t req, lc_str_t s
 
 static void reply_status(lc_conn_t *c, lc_msg_type_t type, lc_str_t req, lc_str_t sku, const char *st) {
     lc_msg_t m;
+    lc_metrics_order(&c->srv->m, type != LC_MSG_BUY, st, strlen(st));
     reply_init(&m, type, req, sku, st);
     lc_conn_send_msg(c, &m);
 }
@@ -152,6 +153,7 @@ static void on_request_done(void *arg, int status, const lc_store_val_t *v, size
     }
     lc_msg_t m;
     lc_str_t st = val_str(&v[0]);
+    lc_metrics_order(&o->c->srv->m, o->type != LC_MSG_BUY, st.p, st.n);
     char stbuf[33];
     snprintf(stbuf, sizeof(stbuf), "%.*s", (int)(st.n > 32 ? 32 : st.n), st.p);
     reply_init(&m, o->type, req, sku, stbuf);

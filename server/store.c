@@ -51,6 +51,7 @@ struct lc_store {
     int closing, handles_open;
     char sha[LC_SCRIPT__COUNT][41];
     lc_map_t *channels; /* rooms whose channel we keep subscribed */
+    lc_store_latency_t lat;
 };
 
 struct lc_req {
@@ -58,6 +59,7 @@ struct lc_req {
     rconn_t *rc;
     int kind, script, retried;
     uint64_t sent_ms;
+    uint64_t sent_ns; /* for the latency histogram */
     union {
         lc_store_join_cb *join;
         lc_store_int_cb *num;
@@ -121,11 +123,13 @@ static void req_unlink(lc_req_t *r) {
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv);
+static void observe(lc_store_t *s, uint64_t sent_ns);
 
 static int req_send(rconn_t *rc, lc_req_t *r) {
     if (!rc->ac || redisAsyncCommandArgv(rc->ac, on_reply, r, r->argc, r->argv, r->argvlen) != REDIS_OK)
         return -1;
     r->sent_ms = uv_now(rc->s->loop);
+    r->sent_ns = uv_hrtime();
     req_link(rc, r);
     return 0;
 }
@@ -269,6 +273,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
     rconn_t *rc = r->rc;
     const redisReply *rp = reply;
     req_unlink(r);
+    if (rp && !rc->is_sub) observe(rc->s, r->sent_ns);
     if (r->kind == REQ_LOAD) {
         loaded(rc, r, rp);
         free(r);
@@ -511,6 +516,17 @@ void lc_store_destroy(lc_store_t *s) {
 int lc_store_up(const lc_store_t *s) { return s->cmd.state == RC_UP && !s->closing; }
 int lc_store_sub_up(const lc_store_t *s) { return s->sub.state == RC_UP && !s->closing; }
 size_t lc_store_pending(const lc_store_t *s) { return s->cmd.pending; }
+
+const lc_store_latency_t *lc_store_latency(const lc_store_t *s) { return &s->lat; }
+
+static void observe(lc_store_t *s, uint64_t sent_ns) {
+    uint64_t us = (uv_hrtime() - sent_ns) / 1000;
+    unsigned i = 0;
+    while (i < LC_STORE_LAT_BUCKETS - 1 && us > (64ull << i)) i++;
+    s->lat.le[i]++;
+    s->lat.count++;
+    s->lat.sum_us += us;
+}
 
 /* ---- typed commands ---- */
 

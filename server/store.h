@@ -46,6 +46,16 @@ int lc_store_up(const lc_store_t *s);     /* commands can be sent */
 int lc_store_sub_up(const lc_store_t *s); /* subscriptions are live */
 size_t lc_store_pending(const lc_store_t *s);
 
+/* Command round trips (send to reply, replies only), as a histogram:
+ * le[i] counts those that took at most 64 us << i (cumulative is the
+ * caller's business); sum_us their total. */
+#define LC_STORE_LAT_BUCKETS 18
+typedef struct lc_store_latency {
+    uint64_t le[LC_STORE_LAT_BUCKETS]; /* the last bucket takes everything slower too */
+    uint64_t count, sum_us;
+} lc_store_latency_t;
+const lc_store_latency_t *lc_store_latency(const lc_store_t *s);
+
 /* One entry of a room's stream; pointers valid during the callback.
  * kind 'c' comment (a = user, b = text), 'a' announce (b = text),
  * 'p' product (a = sku, b = title, c = price). */
