@@ -1,0 +1,771 @@
+/*
+ * livecart.js: a dependency-free client for livecart shards (ES module, browsers and Node).
+ *
+ *   import { LivecartClient } from './livecart.js';
+ *   const lc = new LivecartClient({ room: 'demo', user: 'ann' });
+ *   lc.on('comment', (c) => show(c.user, c.text));
+ *   lc.on('likes', (m) => showLikes(m.total));
+ *   lc.connect();
+ *   lc.comment('hi');  lc.like();  const order = await lc.buy('mug');
+ *
+ * It speaks the JSON subprotocol (`livecart.json`, PROTOCOL.md) and keeps the connection up:
+ * a heartbeat notices dead connections, reconnects back off exponentially with jitter, honour
+ * the server's `reconnect` hint, and resume with `hello.since` so that no comment is shown
+ * twice or silently lost. Likes are batched into one `like` frame per ~100 ms. Buys and group
+ * joins carry a fresh `req` each and are re-sent with the same `req` after a reconnect (the
+ * server answers a repeated `req` with its first answer, so nothing is bought twice).
+ *
+ * Events (`on(type, fn)` returns a function that unsubscribes; `'*'` receives every message):
+ *   state        {state, prev, reason, delayMs, attempt}  state: idle | connecting | open |
+ *                reconnecting | closed
+ *   welcome      the welcome message (plus `resumed`: true when it answered a `since`)
+ *   comment, announce, product   one item of the room's ordered stream; `history: true` when it
+ *                came with a welcome. Every item arrives once, in order, also across reconnects
+ *   deleted, likes, viewers, slow_mode, reconnect, error     as the server sends them
+ *   gap          {last, reason: 'slow' | 'resume'}: some items of the stream were skipped
+ *   sales        every change of the open sales: {sku, sale} (sale null once closed);
+ *                `client.sales` holds them all. The raw messages (sale, group_sale, stock,
+ *                sold_out, sale_closed, teams) arrive too, under their own type names
+ *   order, group, group_done, group_failed, cancelled      answers to this connection
+ */
+
+export const SUBPROTOCOL = 'livecart.json';
+
+const STREAM_TYPES = new Set(['comment', 'announce', 'product']);
+const SALE_TYPES = new Set(['sale', 'group_sale', 'stock', 'sold_out', 'sale_closed', 'teams']);
+const MAX_LIKES_PER_FRAME = 100;
+const MAX_PENDING_LIKES = 5000;
+
+const DEFAULTS = {
+  role: 'viewer',
+  heartbeatMs: 20000,       // send a ping after this long without hearing anything
+  pongTimeoutMs: 10000,     // and give up on the connection this long after it
+  connectTimeoutMs: 10000,  // from new WebSocket() to welcome
+  backoffBaseMs: 500,
+  backoffMaxMs: 15000,
+  retryAfterMs: 1000,       // least wait after a refused upgrade (the server's Retry-After: 1)
+  stableMs: 10000,          // a connection up this long resets the back-off
+  likeBatchMs: 100,
+  requestTimeoutMs: 20000,  // buy / group join / cancel: give up waiting after this
+  unavailableRetries: 3,    // status `unavailable` is retried with the same req this often
+  resume: true,
+};
+
+/** Compares two stream ids `<ms>-<seq>` numerically, part by part (-1, 0, 1). */
+export function compareIds(a, b) {
+  const [am, as] = splitId(a);
+  const [bm, bs] = splitId(b);
+  if (am !== bm) return am < bm ? -1 : 1;
+  if (as !== bs) return as < bs ? -1 : 1;
+  return 0;
+}
+
+function splitId(id) {
+  const m = /^(\d+)-(\d+)$/.exec(String(id));
+  if (!m) return [-1n, -1n];
+  return [BigInt(m[1]), BigInt(m[2])];
+}
+
+/** A fresh request id (one per tap). */
+export function newReq() {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === 'function') return c.randomUUID();
+  const b = new Uint8Array(16);
+  if (c && typeof c.getRandomValues === 'function') c.getRandomValues(b);
+  else for (let i = 0; i < b.length; i++) b[i] = Math.floor(Math.random() * 256);
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** UTF-8 length of a string (the protocol's limits are in bytes). */
+export function byteLength(s) {
+  return new TextEncoder().encode(s).length;
+}
+
+/** The shard's WebSocket endpoint for a page served by the shard itself. */
+export function liveUrlFor(loc = globalThis.location) {
+  if (!loc) throw new Error('livecart: no url given and no location to derive it from');
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/live`;
+}
+
+/** Formats cents as a price with two decimals ("12.99"). */
+export function formatPrice(cents) {
+  const n = Number(cents) / 100;
+  try {
+    return n.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  } catch (_) {
+    return n.toFixed(2);
+  }
+}
+
+export class LivecartError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.name = 'LivecartError';
+    this.code = code;
+  }
+}
+
+export class LivecartClient {
+  /**
+   * @param {object} opts
+   *   room (required), user (required in open mode), role ('viewer' | 'streamer' | 'moderator'),
+   *   token: a JWT string, or a function returning one (or a promise of one), called before
+   *     every connection (so a fresh token is used after an expiry),
+   *   url: the shard's `ws://host:port/live` (default: derived from the page's location),
+   *   WebSocket: the constructor to use (default: globalThis.WebSocket),
+   *   and the timing knobs of DEFAULTS above.
+   */
+  constructor(opts = {}) {
+    this.opts = { ...DEFAULTS, ...opts };
+    if (!this.opts.room) throw new Error('livecart: room is required');
+    this.room = this.opts.room;
+    this.user = this.opts.user || null;
+    this.WS = this.opts.WebSocket || globalThis.WebSocket;
+    if (!this.WS) throw new Error('livecart: no WebSocket implementation (pass opts.WebSocket)');
+    this.state = 'idle';
+    this.ws = null;
+    this.lastId = null;        // newest stream id seen (comment, announce, product)
+    this.viewers = 0;
+    this.likes = 0;            // the room's total as the server last said
+    this.likesShown = 0;       // what a like counter should show: the total with own taps in
+    this.sales = new Map();    // sku -> sale state, see _saleUpdate
+    this.shard = null;
+    this.slowMode = 0;
+    this.welcome = null;
+    this.reason = null;        // why the state is what it is (close code, error code)
+    this._handlers = new Map();
+    this._pending = new Map(); // key -> {frame, resolve, reject, timer, tries, key}
+    this._waiters = new Set(); // openSale/closeSale waiting for the room's confirmation
+    this._likesUnsent = 0;
+    this._likeTimer = null;
+    this._sold = [];           // {t, n}: units the room's stock fell by, for soldPerSecond()
+    this._attempt = 0;
+    this._timers = new Set();
+    this._conn = 0;            // id of the current connection (stale callbacks are ignored)
+    this._joined = false;
+    this._hintAt = 0;          // when the server asked us to come back (reconnect hint)
+    this._tokenExpired = false;
+    this._onOnline = () => {
+      if (this.state === 'reconnecting') this._reconnectNow('online');
+    };
+  }
+
+  // ---- events ----
+
+  on(type, fn) {
+    let set = this._handlers.get(type);
+    if (!set) this._handlers.set(type, (set = new Set()));
+    set.add(fn);
+    return () => set.delete(fn);
+  }
+
+  /** A promise of the next event of this type (optionally one that satisfies pred). */
+  once(type, pred = () => true, timeoutMs = 0) {
+    return new Promise((resolve, reject) => {
+      let timer = null;
+      const off = this.on(type, (ev) => {
+        if (!pred(ev)) return;
+        off();
+        if (timer) this._clearTimer(timer);
+        resolve(ev);
+      });
+      if (timeoutMs) timer = this._setTimer(() => { off(); reject(new LivecartError('timeout', `no ${type} within ${timeoutMs} ms`)); }, timeoutMs);
+    });
+  }
+
+  _emit(type, ev) {
+    for (const key of [type, '*']) {
+      const set = this._handlers.get(key);
+      if (!set) continue;
+      for (const fn of [...set]) {
+        try {
+          fn(ev, type);
+        } catch (e) {
+          // a handler's bug must not break the connection
+          if (globalThis.console) console.error('livecart: handler for', type, 'threw', e);
+        }
+      }
+    }
+  }
+
+  _setState(state, extra = {}) {
+    const prev = this.state;
+    if (prev === state && !extra.force) return;
+    this.state = state;
+    this._emit('state', { state, prev, reason: this.reason, ...extra });
+  }
+
+  // ---- timers (all tracked, so close() leaves nothing behind) ----
+
+  _setTimer(fn, ms) {
+    const t = setTimeout(() => { this._timers.delete(t); fn(); }, ms);
+    this._timers.add(t);
+    return t;
+  }
+
+  _clearTimer(t) {
+    if (t === null || t === undefined) return;
+    clearTimeout(t);
+    this._timers.delete(t);
+  }
+
+  // ---- connection ----
+
+  /** Connects (and keeps reconnecting until close()). Returns this. */
+  connect() {
+    if (this.state === 'connecting' || this.state === 'open' || this.state === 'reconnecting') return this;
+    this.reason = null;
+    if (typeof globalThis.addEventListener === 'function') globalThis.addEventListener('online', this._onOnline);
+    this._open();
+    return this;
+  }
+
+  /** Closes for good: no reconnect; pending requests are rejected. */
+  close(reason = 'closed by client') {
+    this.reason = reason;
+    this._teardown(1000, reason);
+    for (const t of this._timers) clearTimeout(t);
+    this._timers.clear();
+    this._likeTimer = null;
+    for (const p of this._pending.values()) p.reject(new LivecartError('closed', reason));
+    this._pending.clear();
+    for (const w of this._waiters) w.reject(new LivecartError('closed', reason));
+    this._waiters.clear();
+    if (typeof globalThis.removeEventListener === 'function') globalThis.removeEventListener('online', this._onOnline);
+    this._setState('closed');
+  }
+
+  /** The URL this client connects to. */
+  get url() {
+    const base = this.opts.url || liveUrlFor();
+    const u = new URL(base);
+    u.searchParams.set('room', this.room);
+    return u.toString();
+  }
+
+  async _open() {
+    const conn = ++this._conn;
+    this._joined = false;
+    this._setState(this.welcome ? 'reconnecting' : 'connecting', { force: this.state === 'reconnecting', attempt: this._attempt });
+    let token = this.opts.token;
+    if (typeof token === 'function') {
+      try {
+        token = await token();
+      } catch (e) {
+        if (conn !== this._conn) return;
+        this.reason = 'token: ' + (e && e.message ? e.message : e);
+        this._scheduleReconnect(false);
+        return;
+      }
+      if (conn !== this._conn || this.state === 'closed') return;
+    }
+    let ws;
+    try {
+      ws = new this.WS(this.url, [SUBPROTOCOL]);
+    } catch (e) {
+      this.reason = 'cannot connect: ' + (e && e.message ? e.message : e);
+      this._scheduleReconnect(false);
+      return;
+    }
+    this.ws = ws;
+    this._opened = false;
+    this._lastRx = Date.now();
+    this._connTimer = this._setTimer(() => {
+      if (conn === this._conn && !this._joined) this._fail('connect timeout', false);
+    }, this.opts.connectTimeoutMs);
+    ws.onopen = () => {
+      if (conn !== this._conn) return;
+      this._opened = true;
+      this._lastRx = Date.now();
+      const hello = { type: 'hello', role: this.opts.role };
+      if (this.user) hello.user = this.user;
+      if (token) hello.token = token;
+      if (this.opts.resume && this.welcome && this.lastId) hello.since = this.lastId;
+      this._sinceSent = hello.since || null;
+      this._send(hello);
+      this._armHeartbeat(conn);
+    };
+    ws.onmessage = (ev) => {
+      if (conn !== this._conn) return;
+      this._lastRx = Date.now();
+      if (typeof ev.data !== 'string') return; // JSON connections carry text frames only
+      let m;
+      try {
+        m = JSON.parse(ev.data);
+      } catch (_) {
+        return;
+      }
+      if (m && typeof m === 'object' && typeof m.type === 'string') this._dispatch(m);
+    };
+    ws.onclose = (ev) => {
+      if (conn !== this._conn) return;
+      this._onClose(ev.code, ev.reason || '');
+    };
+    ws.onerror = () => {
+      if (conn !== this._conn) return;
+      // Browsers follow an error with a close event; some implementations (Node 20's) do not
+      // when the upgrade fails. A failed upgrade is a close; after open, close soon if the
+      // close event does not come by itself.
+      if (!this._opened) {
+        this._teardown(1000, '');
+        this._onClose(1006, 'connection failed');
+      } else {
+        this._setTimer(() => { if (conn === this._conn) this._fail('connection error', true); }, 1000);
+      }
+    };
+  }
+
+  /** Drops the current socket without waiting for its close (stale callbacks are ignored). */
+  _teardown(code, reason) {
+    const ws = this.ws;
+    this.ws = null;
+    this._conn++;
+    this._joined = false;
+    this._clearTimer(this._hbTimer);
+    this._clearTimer(this._connTimer);
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      if (ws.readyState === 0 || ws.readyState === 1) {
+        try {
+          ws.close(code, reason);
+        } catch (_) {
+          try {
+            ws.close(); // a reason over 123 bytes, say
+          } catch (_e) {
+            /* already closing */
+          }
+        }
+      }
+    }
+  }
+
+  /** Gives up on the current connection and reconnects. */
+  _fail(reason, opened) {
+    this.reason = reason;
+    this._teardown(4000, reason);
+    this._scheduleReconnect(opened);
+  }
+
+  _onClose(code, reason) {
+    const opened = this._opened;
+    const welcomedFor = this._welcomedAt ? Date.now() - this._welcomedAt : 0;
+    this.ws = null;
+    this._joined = false;
+    this._welcomedAt = 0;
+    this._clearTimer(this._hbTimer);
+    this._clearTimer(this._connTimer);
+    this.reason = code ? `closed ${code}${reason ? ': ' + reason : ''}` : 'connection lost';
+    // 4001: no valid token; 4003: banned, or the token expired. Only an expiry with a token
+    // source to ask again is worth a retry.
+    if (code === 4001 || (code === 4003 && !(this._tokenExpired && typeof this.opts.token === 'function'))) {
+      this.close(this.reason);
+      return;
+    }
+    this._tokenExpired = false;
+    if (welcomedFor >= this.opts.stableMs) this._attempt = 0;
+    this._scheduleReconnect(opened, code);
+  }
+
+  _scheduleReconnect(opened, code) {
+    if (this.state === 'closed') return;
+    const o = this.opts;
+    let delay;
+    const now = Date.now();
+    if (this._hintAt) {
+      // the shard is draining and told us when to come back: its hints are spread already
+      delay = Math.max(0, this._hintAt - now) + Math.random() * 250;
+      this._hintAt = 0;
+    } else {
+      const cap = Math.min(o.backoffMaxMs, o.backoffBaseMs * 2 ** Math.min(this._attempt, 16));
+      delay = cap / 2 + Math.random() * (cap / 2); // "equal jitter": never a thundering herd at 0
+      // The upgrade was refused (or never answered): browsers hide the HTTP status and its
+      // Retry-After, and the server sends Retry-After: 1 with 503 and 429.
+      if (!opened) delay = Math.max(delay, o.retryAfterMs * (0.75 + Math.random() * 0.5));
+      this._attempt++;
+    }
+    delay = Math.round(delay);
+    this._retryAt = now + delay;
+    this._setState('reconnecting', { delayMs: delay, attempt: this._attempt, code, force: true });
+    this._clearTimer(this._retryTimer);
+    this._retryTimer = this._setTimer(() => {
+      this._retryTimer = null;
+      if (this.state === 'reconnecting') this._open();
+    }, delay);
+  }
+
+  _reconnectNow(reason) {
+    this._clearTimer(this._retryTimer);
+    this._retryTimer = null;
+    this.reason = reason;
+    this._open();
+  }
+
+  /** Drops the connection and reconnects at once (e.g. after a new token). */
+  reconnect() {
+    if (this.state === 'closed' || this.state === 'idle') return this.connect();
+    this._teardown(1000, 'reconnecting');
+    this._reconnectNow('reconnect requested');
+    return this;
+  }
+
+  _armHeartbeat(conn) {
+    const o = this.opts;
+    const check = () => {
+      if (conn !== this._conn) return;
+      const idle = Date.now() - this._lastRx;
+      if (this._pingSentAt && this._lastRx < this._pingSentAt && Date.now() - this._pingSentAt >= o.pongTimeoutMs) {
+        this._fail('heartbeat timeout', true);
+        return;
+      }
+      if (idle >= o.heartbeatMs && (!this._pingSentAt || this._lastRx >= this._pingSentAt)) {
+        this._pingSentAt = Date.now();
+        this._send({ type: 'ping' });
+      }
+      this._hbTimer = this._setTimer(check, Math.min(1000, o.heartbeatMs, o.pongTimeoutMs));
+    };
+    this._pingSentAt = 0;
+    this._clearTimer(this._hbTimer);
+    this._hbTimer = this._setTimer(check, Math.min(1000, o.heartbeatMs, o.pongTimeoutMs));
+  }
+
+  _send(msg) {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== 1) return false;
+    try {
+      ws.send(JSON.stringify(msg));
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }
+
+  /** While reconnecting: ms until the next attempt (0 otherwise). */
+  get retryInMs() {
+    return this.state === 'reconnecting' && this._retryAt ? Math.max(0, this._retryAt - Date.now()) : 0;
+  }
+
+  /** True once welcomed on the current connection. */
+  get joined() {
+    return this._joined;
+  }
+
+  // ---- incoming ----
+
+  _dispatch(m) {
+    const t = m.type;
+    if (t === 'welcome') return this._onWelcome(m);
+    if (STREAM_TYPES.has(t)) {
+      this._streamItem(m, false);
+      this._emit('message', m);
+      return;
+    }
+    switch (t) {
+      case 'likes':
+        this.likes = m.total;
+        this.likesShown = Math.max(this.likesShown, this.likes + this._likesUnsent);
+        break;
+      case 'viewers':
+        this.viewers = m.count;
+        break;
+      case 'slow_mode':
+        this.slowMode = m.secs;
+        break;
+      case 'gap':
+        // the server skipped messages for this slow connection; comments from `last` on are
+        // lost unless we resume from there
+        this._emit('gap', { last: m.last, reason: 'slow' });
+        break;
+      case 'reconnect':
+        this._hintAt = Date.now() + (Number(m.after_ms) || 0);
+        break;
+      case 'order':
+      case 'group':
+        this._answer(m.req, m);
+        break;
+      case 'cancelled':
+        this._answer('cancel:' + m.order, m);
+        break;
+      case 'error':
+        this._onError(m);
+        break;
+      default:
+        break;
+    }
+    if (SALE_TYPES.has(t)) this._saleUpdate(m);
+    if (t === 'order' || t === 'group') this._saleLeft(m);
+    this._emit(t, m);
+    this._emit('message', m);
+  }
+
+  _onWelcome(m) {
+    const resumed = !!this._sinceSent;
+    this.welcome = m;
+    this.shard = m.shard || null;
+    this.viewers = m.viewers;
+    this.likes = m.likes;
+    this.likesShown = this.likes + this._likesUnsent;
+    this._joined = true;
+    this._welcomedAt = Date.now();
+    this._clearTimer(this._connTimer);
+    // open sales: the welcome's list is the truth now (sales may have closed meanwhile)
+    const open = new Set();
+    for (const s of Array.isArray(m.sales) ? m.sales : []) {
+      open.add(s.sku);
+      this._saleUpdate(s, true);
+    }
+    for (const sku of [...this.sales.keys()]) {
+      if (!open.has(sku)) {
+        this.sales.delete(sku);
+        this._emit('sales', { sku, sale: null });
+      }
+    }
+    this._setState('open', { shard: this.shard });
+    this._emit('welcome', { ...m, resumed });
+    if (resumed && m.recovered === false) this._emit('gap', { last: this._sinceSent, reason: 'resume' });
+    const history = Array.isArray(m.history) ? m.history : [];
+    for (const item of history) this._streamItem(item, true);
+    if (!history.length && !this.lastId && typeof m.last === 'string') this.lastId = m.last;
+    // requests still waiting for an answer: the same req again (idempotent on the server)
+    for (const p of this._pending.values()) this._send(p.frame);
+    this._flushLikes();
+  }
+
+  _streamItem(m, history) {
+    if (typeof m.id !== 'string') return;
+    if (this.lastId && compareIds(m.id, this.lastId) <= 0) return; // seen already
+    this.lastId = m.id;
+    this._emit(m.type, history ? { ...m, history: true } : m);
+  }
+
+  _onError(m) {
+    if (m.code === 'token_expired') this._tokenExpired = true;
+    if (!this._joined && this.ws) {
+      const conn = this._conn;
+      if (m.code === 'unavailable') {
+        // Redis is down on that shard: the hello was not taken; try again later
+        this._setTimer(() => { if (conn === this._conn) this._fail('server unavailable', true); }, 0);
+      } else if (m.code === 'bad_request') {
+        // the hello itself is wrong (a user name out of range...): retrying cannot help
+        this._setTimer(() => { if (conn === this._conn) this.close(`hello refused: ${m.message || m.code}`); }, 0);
+      }
+    }
+    // openSale()/closeSale() learn of a refusal only this way (errors carry no request id)
+    if (['forbidden', 'bad_request', 'unavailable'].includes(m.code)) {
+      for (const w of [...this._waiters]) {
+        this._waiters.delete(w);
+        w.reject(new LivecartError(m.code, m.message));
+      }
+    }
+  }
+
+  _saleUpdate(m, fromWelcome = false) {
+    const sku = m.sku;
+    if (typeof sku !== 'string') return;
+    let s = this.sales.get(sku);
+    switch (m.type) {
+      case 'sale':
+      case 'group_sale': {
+        const kind = m.type === 'sale' ? 'sale' : 'group';
+        const prev = s && s.kind === kind ? s : null;
+        s = {
+          kind, sku, title: m.title, price: m.price,
+          // a welcome's `stock` is what is left; the opening stock is only known to those
+          // who saw the sale open, so the bar's full length is the most ever seen
+          stock: fromWelcome ? Math.max(m.stock, prev ? prev.stock : 0) : m.stock,
+          left: m.stock,
+          limit: m.limit ?? 1,
+          size: m.size, ttl_s: m.ttl_s,
+          // a group_sale says how many teams are open, not how many people wait in them: that
+          // comes with the next `teams` message (null until then)
+          teams: m.teams ?? 0, waiting: prev ? prev.waiting : m.teams ? null : 0,
+          soldOut: m.stock === 0,
+        };
+        this.sales.set(sku, s);
+        for (const w of [...this._waiters]) if (w.open === sku) { this._waiters.delete(w); w.resolve(m); }
+        break;
+      }
+      case 'stock':
+        if (!s) return;
+        if (m.left < s.left) {
+          this._sold.push({ t: Date.now(), n: s.left - m.left });
+          if (this._sold.length > 1024) this._sold.splice(0, this._sold.length - 1024);
+        }
+        s.left = m.left;
+        s.stock = Math.max(s.stock, m.left);
+        s.soldOut = m.left === 0;
+        break;
+      case 'sold_out':
+        if (!s) return;
+        s.left = 0;
+        s.soldOut = true;
+        break;
+      case 'teams':
+        if (!s) return;
+        s.teams = m.teams;
+        s.waiting = m.waiting;
+        break;
+      case 'sale_closed':
+        this.sales.delete(sku);
+        for (const w of [...this._waiters]) if (w.close === sku) { this._waiters.delete(w); w.resolve(m); }
+        this._emit('sales', { sku, sale: null });
+        return;
+      default:
+        return;
+    }
+    this._emit('sales', { sku, sale: s });
+  }
+
+  /** An order answer says how much is left: a fresher number than the coalesced stock. */
+  _saleLeft(m) {
+    const s = this.sales.get(m.sku);
+    if (!s || typeof m.left !== 'number' || m.left >= s.left) return;
+    this._sold.push({ t: Date.now(), n: s.left - m.left });
+    s.left = m.left;
+    s.soldOut = m.left === 0;
+    this._emit('sales', { sku: m.sku, sale: s });
+  }
+
+  /**
+   * Units sold per second over the last windowMs, from the room's stock messages (the protocol
+   * sends orders to their buyers only; a fall in stock is what everyone sees).
+   */
+  soldPerSecond(windowMs = 5000) {
+    const since = Date.now() - windowMs;
+    let n = 0;
+    for (let i = this._sold.length - 1; i >= 0 && this._sold[i].t >= since; i--) n += this._sold[i].n;
+    return n / (windowMs / 1000);
+  }
+
+  // ---- outgoing ----
+
+  /** Sends a comment (1-500 bytes). Returns false when not connected (nothing was sent). */
+  comment(text) {
+    text = String(text);
+    const n = byteLength(text);
+    if (n < 1 || n > 500) throw new RangeError('a comment is 1-500 bytes');
+    if (!this._joined) return false;
+    return this._send({ type: 'comment', text });
+  }
+
+  /** Taps like n times. Taps are sent as one `like` frame per likeBatchMs (kept while offline). */
+  like(n = 1) {
+    n = Math.max(0, Math.floor(n));
+    if (!n) return;
+    n = Math.min(n, MAX_PENDING_LIKES - this._likesUnsent);
+    if (n <= 0) return;
+    this._likesUnsent += n;
+    // Shown = the server's total + own taps it may not include yet. Never more than the truth:
+    // it grows by our taps and otherwise only to a total the server reported.
+    this.likesShown = Math.max(this.likesShown, this.likes) + n;
+    if (!this._likeTimer) this._likeTimer = this._setTimer(() => this._flushLikes(true), this.opts.likeBatchMs);
+  }
+
+  _flushLikes(fromTimer = false) {
+    if (fromTimer) this._likeTimer = null;
+    if (!this._likesUnsent || this._likeTimer) return;
+    if (this._joined) {
+      const count = Math.min(MAX_LIKES_PER_FRAME, this._likesUnsent);
+      if (this._send({ type: 'like', count })) this._likesUnsent -= count;
+    }
+    // more than one frame's worth (or offline): keep going at the same pace
+    if (this._likesUnsent && this._joined) {
+      this._likeTimer = this._setTimer(() => this._flushLikes(true), this.opts.likeBatchMs);
+    }
+  }
+
+  /** Taps not sent yet. */
+  get unsentLikes() {
+    return this._likesUnsent;
+  }
+
+  _request(key, frame) {
+    const existing = this._pending.get(key);
+    if (existing) return existing.promise;
+    let p;
+    const promise = new Promise((resolve, reject) => {
+      p = { key, frame, tries: 0 };
+      p.resolve = (v) => { this._clearTimer(p.timer); this._pending.delete(key); resolve(v); };
+      p.reject = (e) => { this._clearTimer(p.timer); this._pending.delete(key); reject(e); };
+    });
+    p.promise = promise;
+    p.timer = this._setTimer(() => p.reject(new LivecartError('timeout', `no answer to ${frame.type} within ${this.opts.requestTimeoutMs} ms`)), this.opts.requestTimeoutMs);
+    this._pending.set(key, p);
+    if (this._joined) this._send(frame); // else: sent after the next welcome
+    return promise;
+  }
+
+  _answer(key, m) {
+    const p = this._pending.get(key);
+    if (!p) return;
+    if (m.status === 'unavailable' && p.tries < this.opts.unavailableRetries) {
+      // Redis was unreachable and nothing happened: the same req again, a little later
+      p.tries++;
+      this._setTimer(() => { if (this._pending.get(key) === p && this._joined) this._send(p.frame); }, 300 * 2 ** p.tries);
+      return;
+    }
+    p.resolve(m);
+  }
+
+  /**
+   * Buys qty units of a flash sale. Resolves to the `order` answer ({status: ok | sold_out |
+   * limit | closed | invalid | rate_limited | unavailable, order?, qty?, left?}); rejects on
+   * close() or when no answer comes within requestTimeoutMs. One call = one tap = one req.
+   */
+  buy(sku, { qty = 1, req = newReq() } = {}) {
+    const frame = { type: 'buy', sku, req };
+    if (qty !== 1) frame.qty = qty;
+    return this._request(req, frame);
+  }
+
+  /** Joins a group-buy (a friend's team, or the oldest open one). Resolves to the `group` answer. */
+  groupJoin(sku, { team, req = newReq() } = {}) {
+    const frame = { type: 'group_join', sku, req };
+    if (team) frame.team = team;
+    return this._request(req, frame);
+  }
+
+  /** Cancels one of this user's orders. Resolves to the `cancelled` answer. */
+  cancel(order) {
+    return this._request('cancel:' + order, { type: 'cancel', order });
+  }
+
+  _waitRoom(w, frame) {
+    if (!this._joined) return Promise.reject(new LivecartError('offline', 'not connected'));
+    return new Promise((resolve, reject) => {
+      const entry = { ...w };
+      entry.resolve = (v) => { this._clearTimer(entry.timer); resolve(v); };
+      entry.reject = (e) => { this._clearTimer(entry.timer); reject(e); };
+      entry.timer = this._setTimer(() => { this._waiters.delete(entry); entry.reject(new LivecartError('timeout', `no confirmation of ${frame.type}`)); }, this.opts.requestTimeoutMs);
+      this._waiters.add(entry);
+      if (!this._send(frame)) { this._waiters.delete(entry); entry.reject(new LivecartError('offline', 'not connected')); }
+    });
+  }
+
+  /** Streamer: opens a flash sale. Resolves to the room's `sale` message. */
+  openSale({ sku, title, price, stock, limit }) {
+    const frame = { type: 'sale_open', sku, title, price, stock };
+    if (limit !== undefined && limit !== null) frame.limit = limit;
+    return this._waitRoom({ open: sku }, frame);
+  }
+
+  /** Streamer: opens a group-buy (teams of `size`, each with ttl_s seconds to fill). */
+  openGroup({ sku, title, price, size, stock, ttl_s }) {
+    return this._waitRoom({ open: sku }, { type: 'group_open', sku, title, price, size, stock, ttl_s });
+  }
+
+  /** Streamer: closes a sale or group-buy. Resolves to the room's `sale_closed` message. */
+  closeSale(sku) {
+    return this._waitRoom({ close: sku }, { type: 'sale_close', sku });
+  }
+
+  /** Sends a raw client message (moderation etc.). Returns false when not connected. */
+  send(msg) {
+    return this._joined ? this._send(msg) : false;
+  }
+
+  /** Extends a token-authenticated connection with a fresh token (no answer on success). */
+  refresh(token) {
+    if (typeof this.opts.token !== 'function') this.opts.token = token;
+    return this.send({ type: 'refresh', token });
+  }
+}
