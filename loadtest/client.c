@@ -28,6 +28,7 @@ struct lt_conn {
     int raw; /* deliver undecoded */
     int opened, closing, close_code;
     int in_connect, failed; /* a connect that fails inside lws_client_connect_via_info */
+    int http_status, retry_after; /* a refused upgrade: its status and Retry-After (s), or 0 */
     lc_buf_t out; /* payloads queued: [u32 len][bytes]... */
     size_t out_off;
     lc_buf_t rx;  /* reassembly of a fragmented message */
@@ -138,6 +139,14 @@ static void deliver(lt_conn_t *c, const uint8_t *p, size_t n) {
     lc_msg_clear(&m);
 }
 
+/* A refused upgrade (HTTP 503 and Retry-After, say): lws still holds the
+ * response's headers when it reports the failure. */
+static void note_refusal(lt_conn_t *c, struct lws *wsi) {
+    char ra[16];
+    c->http_status = (int)lws_http_client_http_response(wsi);
+    if (lws_hdr_copy(wsi, ra, sizeof(ra), WSI_TOKEN_HTTP_RETRY_AFTER) > 0) c->retry_after = atoi(ra);
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
     lt_conn_t *c = lws_get_opaque_user_data(wsi);
     lt_client_t *cl = c ? c->cl : NULL;
@@ -168,6 +177,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (c && len >= 2) c->close_code = ((uint8_t *)in)[0] << 8 | ((uint8_t *)in)[1];
         return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (c) note_refusal(c, wsi);
         if (c && c->in_connect) {
             c->failed = 1; /* lt_conn_open reports it by returning NULL */
             lws_set_opaque_user_data(wsi, NULL);
@@ -301,4 +311,6 @@ void *lt_conn_user(const lt_conn_t *c) { return c->user; }
 void lt_conn_set_user(lt_conn_t *c, void *user) { c->user = user; }
 void lt_conn_set_raw(lt_conn_t *c, int raw) { c->raw = raw; }
 int lt_conn_fmt(const lt_conn_t *c) { return c->fmt; }
+int lt_conn_http_status(const lt_conn_t *c) { return c->http_status; }
+int lt_conn_retry_after(const lt_conn_t *c) { return c->retry_after; }
 const lt_client_stats_t *lt_client_stats(const lt_client_t *cl) { return &cl->st; }

@@ -72,6 +72,11 @@ void lt_conn_set_user(lt_conn_t *c, void *user);
  * counting-only connections must cost less than the server they measure. */
 void lt_conn_set_raw(lt_conn_t *c, int raw);
 int lt_conn_fmt(const lt_conn_t *c);
+/* In on_close of a connection that never opened (code 0): the HTTP status
+ * of a refused upgrade (503, 429, ...) and its Retry-After in seconds, each
+ * 0 when there was none (connect refused, timeout). */
+int lt_conn_http_status(const lt_conn_t *c);
+int lt_conn_retry_after(const lt_conn_t *c);
 
 /* Counters over all connections. */
 typedef struct lt_client_stats {

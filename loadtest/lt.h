@@ -47,6 +47,7 @@ struct lt_run {
     double churn;   /* churn: viewers replaced per second */
     int size;       /* watch: comment size in bytes */
     int strict;     /* a gap notice fails the run */
+    int resume;     /* watch/churn: reconnect and resume (resume.c) */
     int raw;        /* --proto raw: a plain-text WebSocket peer */
     lt_target_t pub_target; /* --pub-url, raw publisher */
     int sample;     /* decode and check every Nth viewer */

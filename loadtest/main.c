@@ -41,6 +41,16 @@ static void usage(FILE *f) {
             "  --size N             watch/churn: comment size in bytes, up to 500 (default: minimal)\n"
             "  --churn N            churn: viewers replaced per second (default 10)\n"
             "  --strict             watch/churn: a gap notice fails the run too\n"
+            "  --resume             watch/churn: survive shard restarts. Viewers and publishers\n"
+            "                       reconnect after a reconnect hint's after_ms, or after a close\n"
+            "                       or refused upgrade with backoff (100 ms doubling to 2 s, full\n"
+            "                       jitter, plus Retry-After), each attempt to the next --url, with\n"
+            "                       hello.since = the last stream id seen. Every viewer must get\n"
+            "                       every published comment of its room once and in order across\n"
+            "                       its reconnects; published = seen by anyone (a send the\n"
+            "                       connection died before echoing may be lost: it is reported as\n"
+            "                       unconfirmed, never resent). Fails on lost, duplicated or\n"
+            "                       out-of-order comments and on viewers not back at the end\n"
             "  --sample N           decode and check every Nth viewer, count the rest (default 1)\n"
             "  --proto raw --pub-url URL   a plain-text WebSocket peer (nchan, ws): viewers on\n"
             "                       --url (use {room} in its path), the publisher on --pub-url\n"
@@ -141,6 +151,7 @@ void lt_finish(lt_run_t *run) {
                                (json_int_t)run->stock, "limit", (json_int_t)run->limit, "qty",
                                (json_int_t)run->qty, "rate", run->rate, "like_rate", run->like_rate,
                                "churn", run->churn, "size", run->size);
+    if (run->resume) json_object_set_new(params, "resume", json_true());
     json_object_set_new(params, "format",
                         json_string(run->fmt < 0 ? "mixed" : run->fmt ? "msgpack" : "json"));
     json_object_set_new(report, "params", params);
@@ -242,7 +253,7 @@ int main(int argc, char **argv) {
     snprintf(run->room, sizeof(run->room), "load-%d-%ld", (int)getpid(), (long)time(NULL) % 100000);
     enum { O_URL = 256, O_SRC, O_FMT, O_ROOM, O_ROOMS, O_CONNS, O_DUR, O_RAMP, O_STOCK, O_LIMIT,
            O_QTY, O_INFL, O_JSON, O_PID, O_RATE, O_LRATE, O_SIZE, O_CHURN, O_STRICT, O_SAMPLE,
-           O_PROTO, O_PUB };
+           O_PROTO, O_PUB, O_RESUME };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},     {"src-addrs", 1, 0, O_SRC}, {"format", 1, 0, O_FMT},
         {"room", 1, 0, O_ROOM},   {"rooms", 1, 0, O_ROOMS},   {"conns", 1, 0, O_CONNS},
@@ -251,7 +262,7 @@ int main(int argc, char **argv) {
         {"json", 1, 0, O_JSON},   {"server-pid", 1, 0, O_PID}, {"rate", 1, 0, O_RATE},
         {"like-rate", 1, 0, O_LRATE}, {"size", 1, 0, O_SIZE},  {"churn", 1, 0, O_CHURN},
         {"strict", 0, 0, O_STRICT}, {"sample", 1, 0, O_SAMPLE}, {"proto", 1, 0, O_PROTO},
-        {"pub-url", 1, 0, O_PUB},
+        {"pub-url", 1, 0, O_PUB}, {"resume", 0, 0, O_RESUME},
         {0, 0, 0, 0}};
     int o;
     optind = 2;
@@ -289,6 +300,7 @@ int main(int argc, char **argv) {
         case O_SIZE: run->size = atoi(optarg); break;
         case O_CHURN: run->churn = atof(optarg); break;
         case O_STRICT: run->strict = 1; break;
+        case O_RESUME: run->resume = 1; break;
         case O_SAMPLE: run->sample = atoi(optarg); break;
         case O_PROTO: run->raw = !strcmp(optarg, "raw"); break;
         case O_PUB:
@@ -299,6 +311,8 @@ int main(int argc, char **argv) {
     }
     if (!run->ntargets) lt_target_parse(&run->targets[run->ntargets++], "ws://127.0.0.1:8080/live");
     if (run->raw && !run->pub_target.port) return fprintf(stderr, "--proto raw needs --pub-url\n"), 2;
+    if (run->resume && (run->raw || (run->sc != &lt_scenario_watch && run->sc != &lt_scenario_churn)))
+        return fprintf(stderr, "--resume is for the watch and churn scenarios on livecart\n"), 2;
     /* load runs target loopback only */
     for (int i = 0; i <= run->ntargets; i++) {
         const lt_target_t *t = i < run->ntargets ? &run->targets[i] : &run->pub_target;

@@ -24,59 +24,20 @@
  * duplicated or reordered comment; every viewer's last likes total equals
  * the likes sent to its room; every room's viewer count reached its
  * viewers; every viewer joined.
+ *
+ * --resume (watch, churn): viewers and publishers reconnect when a shard
+ * tells them to or goes away, resume with hello.since, and the checks above
+ * hold across the reconnects (resume.c says how; it also reports the
+ * reconnects and how long until every viewer was back).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "lt.h"
+#include "watch.h"
 
 #define MAX_CONNECTING 1000
-
-typedef struct wroom wroom_t;
-typedef struct watch watch_t;
-
-typedef struct viewer {
-    watch_t *w;
-    lt_conn_t *c;
-    int room;
-    uint32_t gen; /* churn: which life of this slot */
-    uint8_t welcomed, gone, left_on_purpose, sampled;
-    int64_t next_seq; /* -1: none seen yet */
-    int64_t last_likes, max_viewers;
-    uint64_t open_us;
-    uint32_t missing, dups, gaps;
-} viewer_t;
-
-struct wroom {
-    char name[64];
-    lt_conn_t *pub;
-    int pub_ready, members, welcomed;
-    int64_t seq;        /* comments sent */
-    int64_t likes_sent; /* like units sent */
-    int64_t likes_owed; /* like frames attempted (the pacer's count) */
-    double comment_debt, like_debt;
-};
-
-struct watch {
-    lt_run_t *run;
-    const char *mode;
-    viewer_t *v;
-    int n;
-    wroom_t *rooms;
-    unsigned next;
-    int connecting, welcomed, failed, churned;
-    uint64_t storm_start_us, storm_done_us;
-    int publishing, done_publishing, settling;
-    uint64_t pub_start_ms, settle_start_ms;
-    uv_timer_t opener, pacer, phase;
-    lt_hist_t welcome_h;
-    uint64_t delivered, comments_live, unexpected_close;
-    uint64_t last_delivery_ms; /* end of the delivery window */
-    int like_rr;
-    char pad[4096];
-};
 
 static int mode_is(const watch_t *w, const char *m) { return strcmp(w->mode, m) == 0; }
 
@@ -84,16 +45,23 @@ static int mode_is(const watch_t *w, const char *m) { return strcmp(w->mode, m) 
 
 static void viewer_connect(watch_t *w, viewer_t *v);
 
-static void on_text(viewer_t *v, const char *text, size_t tn, int live) {
-    watch_t *w = v->w;
+int w_text_seq(const char *text, size_t tn, int64_t *seq, uint64_t *sent_us) {
     char buf[48];
     size_t n = tn < sizeof(buf) - 1 ? tn : sizeof(buf) - 1;
     memcpy(buf, text, n);
     buf[n] = '\0';
     char *colon;
-    long long seq = strtoll(buf, &colon, 10);
-    if (*colon != ':') return;
-    unsigned long long sent = strtoull(colon + 1, NULL, 10);
+    *seq = strtoll(buf, &colon, 10);
+    if (*colon != ':') return -1;
+    *sent_us = strtoull(colon + 1, NULL, 10);
+    return 0;
+}
+
+static void on_text(viewer_t *v, const char *text, size_t tn, int live) {
+    watch_t *w = v->w;
+    int64_t seq;
+    uint64_t sent;
+    if (w_text_seq(text, tn, &seq, &sent) != 0) return;
     if (live) {
         uint64_t now = lt_now_us();
         uint64_t lat = now > sent ? now - sent : 0;
@@ -115,10 +83,11 @@ static void on_comment(viewer_t *v, const lc_msg_t *m, int live) {
     if (lc_str_eq(m->user, "load-pub")) on_text(v, m->text.p, m->text.n, live);
 }
 
-static void welcomed(viewer_t *v) {
+void w_welcomed(viewer_t *v) {
     watch_t *w = v->w;
     if (v->welcomed) return;
     v->welcomed = 1;
+    v->online = 1;
     w->connecting--;
     w->welcomed++;
     w->rooms[v->room].welcomed++;
@@ -138,29 +107,35 @@ static void viewer_raw(lt_conn_t *c, const uint8_t *p, size_t n) {
         if (v->sampled) on_text(v, (const char *)p, n, 1);
         return;
     }
-    if (!v->welcomed) { /* livecart's first frame is the welcome */
-        welcomed(v);
+    if (!v->online) { /* livecart's first frame is the welcome */
+        if (w->run->resume)
+            wr_viewer_welcome(w, v, NULL);
+        else
+            w_welcomed(v);
         return;
     }
     w->run->msgs++;
     w->delivered++;
     w->last_delivery_ms = lt_now_ms(w->run);
+    if (w->run->resume) wr_viewer_raw(w, v, p, n);
 }
 
 static void viewer_open(lt_conn_t *c) {
     viewer_t *v = lt_conn_user(c);
     if (!v) return;
     if (v->w->run->raw) { /* a raw peer has no hello: open is joined */
-        welcomed(v);
+        w_welcomed(v);
         return;
     }
     if (!v->sampled) lt_conn_set_raw(c, 1);
-    char user[48];
+    char user[48], since[48];
     snprintf(user, sizeof(user), "v%d-%u", (int)(v - v->w->v), v->gen);
     lc_msg_t m;
     lc_msg_init(&m, LC_MSG_HELLO);
     lc_msg_set(&m, user, lc_cstr(user));
-    lt_conn_send(c, &m);
+    if (v->w->run->resume && v->has_last) /* resume after the last entry it saw */
+        lc_msg_set(&m, since, lc_str(since, lc_sid_format(v->last_id, since)));
+    if (lt_conn_send(c, &m) != 0) fprintf(stderr, "viewer %s: cannot send hello\n", user);
 }
 
 static void viewer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
@@ -170,10 +145,31 @@ static void viewer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
     w->run->msgs++;
     w->delivered++;
     w->last_delivery_ms = lt_now_ms(w->run);
+    if (w->run->resume) {
+        switch (m->type) {
+        case LC_MSG_WELCOME:
+            if (!v->online) wr_viewer_welcome(w, v, m);
+            return;
+        case LC_MSG_COMMENT:
+        case LC_MSG_ANNOUNCE:
+        case LC_MSG_PRODUCT:
+            wr_viewer_entry(w, v, m);
+            return;
+        case LC_MSG_RECONNECT:
+            wr_viewer_hint(w, v, m->after_ms);
+            return;
+        case LC_MSG_GAP:
+            v->gaps++;
+            wr_viewer_gap(w, v);
+            return;
+        default:
+            break; /* likes, viewers, errors: as without --resume */
+        }
+    }
     switch (m->type) {
     case LC_MSG_WELCOME:
         if (v->welcomed) break;
-        welcomed(v);
+        w_welcomed(v);
         v->last_likes = m->likes;
         if (m->viewers > v->max_viewers) v->max_viewers = m->viewers;
         for (size_t i = 0; i < m->history.n; i++) on_comment(v, &m->history.items[i], 0);
@@ -205,6 +201,10 @@ static void viewer_close(lt_conn_t *c, int code, const char *err) {
     watch_t *w = v->w;
     v->c = NULL;
     if (code >= 0 && code < 5000) w->run->closes[code]++;
+    if (w->run->resume && !w->run->stopping) {
+        wr_viewer_closed(w, v, c, code);
+        return;
+    }
     if (!v->welcomed && !v->left_on_purpose) {
         w->connecting--;
         w->failed++;
@@ -216,6 +216,18 @@ static void viewer_close(lt_conn_t *c, int code, const char *err) {
 
 static const lt_conn_ops_t viewer_ops = {viewer_open, viewer_msg, viewer_raw, viewer_close};
 
+int wv_open(watch_t *w, viewer_t *v) {
+    lt_run_t *run = w->run;
+    unsigned i = (unsigned)(v - w->v);
+    v->open_us = lt_now_us();
+    /* a reconnect (tries > 0) goes to the next --url */
+    v->c = lt_conn_open(run->cl, lt_pick_target(run, i + v->tries), w->rooms[v->room].name,
+                        lt_pick_fmt(run, i), lt_pick_src(run, i), &viewer_ops, v);
+    if (!v->c) return -1;
+    w->connecting++;
+    return 0;
+}
+
 static void viewer_connect(watch_t *w, viewer_t *v) {
     lt_run_t *run = w->run;
     unsigned i = (unsigned)(v - w->v);
@@ -223,16 +235,16 @@ static void viewer_connect(watch_t *w, viewer_t *v) {
     v->welcomed = v->gone = v->left_on_purpose = 0;
     v->next_seq = -1;
     v->max_viewers = 0;
-    v->open_us = lt_now_us();
     v->sampled = run->sample <= 1 || i % (unsigned)run->sample == 0;
-    v->c = lt_conn_open(run->cl, lt_pick_target(run, i), w->rooms[v->room].name, lt_pick_fmt(run, i),
-                        lt_pick_src(run, i), &viewer_ops, v);
-    if (!v->c) {
-        v->gone = 1;
-        w->failed++;
+    if (run->resume) wr_viewer_reset(w, v);
+    v->online = 0;
+    if (wv_open(w, v) == 0) return;
+    if (run->resume) { /* retried with backoff */
+        wr_viewer_open_failed(w, v);
         return;
     }
-    w->connecting++;
+    v->gone = 1;
+    w->failed++;
 }
 
 /* ---- publishers ---- */
@@ -247,11 +259,16 @@ static void pub_open(lt_conn_t *c) {
     lc_msg_init(&m, LC_MSG_HELLO);
     lc_msg_set(&m, user, lc_cstr("load-pub"));
     lc_msg_set(&m, role, lc_cstr("streamer"));
-    lt_conn_send(c, &m);
+    char since[48];
+    if (r->w->run->resume && r->pub_has_last)
+        lc_msg_set(&m, since, lc_str(since, lc_sid_format(r->pub_last, since)));
+    if (lt_conn_send(c, &m) != 0) fprintf(stderr, "publisher of %s: cannot send hello\n", r->name);
 }
 
 static void pub_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
     wroom_t *r = lt_conn_user(c);
+    if (!r) return; /* --resume: a connection left behind */
+    if (r->w->run->resume) wr_pub_msg(r->w, (int)(r - r->w->rooms), m);
     if (m->type == LC_MSG_WELCOME) r->pub_ready = 1;
     else if (m->type == LC_MSG_ERROR)
         fprintf(stderr, "publisher of %s: error %.*s %.*s\n", r->name, (int)m->code.n, m->code.p,
@@ -260,11 +277,21 @@ static void pub_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
 
 static void pub_close(lt_conn_t *c, int code, const char *err) {
     wroom_t *r = lt_conn_user(c);
+    if (!r) return;
     r->pub = NULL;
     r->pub_ready = 0;
+    if (r->w->run->resume && !r->w->run->stopping) wr_pub_closed(r->w, (int)(r - r->w->rooms), c, code);
 }
 
 static const lt_conn_ops_t pub_ops = {pub_open, pub_msg, NULL, pub_close};
+
+int wp_open(watch_t *w, int i) {
+    lt_run_t *run = w->run;
+    wroom_t *r = &w->rooms[i];
+    const lt_target_t *pt = run->raw ? &run->pub_target : lt_pick_target(run, (unsigned)i + r->pub_tries);
+    r->pub = lt_conn_open(run->cl, pt, r->name, run->raw ? LT_FMT_RAW : LC_FMT_JSON, NULL, &pub_ops, r);
+    return r->pub ? 0 : -1;
+}
 
 static void send_comment(watch_t *w, wroom_t *r) {
     char text[512];
@@ -276,6 +303,7 @@ static void send_comment(watch_t *w, wroom_t *r) {
         memcpy(text + n, w->pad, want - (size_t)n);
         n = (int)want;
     }
+    if (w->run->resume && wr_reserve(r, r->seq) != 0) return; /* out of memory: not sent */
     if (w->run->raw) {
         if (lt_conn_send_raw(r->pub, text, (size_t)n) == 0) r->seq++;
         return;
@@ -291,6 +319,7 @@ static void send_like(watch_t *w, wroom_t *r, int room) {
     for (int tries = 0; tries < w->n; tries++) {
         viewer_t *v = &w->v[(w->like_rr++) % w->n];
         if (v->room != room || !v->c || !v->welcomed) continue;
+        if (w->run->resume && (!v->online || v->disturbed)) continue; /* not on a closing connection */
         lc_msg_t m;
         lc_msg_init(&m, LC_MSG_LIKE);
         lc_msg_set(&m, count, 1);
@@ -314,9 +343,15 @@ static void on_pacer(uv_timer_t *t) {
     double secs = (double)(lt_now_ms(run) - w->pub_start_ms) / 1000.0;
     for (int i = 0; i < run->rooms; i++) {
         wroom_t *r = &w->rooms[i];
-        if (!r->pub_ready) continue;
-        r->comment_debt = run->rate * secs - (double)r->seq;
-        r->like_debt = run->like_rate * secs - (double)r->likes_owed;
+        if (!r->pub_ready) {
+            if (run->resume) { /* what it would have sent while away is not owed: no burst on return */
+                r->forgiven_comments = run->rate * secs - (double)r->seq;
+                r->forgiven_likes = run->like_rate * secs - (double)r->likes_owed;
+            }
+            continue;
+        }
+        r->comment_debt = run->rate * secs - (double)r->seq - r->forgiven_comments;
+        r->like_debt = run->like_rate * secs - (double)r->likes_owed - r->forgiven_likes;
         while (r->comment_debt >= 1.0) {
             send_comment(w, r);
             r->comment_debt -= 1.0;
@@ -335,6 +370,7 @@ static void on_pacer(uv_timer_t *t) {
         for (int j = 0; j < k; j++) {
             viewer_t *v = &w->v[rand() % w->n];
             if (!v->c || !v->welcomed) continue;
+            if (run->resume && (!v->online || v->disturbed || v->pending)) continue;
             /* the old connection leaves (detached from the slot), a new
              * viewer with a new name takes the slot at once */
             lt_conn_set_user(v->c, NULL);
@@ -392,8 +428,8 @@ static void on_phase(uv_timer_t *t) {
          * reader catches up; a lost message never arrives), at most 15 s,
          * then one more tick's worth for the counters. */
         if (!w->settle_start_ms) w->settle_start_ms = lt_now_ms(run);
-        int behind = 0;
-        for (int i = 0; i < w->n && !behind; i++) {
+        int behind = run->resume ? wr_behind(w) : 0;
+        for (int i = 0; i < w->n && !behind && !run->resume; i++) {
             viewer_t *v = &w->v[i];
             behind = v->sampled && v->welcomed && !v->gone && w->rooms[v->room].seq > 0 &&
                      v->next_seq < w->rooms[v->room].seq;
@@ -428,6 +464,7 @@ static int watch_start(lt_run_t *run) {
     lt_hist_init(&w->welcome_h);
     for (int i = 0; i < run->rooms; i++) {
         wroom_t *r = &w->rooms[i];
+        r->w = w;
         if (run->rooms == 1)
             snprintf(r->name, sizeof(r->name), "%s", run->room);
         else
@@ -438,13 +475,11 @@ static int watch_start(lt_run_t *run) {
         w->v[i].room = i % run->rooms;
         w->rooms[i % run->rooms].members++;
     }
+    if (run->resume && wr_init(w) != 0) return -1;
     int publishers = mode_is(w, "watch") || mode_is(w, "churn");
     for (int i = 0; publishers && i < run->rooms; i++) {
-        wroom_t *r = &w->rooms[i];
-        const lt_target_t *pt = run->raw ? &run->pub_target : lt_pick_target(run, (unsigned)i);
-        r->pub = lt_conn_open(run->cl, pt, r->name, run->raw ? LT_FMT_RAW : LC_FMT_JSON, NULL, &pub_ops, r);
-        if (!r->pub) {
-            fprintf(stderr, "cannot open the publisher of %s\n", r->name);
+        if (wp_open(w, i) != 0) {
+            fprintf(stderr, "cannot open the publisher of %s\n", w->rooms[i].name);
             return -1;
         }
     }
@@ -463,8 +498,9 @@ static void watch_progress(lt_run_t *run, char *line, size_t cap) {
     watch_t *w = run->sc_state;
     uint64_t missing = 0;
     for (int i = 0; i < w->n; i++) missing += w->v[i].missing;
-    snprintf(line, cap, " welcomed=%d connecting=%d missing=%llu%s", w->welcomed, w->connecting,
-             (unsigned long long)missing, w->publishing ? " publishing" : "");
+    int n = snprintf(line, cap, " welcomed=%d connecting=%d missing=%llu%s", w->welcomed, w->connecting,
+                     (unsigned long long)missing, w->publishing ? " publishing" : "");
+    if (run->resume && n > 0 && (size_t)n < cap) wr_progress(w, line + n, cap - (size_t)n);
 }
 
 static int watch_finish(lt_run_t *run, json_t *report) {
@@ -475,6 +511,7 @@ static int watch_finish(lt_run_t *run, json_t *report) {
     uv_close((uv_handle_t *)&w->opener, NULL);
     uv_close((uv_handle_t *)&w->pacer, NULL);
     uv_close((uv_handle_t *)&w->phase, NULL);
+    if (run->resume) wr_stop(w);
 
     uint64_t missing = 0, dups = 0, gaps = 0, tail_missing = 0, bad_likes = 0, bad_viewers = 0;
     int64_t sent = 0, likes = 0;
@@ -537,7 +574,9 @@ static int watch_finish(lt_run_t *run, json_t *report) {
     failed += lt_check(run, inv, "every_viewer_joined",
                        w->failed == 0 && (mode_is(w, "churn") || w->welcomed == w->n),
                        "%d of %d welcomed, %d failed", w->welcomed, w->n, w->failed);
-    if (mode_is(w, "watch") || mode_is(w, "churn")) {
+    if (run->resume) {
+        failed += wr_finish(w, res, inv);
+    } else if (mode_is(w, "watch") || mode_is(w, "churn")) {
         failed += lt_check(run, inv, "every_comment_once_in_order",
                            missing + tail_missing == 0 && dups == 0 && (gaps == 0 || !run->strict),
                            "%llu missing, %llu duplicated or reordered, %llu gap notices over %d viewers",
@@ -563,6 +602,7 @@ static int watch_finish(lt_run_t *run, json_t *report) {
 
 static void watch_cleanup(lt_run_t *run) {
     watch_t *w = run->sc_state;
+    if (run->resume) wr_free(w);
     free(w->v);
     free(w->rooms);
     free(w);
