@@ -270,7 +270,7 @@ def test_systemd_unit_verifies(tmp_path):
     assert "NoNewPrivileges=yes" in text and "ProtectSystem=strict" in text and "User=livecart" in text
     # verify needs the ExecStart binary to exist: point it at the one we built
     inst = tmp_path / "livecart@8081.service"
-    inst.write_text(text.replace("/usr/local/bin/livecart-server", lc.SERVER_BIN))
+    inst.write_text(text.replace("/usr/local/bin/livecart-server", os.path.abspath(lc.SERVER_BIN)))
     r = subprocess.run([sa, "verify", str(inst)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "livecart" not in r.stderr, r.stderr   # no warnings about our unit
