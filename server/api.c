@@ -35,6 +35,7 @@ typedef struct api_req {
     lc_server_t *srv;
     struct lws *wsi;  /* NULL once the client went away (orphaned) */
     int in_redis;     /* a Redis call owns a reference */
+    int post;         /* POST .../messages (the only request with a body) */
     char room[65];
     size_t rn;
     size_t got;
@@ -96,6 +97,24 @@ static int fail(lc_server_t *srv, struct lws *wsi, unsigned status, const char *
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* A Redis call now owns q: shutdown waits for it (srv->api_pending). */
+static void to_redis(api_req_t *q) {
+    q->in_redis = 1;
+    q->srv->api_pending++;
+}
+
+static void from_redis(api_req_t *q) {
+    q->in_redis = 0;
+    q->srv->api_pending--;
+}
+
+static int fail405(lc_server_t *srv, struct lws *wsi, const char *allow) {
+    static const char b[] = "{\"error\":\"method_not_allowed\"}\n";
+    count(srv, 405);
+    if (lc_http_send(wsi, 405, JSON_TYPE, b, sizeof(b) - 1, "allow:", allow) != 0) return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 static void req_free(api_req_t *q) {
     free(q->answer);
     free(q);
@@ -131,7 +150,7 @@ static char *dump(json_t *j) {
 
 static void on_room(void *arg, int status, const lc_store_join_t *res) {
     api_req_t *q = arg;
-    q->in_redis = 0;
+    from_redis(q);
     if (!q->wsi) {
         req_free(q);
         return;
@@ -166,14 +185,16 @@ static void on_room(void *arg, int status, const lc_store_join_t *res) {
 
 static void on_posted(void *arg, int status, const lc_store_val_t *v, size_t n) {
     api_req_t *q = arg;
-    q->in_redis = 0;
+    from_redis(q);
     if (!q->wsi) {
         req_free(q);
         return;
     }
     if (status != 0 || n < 1 || !v[0].s) {
+        /* sent, then lost: it may have been written. Not 503 (a load
+         * balancer would retry it and maybe post it twice). */
         q->srv->m.redis_failures++;
-        answer_later(q, 503, NULL);
+        answer_later(q, 504, NULL);
         return;
     }
     char *s = dump(json_pack("{s:s#}", "id", v[0].s, (int)v[0].n));
@@ -188,10 +209,8 @@ int lc_api_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slo
     if (!what) return fail(srv, wsi, 404, "not_found", 0);
     int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
     int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    if ((what == 1 && !get) || (what == 2 && !post)) {
-        /* a body we will not read: close rather than parse it as a request */
-        return fail(srv, wsi, 405, "method_not_allowed", post);
-    }
+    if ((what == 1 && !get) || (what == 2 && !post))
+        return fail405(srv, wsi, what == 1 ? "GET" : "POST");
     int auth = authorized(srv, wsi);
     if (!auth && !post) return fail(srv, wsi, 401, "unauthorized", 0);
     api_req_t *q = calloc(1, sizeof(*q));
@@ -205,7 +224,7 @@ int lc_api_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slo
             free(q);
             return fail(srv, wsi, 503, "unavailable", 0);
         }
-        q->in_redis = 1;
+        to_redis(q);
         *slot = q;
         return 0;
     }
@@ -221,6 +240,7 @@ int lc_api_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slo
         return fail(srv, wsi, auth ? 413 : 401, auth ? "too_large" : "unauthorized", 1);
     }
     q->refuse = !auth ? 401 : len > API_MAX_BODY ? 413 : 0;
+    q->post = 1;
     *slot = q;
     if (len == 0) return lc_api_body_done(srv, wsi, slot);
     return 0;
@@ -228,7 +248,7 @@ int lc_api_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slo
 
 int lc_api_body(lc_server_t *srv, struct lws *wsi, void **slot, const void *in, size_t len) {
     api_req_t *q = *slot;
-    if (!q) return -1;
+    if (!q || !q->post || q->in_redis) return -1; /* a body where none belongs: close */
     if (q->got + len <= API_MAX_BODY) memcpy(q->body + q->got, in, len);
     q->got += len;
     return q->got > API_DRAIN_MAX ? -1 : 0;
@@ -270,7 +290,7 @@ static const char *parse_body(json_t *j, const char **kind, lc_store_val_t *args
 
 int lc_api_body_done(lc_server_t *srv, struct lws *wsi, void **slot) {
     api_req_t *q = *slot;
-    if (!q) return -1;
+    if (!q || !q->post || q->in_redis) return -1;
     if (q->refuse || q->got > API_MAX_BODY) {
         unsigned st = q->refuse ? q->refuse : 413;
         *slot = NULL;
@@ -300,7 +320,7 @@ int lc_api_body_done(lc_server_t *srv, struct lws *wsi, void **slot) {
         req_free(q);
         return fail(srv, wsi, 503, "unavailable", 0);
     }
-    q->in_redis = 1;
+    to_redis(q);
     return 0;
 }
 
@@ -314,7 +334,7 @@ int lc_api_writeable(lc_server_t *srv, struct lws *wsi, void **slot) {
     req_free(q);
     int rc;
     if (!answer) {
-        rc = fail(srv, wsi, status, status == 503 ? "unavailable" : "internal", 0);
+        rc = fail(srv, wsi, status, status == 503 ? "unavailable" : status == 504 ? "unknown" : "internal", 0);
     } else {
         count(srv, status);
         rc = lc_http_send(wsi, status, JSON_TYPE, answer, strlen(answer), NULL, NULL);

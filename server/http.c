@@ -11,19 +11,29 @@
 #include "static.h"
 #include "store.h"
 
+int lc_http_is_head(struct lws *wsi) { return lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0; }
+
+int lc_http_begin(struct lws *wsi, unsigned status, const char *ctype, size_t n, uint8_t **p, uint8_t *end) {
+    /* no length here: lws then says "connection: close" and closes once
+     * the answer is out (after any partial write is flushed) */
+    if (lws_add_http_common_headers(wsi, status, ctype, LWS_ILLEGAL_HTTP_CONTENT_LEN, p, end)) return -1;
+    return lws_add_http_header_content_length(wsi, n, p, end) ? -1 : 0;
+}
+
 /* A whole response in one write: headers, then the body (small: health,
  * metrics and API answers are a few KiB). */
 int lc_http_send(struct lws *wsi, unsigned status, const char *ctype, const char *body, size_t n,
                  const char *hname, const char *hval) {
     uint8_t hdr[LWS_PRE + 1024];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-    if (lws_add_http_common_headers(wsi, status, ctype, n, &p, end) ||
+    if (lc_http_begin(wsi, status, ctype, n, &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const unsigned char *)"no-store",
                                      8, &p, end) ||
         (hname && lws_add_http_header_by_name(wsi, (const unsigned char *)hname, (const unsigned char *)hval,
                                               (int)strlen(hval), &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
+    if (lc_http_is_head(wsi) || n == 0) return 0;
     uint8_t *b = malloc(LWS_PRE + n + 1);
     if (!b) return -1;
     memcpy(b + LWS_PRE, body, n);

@@ -63,7 +63,8 @@ static void on_stop_check(uv_timer_t *t) {
     lc_server_t *srv = t->data;
     lc_net_drain_step(srv);
     lc_rooms_tick(srv); /* flush now: don't wait a whole tick, it may be long */
-    if ((!srv->ws_alive && lc_rooms_flushed(srv)) || uv_now(srv->loop) >= srv->drain_deadline) finish(srv);
+    if ((!srv->ws_alive && !srv->api_pending && lc_rooms_flushed(srv)) || uv_now(srv->loop) >= srv->drain_deadline)
+        finish(srv);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {

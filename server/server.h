@@ -51,6 +51,7 @@ typedef struct lc_server {
     uv_signal_t sighup;
     uv_timer_t sweep;     /* once a second: token expiry */
     int api_on;                   /* publish API enabled (a key is configured) */
+    unsigned api_pending;         /* API requests waiting for Redis (shutdown waits) */
     unsigned char api_key_hash[32]; /* SHA-256 of the API key */
     lc_metrics_t m;
 } lc_server_t;

@@ -134,11 +134,12 @@ static int simple(struct lws *wsi, unsigned status, const char *allow, const cha
     uint8_t hdr[LWS_PRE + 2048];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
     size_t n = strlen(body);
-    if (lws_add_http_common_headers(wsi, status, "text/plain; charset=utf-8", n, &p, end) ||
+    if (lc_http_begin(wsi, status, "text/plain; charset=utf-8", n, &p, end) ||
         header(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, "no-store", &p, end) ||
         (allow && header(wsi, WSI_TOKEN_HTTP_ALLOW, allow, &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
+    if (lc_http_is_head(wsi)) return 0;
     uint8_t buf[LWS_PRE + 128];
     if (n >= sizeof(buf) - LWS_PRE) return -1;
     memcpy(buf + LWS_PRE, body, n);
@@ -163,8 +164,10 @@ static int send_file(struct lws *wsi, int fd, const struct stat *st, const ctype
     uint8_t hdr[LWS_PRE + 2048];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
     if (unchanged) { /* no body, and no Content-Length that would not be the body's */
-        if (lws_add_http_header_status(wsi, HTTP_STATUS_NOT_MODIFIED, &p, end)) return -1;
-    } else if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, ct->type, n, &p, end)) {
+        if (lws_add_http_common_headers(wsi, HTTP_STATUS_NOT_MODIFIED, NULL, LWS_ILLEGAL_HTTP_CONTENT_LEN, &p,
+                                        end))
+            return -1;
+    } else if (lc_http_begin(wsi, HTTP_STATUS_OK, ct->type, n, &p, end)) {
         return -1;
     }
     if (header(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, ct->cache, &p, end) ||

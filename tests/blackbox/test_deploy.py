@@ -232,6 +232,23 @@ def test_metrics_and_odd_paths_are_not_reachable_through_haproxy(up):
         assert st == 404, path
     port = next(iter(u.shards.values()))
     assert lc.http_get(port, "/metrics")[0] == 200   # the shard itself serves it
+    # what the web apps need does get through
+    for path in ("/", "/?room=r&user=u", "/streamer.html?room=r", "/css/livecart.css", "/livecart.js",
+                 "/favicon.svg"):
+        st, _ = lc.http_get(u.port, path)
+        assert st == 200, path
+
+
+def test_sigint_while_starting_exits_0_and_leaves_nothing(tmp_path):
+    d = tmp_path / "run"
+    p = subprocess.Popen([UP, "--shards", "2", "--port", str(lc.free_port()), "--dir", str(d),
+                          "--server", lc.SERVER_BIN], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lc.wait_until(lambda: (d / "redis.pid").exists() or (d / "s1-").exists(), lc.scaled(10), what="starting")
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=lc.scaled(40))
+    assert p.returncode == 0, err
+    assert not list(d.glob("*.pid"))
 
 
 @async_test(timeout=120)
