@@ -3,8 +3,16 @@
  * restart of the shards, and the check that no comment is lost, duplicated
  * or reordered across their reconnects.
  *
- * Reconnecting (PROTOCOL.md, "Shutdown and reconnecting"): a connection
- * that receives {"type":"reconnect","after_ms":J} reconnects J ms later; one
+ * Reconnecting (PROTOCOL.md, "Shutdown and reconnecting"): a viewer that
+ * receives {"type":"reconnect","after_ms":J} reconnects J ms later. A
+ * publisher does not wait (publishers are few; the jitter is for crowds): it
+ * stops sending on the hinted connection at once, closes it (1000) once its
+ * queued frames are written, and reconnects as soon as it has closed. The
+ * shard closes the connection at J by its own clock, which the tool reaches
+ * late (the hint's transit, a busy loop), and a comment the shard has not
+ * read by then is gone: sending until J lost several per hint. Waiting for
+ * the close also means the old shard has handled everything sent on it
+ * before the new connection opens (no reordering across the two). A connection
  * that closes without a hint (1001, 1006, refused, HTTP 503 at the upgrade)
  * reconnects after an exponential backoff with full jitter (100 ms doubling
  * up to 2 s, a uniform delay below that), plus Retry-After when a refused
@@ -406,6 +414,7 @@ void wr_viewer_reset(watch_t *w, viewer_t *v) {
 /* ---- publishers ---- */
 
 static void detach_pub(wroom_t *r) {
+    r->pub_leaving = 0;
     if (!r->pub) return;
     lt_conn_set_user(r->pub, NULL);
     lt_conn_close(r->pub);
@@ -446,9 +455,13 @@ void wr_pub_msg(watch_t *w, int room, const lc_msg_t *m) {
     case LC_MSG_PRODUCT:
         pub_entry(r, m);
         break;
-    case LC_MSG_RECONNECT:
+    case LC_MSG_RECONNECT: /* no more sends here; reconnect once it closed (see the top) */
         w->rs.pub_hints++;
-        if (!r->pub_pending) schedule(w, -1 - room, m->after_ms > 0 ? (uint64_t)m->after_ms : 0);
+        if (!r->pub_pending && !r->pub_leaving && r->pub) {
+            r->pub_leaving = 1;
+            r->pub_ready = 0;
+            lt_conn_close(r->pub);
+        }
         break;
     case LC_MSG_GAP: /* its echoes were skipped: resume them */
         w->rs.gap_resumes++;
@@ -464,6 +477,12 @@ void wr_pub_msg(watch_t *w, int room, const lc_msg_t *m) {
 
 void wr_pub_closed(watch_t *w, int room, lt_conn_t *c, int code) {
     wroom_t *r = &w->rooms[room];
+    if (r->pub_leaving) { /* the hinted connection we closed (or the shard did): go now */
+        r->pub_leaving = 0;
+        if (code != 1000) count_close(&w->rs, c, code); /* 1000: the shard answered our close */
+        if (!r->pub_pending) schedule(w, -1 - room, 0);
+        return;
+    }
     int retry_after = count_close(&w->rs, c, code);
     if (r->pub_pending) return;
     if (code == 0) r->pub_backoff++;

@@ -58,6 +58,7 @@ struct wroom {
     lc_sid_t pub_last;   /* the publisher's newest stream id */
     int64_t pub_upto;    /* every send before this one is settled for the publisher */
     uint8_t has_newest, pub_has_last, pub_pending;
+    uint8_t pub_leaving; /* hinted: its connection closes (ours, 1000) and it reconnects then */
     uint16_t pub_backoff;
     uint32_t pub_tries;
     int64_t likes_seen;  /* the highest likes total any viewer saw */
