@@ -298,14 +298,26 @@ static void detach(watch_t *w, viewer_t *v) {
     v->c = NULL;
     if (v->online) {
         v->online = 0;
+        v->off_ms = lt_now_ms(w->run);
         w->rs.online--;
     } else {
         w->connecting--;
     }
 }
 
+/* Handshakes one tool process keeps in flight. Real viewers are separate
+ * devices; one lws client with thousands of handshakes at once stalls on
+ * its own timeout list (O(n) inserts: seconds at 8,000), which would
+ * measure the tool, not the shards. Over it, a reconnect waits its turn. */
+#define RESUME_MAX_CONNECTING 1000
+
 static void fire_viewer(watch_t *w, viewer_t *v) {
     wroom_t *r = &w->rooms[v->room];
+    if (w->connecting >= RESUME_MAX_CONNECTING) {
+        w->rs.deferred++;
+        schedule(w, vidx(w, v), 5 + (uint64_t)(rand() % 20));
+        return;
+    }
     v->pending = 0;
     detach(w, v);
     if (!v->sampled) { /* a counting-only viewer: as up to date as the room */
@@ -333,6 +345,7 @@ int wr_viewer_welcome(watch_t *w, viewer_t *v, const lc_msg_t *m) {
             rs->rejoined_viewers++;
         }
         count_rejoin(rs, lt_now_ms(w->run));
+        if (v->off_ms) lt_hist_record(&rs->offline, (lt_now_ms(w->run) - v->off_ms) * 1000);
         settle(w, v);
     } else {
         w_welcomed(v);
@@ -372,6 +385,7 @@ void wr_viewer_closed(watch_t *w, viewer_t *v, lt_conn_t *c, int code) {
     int was_online = v->online;
     if (v->online) {
         v->online = 0;
+        v->off_ms = lt_now_ms(w->run);
         rs->online--;
     } else {
         w->connecting--;
@@ -528,6 +542,7 @@ int wr_init(watch_t *w) {
         if (wr_reserve(&w->rooms[i], 0) != 0) return -1;
     }
     lt_hist_init(&rs->history_lat);
+    lt_hist_init(&rs->offline);
     uv_timer_init(w->run->loop, &rs->timer);
     rs->timer.data = w;
     rs->timer_on = 1;
@@ -645,12 +660,14 @@ int wr_finish(watch_t *w, json_t *res, json_t *inv) {
                 {"comments_published", published},
                 {"comments_unconfirmed", sent - published},
                 {"comments_via_history", (json_int_t)rs->history_comments},
+                {"deferred_by_tool", (json_int_t)rs->deferred},
                 {"likes_seen", likes_seen}};
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
         json_object_set_new(o, nums[i].k, json_integer(nums[i].v));
     json_object_set_new(o, "rejoin_seconds_max", json_real(rs->max_event_s));
     json_object_set_new(o, "outages", json_incref(rs->events));
     lt_hist_json(o, "history_latency_us", &rs->history_lat);
+    lt_hist_json(o, "offline_us", &rs->offline);
     json_object_set_new(res, "resume", o);
     json_object_set_new(res, "comments_published", json_integer((json_int_t)published));
     json_object_set_new(res, "missing", json_integer((json_int_t)lost));
@@ -660,6 +677,7 @@ int wr_finish(watch_t *w, json_t *res, json_t *inv) {
             "(%llu HTTP 503, %llu other refusals, %llu failed to connect)\n"
             "  rejoined: %llu welcomes by %d viewers, peak %u/s; all back %.2f s after the first hint or "
             "close (max over %zu outages); %llu recovered:false, %llu gap resumes, %d away at the end\n"
+            "  offline per rejoin (old connection gone to new welcome): p50 %.0f ms p99 %.0f ms max %.0f ms\n"
             "  comments: %lld sent, %lld published (%lld unconfirmed), %llu through resume histories "
             "(latency p50 %.1f ms max %.1f ms); %llu lost, %llu duplicated, %llu out of order\n",
             (unsigned long long)rs->hints, (unsigned long long)rs->pub_hints, (unsigned long long)rs->closes,
@@ -667,7 +685,8 @@ int wr_finish(watch_t *w, json_t *res, json_t *inv) {
             (unsigned long long)rs->refused_other, (unsigned long long)rs->connect_failed,
             (unsigned long long)rs->rejoins, rs->rejoined_viewers, rs->peak_rate, rs->max_event_s,
             json_array_size(rs->events), (unsigned long long)rs->not_recovered,
-            (unsigned long long)rs->gap_resumes, offline, (long long)sent, (long long)published,
+            (unsigned long long)rs->gap_resumes, offline, lt_hist_percentile(&rs->offline, 50) / 1000.0,
+            lt_hist_percentile(&rs->offline, 99) / 1000.0, rs->offline.max / 1000.0, (long long)sent, (long long)published,
             (long long)(sent - published), (unsigned long long)rs->history_comments,
             lt_hist_percentile(&rs->history_lat, 50) / 1000.0, rs->history_lat.max / 1000.0,
             (unsigned long long)lost, (unsigned long long)dups, (unsigned long long)ooo);

@@ -31,6 +31,7 @@ typedef struct viewer {
     uint32_t ooo;      /* arrived after a later comment */
     uint64_t window;   /* bit k: comment next_seq-1-k arrived */
     lc_sid_t last_id;  /* the newest stream entry seen, or welcome.last */
+    uint64_t off_ms;   /* when its last connection stopped serving it (for offline_us) */
 } viewer_t;
 
 /* --resume: what anyone saw of a room's comments, by the tool's sequence
@@ -93,6 +94,8 @@ typedef struct wresume {
     uint64_t bucket_t; /* the newest bucket's index (ms / 10) */
     uint32_t window_sum, peak_rate;
     lt_hist_t history_lat; /* publish to delivery through a resume's history */
+    uint64_t deferred;     /* reconnects the tool held back (too many handshakes in flight) */
+    lt_hist_t offline;     /* per rejoin: from losing the old connection to the new welcome */
 } wresume_t;
 
 struct watch {
