@@ -80,12 +80,12 @@ static const lc__rule_t group_join_rules[] = {
 };
 static const lc__rule_t sale_rules[] = {
     RID(sku, S2C, S2C), R(title, S2C, S2C, 1, 200), R(price, S2C, S2C, 0, BIG),
-    R(stock, S2C, S2C, 0, BIG), R(limit, S2C, S2C, 1, BIG),
+    R(stock, S2C, S2C, 0, BIG), R(limit, S2C, S2C, 1, BIG), R(total, S2C, 0, 0, BIG),
 };
 static const lc__rule_t group_sale_rules[] = {
     RID(sku, S2C, S2C), R(title, S2C, S2C, 1, 200), R(price, S2C, S2C, 0, BIG),
     R(size, S2C, S2C, 2, 100), R(stock, S2C, S2C, 0, BIG), R(ttl_s, S2C, S2C, 1, 86400),
-    R(teams, S2C, 0, 0, BIG),
+    R(teams, S2C, 0, 0, BIG), R(total, S2C, 0, 0, BIG),
 };
 static const lc__rule_t stock_rules[] = {RID(sku, S2C, S2C), R(left, S2C, S2C, 0, BIG)};
 static const lc__rule_t order_rules[] = {

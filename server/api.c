@@ -164,9 +164,9 @@ static void on_room(void *arg, int status, const lc_store_join_t *res) {
     for (size_t i = 0; sales && i < res->nsales; i++) {
         const lc_store_sale_t *s = &res->sales[i];
         int group = s->kind_n == 5 && memcmp(s->kind, "group", 5) == 0;
-        json_t *o = json_pack("{s:s#,s:s#,s:s#,s:I,s:I}", "kind", s->kind, (int)s->kind_n, "sku", s->sku,
+        json_t *o = json_pack("{s:s#,s:s#,s:s#,s:I,s:I,s:I}", "kind", s->kind, (int)s->kind_n, "sku", s->sku,
                               (int)s->sku_n, "title", s->title, (int)s->title_n, "price", (json_int_t)s->price,
-                              "stock", (json_int_t)s->left);
+                              "stock", (json_int_t)s->left, "total", (json_int_t)s->total);
         if (o && group) {
             json_object_set_new(o, "size", json_integer(s->size));
             json_object_set_new(o, "ttl_s", json_integer(s->ttl_s));

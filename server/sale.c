@@ -555,6 +555,7 @@ int lc_sale_welcome(lc_room_t *r, const lc_store_join_t *res, lc_msg_t **items, 
         lc_msg_set(m, title, lc_str(sa->title, sa->title_n));
         lc_msg_set(m, price, sa->price);
         lc_msg_set(m, stock, sa->left);
+        if (sa->total >= sa->left) lc_msg_set(m, total, sa->total);
         if (group) {
             lc_msg_set(m, size, sa->size);
             lc_msg_set(m, ttl_s, sa->ttl_s);

@@ -150,7 +150,7 @@ static void fail_req(lc_req_t *r) {
     }
 }
 
-#define SALE_FIELDS 9
+#define SALE_FIELDS 10
 
 static int parse_sales(const redisReply *a, lc_store_sale_t **out, size_t *nout) {
     *out = NULL;
@@ -171,7 +171,7 @@ static int parse_sales(const redisReply *a, lc_store_sale_t **out, size_t *nout)
         sales[i] = (lc_store_sale_t){f[0]->str, f[1]->str, f[2]->str, (size_t)f[0]->len,
                                      (size_t)f[1]->len, (size_t)f[2]->len, f[3]->integer,
                                      f[4]->integer, f[5]->integer, f[6]->integer, f[7]->integer,
-                                     f[8]->integer};
+                                     f[8]->integer, f[9]->integer};
     }
     *out = sales;
     *nout = n;

@@ -77,6 +77,7 @@ typedef struct lc_store_sale {
     const char *kind, *sku, *title; /* kind: "sale" or "group" */
     size_t kind_n, sku_n, title_n;
     int64_t price, left, limit, size, ttl_s, teams;
+    int64_t total; /* the opening stock */
 } lc_store_sale_t;
 
 typedef struct lc_store_join {

@@ -569,9 +569,9 @@ export class LivecartClient {
         const prev = s && s.kind === kind ? s : null;
         s = {
           kind, sku, title: m.title, price: m.price,
-          // a welcome's `stock` is what is left; the opening stock is only known to those
-          // who saw the sale open, so the bar's full length is the most ever seen
-          stock: fromWelcome ? Math.max(m.stock, prev ? prev.stock : 0) : m.stock,
+          // a welcome's `stock` is what is left and `total` the opening stock (older servers
+          // send no total: then the bar's full length is the most ever seen)
+          stock: fromWelcome ? (m.total ?? Math.max(m.stock, prev ? prev.stock : 0)) : m.stock,
           left: m.stock,
           limit: m.limit ?? 1,
           size: m.size, ttl_s: m.ttl_s,

@@ -9,8 +9,8 @@
 --       then the users joining (to learn which of them are banned)
 -- Returns {likes, others, last, recovered (1/0), sales, banned users, slow mode secs,
 --          then 5 fields per stream entry (see push)}
--- with comments oldest first; sales is a flat array of 9 fields per sale:
--- kind, sku, title, price, left, limit, size, ttl_s, open teams.
+-- with comments oldest first; sales is a flat array of 10 fields per sale:
+-- kind, sku, title, price, left, limit, size, ttl_s, open teams, opening stock.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local others = 0
@@ -49,11 +49,12 @@ local sales = {}
 local prefix = string.sub(KEYS[1], 1, -5) -- lc:{R}:
 for _, sku in ipairs(redis.call('SMEMBERS', KEYS[5])) do
   local f = redis.call('HMGET', prefix .. 'sale:' .. sku, 'kind', 'title', 'price', 'left', 'limit',
-    'size', 'ttl_s')
+    'size', 'ttl_s', 'stock')
   if f[1] then
     sales[#sales + 1] = f[1]; sales[#sales + 1] = sku; sales[#sales + 1] = f[2]
     for i = 3, 7 do sales[#sales + 1] = tonumber(f[i] or '0') end
     sales[#sales + 1] = redis.call('ZCARD', prefix .. 'teams:' .. sku)
+    sales[#sales + 1] = tonumber(f[8] or '0')
   end
 end
 local banned = {}

@@ -112,7 +112,7 @@ async def test_room_state_lists_viewers_likes_last_and_open_sales(api, room):
     state = call(api.port, "GET", f"/api/rooms/{room}")[1]
     assert state["room"] == room and state["likes"] == 7 and state["last"] == b["id"]
     assert state["sales"] == [{"kind": "sale", "sku": "K1", "title": "Kettle", "price": 2500, "stock": 9,
-                               "limit": 2}]
+                               "limit": 2, "total": 9}]
 
 
 def test_an_unknown_room_is_empty_not_an_error(api):

@@ -211,7 +211,8 @@ async def test_race_2000_buyers_on_two_shards_sell_exactly_the_stock_and_retries
     # a late joiner sees the sale, sold out
     late = await Client.joined(B, room, "late", "msgpack")
     assert [x for x in late.welcome["sales"] if x["sku"] == sku] == [
-        {"type": "sale", "sku": sku, "title": "Race kettle", "price": price, "stock": 0, "limit": 1}]
+        {"type": "sale", "sku": sku, "title": "Race kettle", "price": price, "stock": 0, "limit": 1,
+         "total": stock}]
     print(f"connect {t_connected - t0:.1f}s, answers {t_answered - t_go:.2f}s, "
           f"stock shown {views}, published {published}, total {time.monotonic() - t0:.1f}s")
 
@@ -728,8 +729,9 @@ async def test_late_joiner_welcome_lists_open_sales_with_current_stock(start_ser
     sales = sorted(late.welcome["sales"], key=lambda s: s["sku"])
     assert sales == [
         {"type": "group_sale", "sku": "G1", "title": "Team tea", "price": 700, "size": 3, "stock": 9,
-         "ttl_s": 600, "teams": 1},
-        {"type": "sale", "sku": "S1", "title": "Sneakers ✓", "price": 1234, "stock": 7, "limit": 3},
+         "ttl_s": 600, "teams": 1, "total": 9},
+        {"type": "sale", "sku": "S1", "title": "Sneakers ✓", "price": 1234, "stock": 7, "limit": 3,
+         "total": 10},
     ], sales
     # the early joiner heard the same story live
     await lc.wait_stock(early, "S1", 7)
