@@ -30,6 +30,7 @@
  * gets its answer rather than a reset; a larger one is cut at once. */
 #define API_DRAIN_MAX (1u << 20)
 #define JSON_TYPE "application/json"
+#define API_KEY_MAX 64 /* Idempotency-Key: 1-64 visible ASCII characters */
 
 typedef struct api_req {
     lc_server_t *srv;
@@ -42,7 +43,8 @@ typedef struct api_req {
     char body[API_MAX_BODY + 1];
     unsigned status;  /* the answer, once known */
     char *answer;     /* malloc'd JSON */
-    unsigned refuse;  /* 401 or 413 decided before the body: read it, then refuse */
+    unsigned refuse;  /* 400, 401 or 413 decided before the body: read it, then refuse */
+    char key[API_KEY_MAX + 1]; /* Idempotency-Key, "" if none */
 } api_req_t;
 
 int lc_api_init(lc_server_t *srv) {
@@ -113,6 +115,21 @@ static int fail405(lc_server_t *srv, struct lws *wsi, const char *allow) {
     count(srv, 405);
     if (lc_http_send(wsi, 405, JSON_TYPE, b, sizeof(b) - 1, "allow:", allow) != 0) return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* Copies the request's Idempotency-Key into key (API_KEY_MAX + 1 bytes):
+ * 0 (absent: ""), or -1 when it is empty, too long or not visible ASCII. */
+static int idempotency_key(struct lws *wsi, char *key) {
+    static const char name[] = "idempotency-key:";
+    key[0] = '\0';
+    int n = lws_hdr_custom_length(wsi, name, (int)sizeof(name) - 1);
+    if (n < 0) return 0;
+    if (n < 1 || n > API_KEY_MAX ||
+        lws_hdr_custom_copy(wsi, key, API_KEY_MAX + 1, name, (int)sizeof(name) - 1) != n)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (key[i] <= ' ' || key[i] > '~') return -1;
+    return 0;
 }
 
 static void req_free(api_req_t *q) {
@@ -190,14 +207,22 @@ static void on_posted(void *arg, int status, const lc_store_val_t *v, size_t n) 
         req_free(q);
         return;
     }
-    if (status != 0 || n < 1 || !v[0].s) {
+    if (status != 0 || n < 2 || !v[0].s || !v[1].s) {
         /* sent, then lost: it may have been written. Not 503 (a load
          * balancer would retry it and maybe post it twice). */
         q->srv->m.redis_failures++;
         answer_later(q, 504, NULL);
         return;
     }
-    char *s = dump(json_pack("{s:s#}", "id", v[0].s, (int)v[0].n));
+    lc_str_t st = lc_str(v[0].s, v[0].n);
+    if (lc_str_eq(st, "key_reused")) {
+        answer_later(q, 422, dump(json_pack("{s:s,s:s}", "error", "key_reused", "message",
+                                            "this Idempotency-Key was used for another body")));
+        return;
+    }
+    json_t *o = json_pack("{s:s#}", "id", v[1].s, (int)v[1].n);
+    if (o && lc_str_eq(st, "replayed")) json_object_set_new(o, "replayed", json_true());
+    char *s = dump(o);
     answer_later(q, s ? 202 : 500, s);
 }
 
@@ -239,7 +264,7 @@ int lc_api_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slo
         free(q);
         return fail(srv, wsi, auth ? 413 : 401, auth ? "too_large" : "unauthorized", 1);
     }
-    q->refuse = !auth ? 401 : len > API_MAX_BODY ? 413 : 0;
+    q->refuse = !auth ? 401 : len > API_MAX_BODY ? 413 : idempotency_key(wsi, q->key) != 0 ? 400 : 0;
     q->post = 1;
     *slot = q;
     if (len == 0) return lc_api_body_done(srv, wsi, slot);
@@ -295,7 +320,7 @@ int lc_api_body_done(lc_server_t *srv, struct lws *wsi, void **slot) {
         unsigned st = q->refuse ? q->refuse : 413;
         *slot = NULL;
         req_free(q);
-        return fail(srv, wsi, st, st == 401 ? "unauthorized" : "too_large", st == 413);
+        return fail(srv, wsi, st, st == 401 ? "unauthorized" : st == 400 ? "bad_request" : "too_large", st == 413);
     }
     /* jansson checks UTF-8 and refuses NUL in strings (no JSON_ALLOW_NUL) */
     json_t *j = json_loadb(q->body, q->got, JSON_REJECT_DUPLICATES, NULL);
@@ -313,7 +338,8 @@ int lc_api_body_done(lc_server_t *srv, struct lws *wsi, void **slot) {
         if (lc_http_send(wsi, 400, JSON_TYPE, b, (size_t)n, NULL, NULL) != 0) return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
-    int rc = lc_store_post(srv->store, q->room, q->rn, kind, args, nargs, srv->cfg.history, on_posted, q);
+    lc_store_post_t post = {kind, args, nargs, q->key, strlen(q->key), srv->cfg.req_ttl_s, srv->cfg.history};
+    int rc = lc_store_post(srv->store, q->room, q->rn, &post, on_posted, q);
     json_decref(j);
     if (rc != 0) {
         *slot = NULL;

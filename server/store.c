@@ -627,26 +627,29 @@ int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const char *use
     return eval(s, LC_SCRIPT_COMMENT, REQ_VALS, 5, 10, a, l, (void *)cb, arg);
 }
 
-int lc_store_post(lc_store_t *s, const char *room, size_t rn, const char *kind, const lc_store_val_t *args,
-                  size_t nargs, unsigned cap, lc_store_vals_cb *cb, void *arg) {
-    char k1[96], ch[96], capb[16];
-    if (nargs > 3) return -1;
+int lc_store_post(lc_store_t *s, const char *room, size_t rn, const lc_store_post_t *p, lc_store_vals_cb *cb,
+                  void *arg) {
+    enum { HEAD = 7 };
+    char k1[96], k2[96], ch[96], capb[16], ttlb[16];
+    if (p->nargs > 3) return -1;
     KEY(k1, room, rn, "chat");
+    KEY(k2, room, rn, "posts");
     KEY(ch, room, rn, "ch");
-    snprintf(capb, sizeof(capb), "%u", cap);
-    const char *a[7] = {k1, ch, capb, kind};
-    size_t l[7] = {strlen(k1), strlen(ch), strlen(capb), strlen(kind)};
+    snprintf(capb, sizeof(capb), "%u", p->cap);
+    snprintf(ttlb, sizeof(ttlb), "%u", p->key_ttl_s);
+    const char *a[HEAD + 3] = {k1, k2, ch, capb, p->key, ttlb, p->kind};
+    size_t l[HEAD + 3] = {strlen(k1), strlen(k2), strlen(ch), strlen(capb), p->key_n, strlen(ttlb), strlen(p->kind)};
     char nums[3][24];
-    for (size_t i = 0; i < nargs; i++) {
-        if (args[i].s) {
-            a[4 + i] = args[i].s;
-            l[4 + i] = args[i].n;
+    for (size_t i = 0; i < p->nargs; i++) {
+        if (p->args[i].s) {
+            a[HEAD + i] = p->args[i].s;
+            l[HEAD + i] = p->args[i].n;
         } else {
-            l[4 + i] = (size_t)snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)args[i].i);
-            a[4 + i] = nums[i];
+            l[HEAD + i] = (size_t)snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)p->args[i].i);
+            a[HEAD + i] = nums[i];
         }
     }
-    return eval(s, LC_SCRIPT_POST, REQ_VALS, 1, (int)(4 + nargs), a, l, (void *)cb, arg);
+    return eval(s, LC_SCRIPT_POST, REQ_VALS, 2, (int)(HEAD + p->nargs), a, l, (void *)cb, arg);
 }
 
 int lc_store_moderate(lc_store_t *s, const char *room, size_t rn, const char *op,

@@ -112,10 +112,21 @@ int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const char *use
                      const char *text, size_t tn, unsigned cap, int exempt, lc_store_vals_cb *cb,
                      void *arg);
 
-/* Posts a shop message (post.lua): kind "announce" (args: text) or
- * "product" (args: sku, title, price). Answers {id}. */
-int lc_store_post(lc_store_t *s, const char *room, size_t rn, const char *kind, const lc_store_val_t *args,
-                  size_t nargs, unsigned cap, lc_store_vals_cb *cb, void *arg);
+/* A shop message for post.lua: kind "announce" (args: text) or "product"
+ * (args: sku, title, price); key: an idempotency key ("" for none), kept
+ * key_ttl_s; cap: the stream's cap. */
+typedef struct lc_store_post {
+    const char *kind;
+    const lc_store_val_t *args;
+    size_t nargs;
+    const char *key;
+    size_t key_n;
+    unsigned key_ttl_s, cap;
+} lc_store_post_t;
+
+/* Posts it. Answers {status ("ok", "replayed", "key_reused"), id}. */
+int lc_store_post(lc_store_t *s, const char *room, size_t rn, const lc_store_post_t *p, lc_store_vals_cb *cb,
+                  void *arg);
 
 /* Runs one moderate.lua op (mute, ban, unban, delete, slow). Answers {status}. */
 int lc_store_moderate(lc_store_t *s, const char *room, size_t rn, const char *op,

@@ -299,3 +299,51 @@ def test_sigterm_answers_an_api_request_still_waiting_for_redis(start_server, ow
     t.join(lc.scaled(10))
     assert res["r"][0] == 202
     assert s.proc.wait(lc.scaled(10)) == 0
+
+
+def test_an_idempotency_key_makes_a_retry_return_the_first_id_and_post_nothing(api, room, rds):
+    body = {"type": "announce", "text": "once only"}
+    h = {"Idempotency-Key": "order-42:announce"}
+    st1, b1, _ = call(api.port, "POST", f"/api/rooms/{room}/messages", body, headers=h)
+    st2, b2, _ = call(api.port, "POST", f"/api/rooms/{room}/messages", body, headers=h)
+    assert st1 == 202 and "replayed" not in b1
+    assert st2 == 202 and b2 == {"id": b1["id"], "replayed": True}
+    assert [i for i, _f in rds.xrange(lc.rkey(room, "chat"))] == [b1["id"]]
+    # the same key with another body is refused; another key posts
+    st3, b3, _ = call(api.port, "POST", f"/api/rooms/{room}/messages", {"type": "announce", "text": "other"},
+                      headers=h)
+    assert st3 == 422 and b3["error"] == "key_reused"
+    st4, b4, _ = call(api.port, "POST", f"/api/rooms/{room}/messages", body, headers={"Idempotency-Key": "k2"})
+    assert st4 == 202 and b4["id"] != b1["id"]
+    assert rds.ttl(lc.rkey(room, "posts")) > 0
+
+
+@pytest.mark.parametrize("key", ["", "x" * 65, "has space", "tab\tkey", "é"])
+def test_a_malformed_idempotency_key_is_400(api, room, key):
+    conn = http.client.HTTPConnection(lc.HOST, api.port, timeout=lc.T)
+    try:
+        conn.putrequest("POST", f"/api/rooms/{room}/messages")
+        body = json.dumps({"type": "announce", "text": "x"}).encode()
+        for k, v in (("Authorization", f"Bearer {KEY}"), ("Content-Length", str(len(body))),
+                     ("Idempotency-Key", key.encode("utf-8"))):
+            conn.putheader(k, v)
+        conn.endheaders(body)
+        r = conn.getresponse()
+        assert r.status == 400, (key, r.read())
+    finally:
+        conn.close()
+    assert call(api.port, "GET", f"/api/rooms/{room}")[1]["last"] == "0-0"
+
+
+def test_a_504_retried_with_its_key_ends_with_exactly_one_post(start_server, own_redis, room):
+    s = start_server(redis_port=own_redis.port, redis_timeout_ms=500, env={"LIVECART_API_KEY": KEY})
+    r = own_redis.client()
+    r.execute_command("CLIENT", "PAUSE", "1500", "ALL")
+    h = {"Idempotency-Key": "retry-me"}
+    body = {"type": "announce", "text": "after a lost answer"}
+    assert call(s.port, "POST", f"/api/rooms/{room}/messages", body, headers=h)[0] == 504
+    lc.wait_until(lambda: s.healthz()[0] == 200, lc.scaled(10), what="redis back")
+    st, b, _ = call(s.port, "POST", f"/api/rooms/{room}/messages", body, headers=h)
+    assert st == 202
+    entries = r.xrange(lc.rkey(room, "chat"))
+    assert [i for i, _f in entries] == [b["id"]]
