@@ -562,6 +562,43 @@ static void lws_log(int level, const char *line) {
     lc_log("lws: %.*s", (int)n, line);
 }
 
+/* lws 4.1 binds every interface, silently, when it cannot list them
+ * (getifaddrs fails, e.g. under a sandbox without AF_NETLINK). Check the
+ * listening socket we got: its address must be the --bind one. */
+static int listens_where_asked(lc_server_t *srv) {
+    struct addrinfo hints = {0}, *want = NULL;
+    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(srv->cfg.bind, NULL, &hints, &want) != 0 || !want) return 0; /* a name: lws's business */
+    int ok = 0, found = 0;
+    for (int fd = 3; fd < 1024 && !found; fd++) {
+        int acc = 0;
+        socklen_t al = sizeof(acc);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || !acc ||
+            getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+            continue;
+        int port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                 : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : -1;
+        if (port != srv->cfg.port) continue;
+        found = 1;
+        if (ss.ss_family == AF_INET && want->ai_family == AF_INET)
+            ok = ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
+                 ((struct sockaddr_in *)want->ai_addr)->sin_addr.s_addr;
+        else if (ss.ss_family == AF_INET6 && want->ai_family == AF_INET6)
+            ok = memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr,
+                        &((struct sockaddr_in6 *)want->ai_addr)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    }
+    freeaddrinfo(want);
+    if (found && !ok) {
+        lc_log("listening on another address than --bind %s (lws could not list the interfaces?): "
+               "refusing to serve", srv->cfg.bind);
+        return -1;
+    }
+    return 0;
+}
+
 /* lws 4.1 on a foreign loop logs nothing and returns a context when the
  * port is taken; find out ourselves, the same way it binds (SO_REUSEADDR),
  * so that a second shard on the same port fails loudly at start. */
@@ -641,6 +678,7 @@ int lc_net_start(lc_server_t *srv) {
         lc_log("cannot listen on %s:%d (is the port taken?)", srv->cfg.bind, srv->cfg.port);
         return -1;
     }
+    if (listens_where_asked(srv) != 0) return -1;
     return 0;
 }
 
