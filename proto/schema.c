@@ -49,6 +49,7 @@ static const lc__rule_t comment_rules[] = {
     R(user, S2C, S2C, 1, 64),
     R(text, BOTH, BOTH, 1, 500),
     R(ts, S2C, S2C, 0, NOMAX),
+    R(req, C2S, 0, 1, 64),
 };
 static const lc__rule_t like_rules[] = {R(count, C2S, C2S, 1, 100)};
 static const lc__rule_t likes_rules[] = {R(total, S2C, S2C, 0, NOMAX)};

@@ -70,7 +70,8 @@ static void on_comment_stored(void *arg, int status, const lc_store_val_t *v, si
         c->limited = (uint16_t)(c->limited + run_before); /* the run this frame seemed to end goes on */
         lc_session_limited(c);                            /* ... and this frame is in it */
     }
-    /* on ok the comment comes back through the room's channel */
+    /* on ok the comment comes back through the room's channel; on dup it
+     * already did (or is in the history of the client's resume) */
     lc_conn_unref(c);
 }
 
@@ -95,8 +96,11 @@ static void on_comment(lc_conn_t *c, const lc_msg_t *m) {
     c->limited = 0;
     size_t rn;
     const char *room = lc_room_name(c->room, &rn);
-    if (lc_store_comment(srv->store, room, rn, c->user, c->ulen, m->text.p, m->text.n,
-                         srv->cfg.history, c->role != LC_ROLE_VIEWER, on_comment_stored, op) != 0) {
+    int has_req = lc_msg_has(m, req);
+    lc_store_comment_t sc = {c->user, m->text.p, has_req ? m->req.p : "", c->ulen, m->text.n,
+                             has_req ? m->req.n : 0, srv->cfg.history, srv->cfg.req_ttl_s,
+                             c->role != LC_ROLE_VIEWER};
+    if (lc_store_comment(srv->store, room, rn, &sc, on_comment_stored, op) != 0) {
         c->limited = op->run_before;
         lc_conn_unref(c);
         free(op);

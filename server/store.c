@@ -610,21 +610,22 @@ int lc_store_join(lc_store_t *s, const char *room, size_t rn, const char *shard,
     return rc;
 }
 
-int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const char *user, size_t un,
-                     const char *text, size_t tn, unsigned cap, int exempt, lc_store_vals_cb *cb,
-                     void *arg) {
-    char k1[96], k2[96], k3[96], k4[96], k5[96], ch[96], capb[16];
+int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const lc_store_comment_t *c,
+                     lc_store_vals_cb *cb, void *arg) {
+    char k1[96], k2[96], k3[96], k4[96], k5[96], k6[96], ch[96], capb[16], ttlb[16];
     KEY(k1, room, rn, "chat");
     KEY(k2, room, rn, "bans");
     KEY(k3, room, rn, "mutes");
     KEY(k4, room, rn, "slow");
     KEY(k5, room, rn, "lastc");
+    KEY(k6, room, rn, "creqs");
     KEY(ch, room, rn, "ch");
-    snprintf(capb, sizeof(capb), "%u", cap);
-    const char *a[] = {k1, k2, k3, k4, k5, ch, user, text, capb, exempt ? "1" : "0"};
-    size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(k5), strlen(ch), un, tn,
-                  strlen(capb), 1};
-    return eval(s, LC_SCRIPT_COMMENT, REQ_VALS, 5, 10, a, l, (void *)cb, arg);
+    snprintf(capb, sizeof(capb), "%u", c->cap);
+    snprintf(ttlb, sizeof(ttlb), "%u", c->req_ttl_s);
+    const char *a[] = {k1, k2, k3, k4, k5, k6, ch, c->user, c->text, capb, c->exempt ? "1" : "0", c->req, ttlb};
+    size_t l[] = {strlen(k1), strlen(k2), strlen(k3), strlen(k4), strlen(k5), strlen(k6), strlen(ch), c->user_n,
+                  c->text_n, strlen(capb), 1, c->req_n, strlen(ttlb)};
+    return eval(s, LC_SCRIPT_COMMENT, REQ_VALS, 6, 13, a, l, (void *)cb, arg);
 }
 
 int lc_store_post(lc_store_t *s, const char *room, size_t rn, const lc_store_post_t *p, lc_store_vals_cb *cb,

@@ -105,12 +105,20 @@ int lc_store_join(lc_store_t *s, const char *room, size_t rn, const char *shard,
                   const char *since, size_t since_n, unsigned cap, const lc_store_val_t *users,
                   size_t nusers, lc_store_join_cb *cb, void *arg);
 
+/* A comment for comment.lua. req: the client's id for it ("" for none;
+ * then kept req_ttl_s for de-duplication); exempt: no slow mode. */
+typedef struct lc_store_comment {
+    const char *user, *text, *req;
+    size_t user_n, text_n, req_n;
+    unsigned cap, req_ttl_s;
+    int exempt;
+} lc_store_comment_t;
+
 /* Appends a comment to the room's stream (capped near cap) and publishes it,
- * unless the user is banned, muted or inside slow mode (exempt: no slow
- * mode). Answers {status, id}. */
-int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const char *user, size_t un,
-                     const char *text, size_t tn, unsigned cap, int exempt, lc_store_vals_cb *cb,
-                     void *arg);
+ * unless the user is banned, muted or inside slow mode, or (user, req) was
+ * posted already. Answers {status, id}. */
+int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const lc_store_comment_t *c,
+                     lc_store_vals_cb *cb, void *arg);
 
 /* A shop message for post.lua: kind "announce" (args: text) or "product"
  * (args: sku, title, price); key: an idempotency key ("" for none), kept

@@ -135,6 +135,7 @@ export class LivecartClient {
     this.reason = null;        // why the state is what it is (close code, error code)
     this._handlers = new Map();
     this._pending = new Map(); // key -> {frame, resolve, reject, timer, tries, key}
+    this._unseen = [];         // own comments sent but not seen back yet: {frame, at}
     this._waiters = new Set(); // openSale/closeSale waiting for the room's confirmation
     this._likesUnsent = 0;
     this._likeTimer = null;
@@ -527,6 +528,11 @@ export class LivecartClient {
     if (!history.length && !this.lastId && typeof m.last === 'string') this.lastId = m.last;
     // requests still waiting for an answer: the same req again (idempotent on the server)
     for (const p of this._pending.values()) this._send(p.frame);
+    // own comments that did not come back before the connection went (the history above had
+    // every one that was posted): send them again with their req; the server posts each once
+    const recent = Date.now() - 60000;
+    this._unseen = this._unseen.filter((u) => u.at > recent);
+    for (const u of this._unseen) this._send(u.frame);
     this._flushLikes();
   }
 
@@ -534,11 +540,18 @@ export class LivecartClient {
     if (typeof m.id !== 'string') return;
     if (this.lastId && compareIds(m.id, this.lastId) <= 0) return; // seen already
     this.lastId = m.id;
+    if (m.type === 'comment' && this._unseen.length && (!this.user || m.user === this.user)) {
+      // our own comment came back (the room's order keeps ours in the order we sent them)
+      const i = this._unseen.findIndex((u) => u.frame.text === m.text);
+      if (i >= 0) this._unseen.splice(i, 1);
+    }
     this._emit(m.type, history ? { ...m, history: true } : m);
   }
 
   _onError(m) {
     if (m.code === 'token_expired') this._tokenExpired = true;
+    // a refused comment will be refused again: do not re-send what is waiting (errors carry no req)
+    if (m.code === 'muted' || m.code === 'filtered' || m.code === 'banned') this._unseen = [];
     if (!this._joined && this.ws) {
       const conn = this._conn;
       if (m.code === 'unavailable') {
@@ -638,13 +651,20 @@ export class LivecartClient {
 
   // ---- outgoing ----
 
-  /** Sends a comment (1-500 bytes). Returns false when not connected (nothing was sent). */
+  /**
+   * Sends a comment (1-500 bytes) with a fresh `req`. Returns false when not connected (nothing
+   * was sent). One that is not seen back before a reconnect is sent again after it with the same
+   * req (for up to a minute): the server posts it once.
+   */
   comment(text) {
     text = String(text);
     const n = byteLength(text);
     if (n < 1 || n > 500) throw new RangeError('a comment is 1-500 bytes');
     if (!this._joined) return false;
-    return this._send({ type: 'comment', text });
+    const frame = { type: 'comment', text, req: newReq() };
+    if (this._unseen.length >= 50) this._unseen.shift();
+    this._unseen.push({ frame, at: Date.now() });
+    return this._send(frame);
   }
 
   /** Taps like n times. Taps are sent as one `like` frame per likeBatchMs (kept while offline). */

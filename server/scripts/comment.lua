@@ -3,11 +3,20 @@
 -- shard sees comments in stream-id order, and history agrees with live.
 -- Moderation is checked in the same step, so every shard agrees: a banned or
 -- muted user, or a second comment inside slow mode, is refused here.
+-- A comment with a req (the client's id for it) is posted once: the same
+-- (user, req) again -- a client re-sending what it could not see confirmed
+-- after a reconnect -- answers 'dup' with the first id and posts nothing.
 -- KEYS[1] lc:{R}:chat  KEYS[2] lc:{R}:bans  KEYS[3] lc:{R}:mutes
--- KEYS[4] lc:{R}:slow  KEYS[5] lc:{R}:lastc
--- ARGV: channel, user, text, cap, exempt (1: streamer/moderator, no slow mode)
--- Returns {status, id}: ok, banned, muted, rate_limited.
+-- KEYS[4] lc:{R}:slow  KEYS[5] lc:{R}:lastc  KEYS[6] lc:{R}:creqs
+-- ARGV: channel, user, text, cap, exempt (1: streamer/moderator, no slow mode),
+--       req ('' for none), req_ttl_s
+-- Returns {status, id}: ok, dup, banned, muted, rate_limited.
 local user = ARGV[2]
+local rk = ARGV[6] ~= '' and (#user .. ':' .. user .. ARGV[6]) or nil
+if rk then
+  local prev = redis.call('HGET', KEYS[6], rk)
+  if prev then return {'dup', prev} end
+end
 if redis.call('SISMEMBER', KEYS[2], user) == 1 then return {'banned', ''} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -21,6 +30,10 @@ if slow > 0 and ARGV[5] ~= '1' then
   redis.call('EXPIRE', KEYS[5], slow + 60)
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'u', user, 't', ARGV[3])
+if rk then
+  redis.call('HSET', KEYS[6], rk, id)
+  redis.call('EXPIRE', KEYS[6], tonumber(ARGV[7]))
+end
 local ms = tonumber(string.match(id, '^(%d+)'))
 redis.call('PUBLISH', ARGV[1],
   cmsgpack.pack({type = 'comment', id = id, user = user, text = ARGV[3], ts = ms}))

@@ -318,3 +318,33 @@ async def test_joiner_during_comment_flow_gets_history_then_live_without_duplica
         assert len(hist) == min(50, k + len(hist)), f"history of {len(hist)} but {k + len(hist)} comments existed"
         if hist:
             assert j.welcome["last"] == hist[-1]
+
+
+@pytest.mark.parametrize("fmt", lc.FORMATS)
+@async_test()
+async def test_a_comment_resent_with_its_req_is_posted_once(server, room, rds, fmt):
+    a = await Client.joined(server, room, "ann", fmt)
+    await a.send({"type": "comment", "text": "hello once", "req": "c-1"})
+    first = await a.wait_comment("hello once")
+    # the re-send after a reconnect: another connection, same user, same req
+    b = await Client.joined(server, room, "ann", fmt)
+    await b.send({"type": "comment", "text": "hello once", "req": "c-1"})
+    await b.send({"type": "comment", "text": "next", "req": "c-2"})
+    nxt = await b.wait_comment("next")
+    assert [i for i, _f in rds.xrange(lc.rkey(room, "chat"))] == [first["id"], nxt["id"]]
+    assert [m["text"] for m in b.received if m["type"] == "comment"] == ["next"]
+    assert not [m for m in b.received if m["type"] == "error"]
+    # the same req from another user is another comment
+    c = await Client.joined(server, room, "cat", fmt)
+    await c.send({"type": "comment", "text": "hello once", "req": "c-1"})
+    await c.wait_comment("hello once")
+    assert len(rds.xrange(lc.rkey(room, "chat"))) == 3
+    assert rds.ttl(lc.rkey(room, "creqs")) > 0
+
+
+@async_test()
+async def test_a_comment_req_out_of_range_is_a_bad_request(server, room):
+    a = await Client.joined(server, room, "ann")
+    for req in ("", "r" * 65, 7):
+        await a.send({"type": "comment", "text": "x", "req": req})
+        await a.expect_error("bad_request")

@@ -261,6 +261,32 @@ test('the heartbeat notices a dead connection and reconnects', async () => {
   await proxy.close();
 });
 
+test('a comment lost on a dying connection is sent again after the reconnect, once, with its req', async () => {
+  const room = uniq('cr');
+  const port = Number(new URL(URL1).port);
+  const proxy = await new Proxy(port).listen();
+  const a = await joined(makeClient({ room, user: 'ann', url: proxy.url, heartbeatMs: 300, pongTimeoutMs: 400 }));
+  const b = await joined(makeClient({ room, user: 'bob' }));
+  a.comment('seen at once');
+  await waitFor(() => texts(b).includes('seen at once'), { what: 'b sees the first comment' });
+  proxy.freeze('up'); // what ann sends now is lost; she still hears the room
+  a.comment('lost in transit');
+  await waitFor(() => a.state === 'reconnecting', { what: 'the heartbeat gives up' });
+  await waitFor(() => texts(b).includes('lost in transit'), { what: 'the re-sent comment reaches b' });
+  await sleep(300);
+  for (const c of [a, b]) {
+    assert.deepEqual(texts(c).filter((t) => t === 'lost in transit' || t === 'seen at once'),
+      ['seen at once', 'lost in transit']);
+  }
+  const sent = a.rec.frames('comment');
+  assert.deepEqual(sent.map((f) => f.text), ['seen at once', 'lost in transit', 'lost in transit']);
+  assert.equal(sent[1].req, sent[2].req);
+  assert.notEqual(sent[0].req, sent[1].req);
+  a.close();
+  b.close();
+  await proxy.close();
+});
+
 test('back-off grows exponentially with jitter, capped, and close() stops it', async () => {
   const port = await freePort(); // nothing listens there
   const c = makeClient({

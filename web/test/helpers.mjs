@@ -204,7 +204,7 @@ export function tmpFile(name, content) {
 /**
  * A TCP proxy in front of a shard. freeze() stops forwarding on the connections open now
  * (they stay open and silent: a dead path the client has to notice by itself); new
- * connections are forwarded normally.
+ * connections are forwarded normally. freeze('up') drops only what the client sends.
  */
 export class Proxy {
   constructor(targetPort) {
@@ -212,9 +212,9 @@ export class Proxy {
     this.pairs = new Set();
     this.server = net.createServer((down) => {
       const up = net.connect(this.targetPort, '127.0.0.1');
-      const pair = { down, up, frozen: false };
+      const pair = { down, up, frozen: false, upFrozen: false };
       this.pairs.add(pair);
-      down.on('data', (d) => { if (!pair.frozen) up.write(d); });
+      down.on('data', (d) => { if (!pair.frozen && !pair.upFrozen) up.write(d); });
       up.on('data', (d) => { if (!pair.frozen) down.write(d); });
       const end = () => { this.pairs.delete(pair); down.destroy(); up.destroy(); };
       down.on('close', end);
@@ -235,8 +235,11 @@ export class Proxy {
     return `ws://127.0.0.1:${this.port}/live`;
   }
 
-  freeze() {
-    for (const p of this.pairs) p.frozen = true;
+  freeze(dir = 'both') {
+    for (const p of this.pairs) {
+      if (dir === 'up') p.upFrozen = true;
+      else p.frozen = true;
+    }
   }
 
   close() {
