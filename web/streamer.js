@@ -5,7 +5,7 @@
  */
 import { LivecartClient, byteLength } from './livecart.js';
 import {
-  teamsText, pageParams, validRoom, el, byTestId, setCount, showJoinForm, bindStatus, makeToast,
+  teamsText, openPage, el, byTestId, setCount, bindStatus, makeToast,
   ERROR_TEXT, CommentList, formatPrice,
 } from './ui.js';
 
@@ -24,15 +24,9 @@ function intIn(v, lo, hi) {
 }
 
 function main() {
-  const params = pageParams();
-  if (!validRoom(params.room) || !params.user) {
-    showJoinForm(document.getElementById('join'), params);
-    return;
-  }
+  const params = openPage('streamer · livecart');
+  if (!params) return;
   const app = document.getElementById('app');
-  app.hidden = false;
-  document.getElementById('room-title').textContent = params.room;
-  document.title = `${params.room} · streamer · livecart`;
 
   let token = params.token || '';
   const client = new LivecartClient({

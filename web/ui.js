@@ -14,6 +14,22 @@ export function pageParams() {
   return out;
 }
 
+/**
+ * Starts a page: with a valid ?room and ?user it shows #app, titles it and returns the
+ * parameters; otherwise it shows the join form and returns null.
+ */
+export function openPage(titleSuffix) {
+  const params = pageParams();
+  if (!validRoom(params.room) || !params.user) {
+    showJoinForm(document.getElementById('join'), params);
+    return null;
+  }
+  document.getElementById('app').hidden = false;
+  document.getElementById('room-title').textContent = params.room;
+  document.title = `${params.room} · ${titleSuffix}`;
+  return params;
+}
+
 const ROOM_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function validRoom(room) {

@@ -4,7 +4,7 @@
  */
 import { LivecartClient, byteLength } from './livecart.js';
 import {
-  pageParams, validRoom, el, byTestId, setCount, showJoinForm, bindStatus, makeToast,
+  openPage, el, byTestId, setCount, bindStatus, makeToast,
   ERROR_TEXT, CommentList, formatPrice, teamsText,
 } from './ui.js';
 
@@ -41,15 +41,9 @@ function shortId(id) {
 }
 
 function main() {
-  const params = pageParams();
-  if (!validRoom(params.room) || !params.user) {
-    showJoinForm(document.getElementById('join'), params);
-    return;
-  }
+  const params = openPage('livecart');
+  if (!params) return;
   const app = document.getElementById('app');
-  app.hidden = false;
-  document.getElementById('room-title').textContent = params.room;
-  document.title = `${params.room} · livecart`;
 
   const client = new LivecartClient({ room: params.room, user: params.user, token: params.token });
   globalThis.livecart = client; // for the console and for tests
@@ -217,44 +211,40 @@ function main() {
 
   client.on('sales', ({ sku, sale }) => renderSale(sku, sale));
 
-  async function buy(sku) {
+  // One tap of Buy / Join: the card shows it pending until the answer (or a failure) is in,
+  // then describe(answer) gives the outcome's text.
+  async function request(sku, send, describe) {
     const c = cards.get(sku);
     if (!c || c.refs.pending) return;
     c.refs.pending = true;
     renderSale(sku, client.sales.get(sku));
     let answer;
     try {
-      answer = await client.buy(sku);
+      answer = await send();
     } catch (e) {
       answer = { status: e.code === 'timeout' ? 'timeout' : 'offline' };
     }
-    const sale = client.sales.get(sku);
-    const text = fill(ORDER_TEXT[answer.status] || answer.status, { o: shortId(answer.order), l: sale ? sale.limit : '' });
-    setOutcome(sku, answer.status, text);
+    setOutcome(sku, answer.status, describe(answer));
     const cur = cards.get(sku);
     if (cur) cur.refs.pending = false;
+    const sale = client.sales.get(sku);
     if (sale) renderSale(sku, sale);
   }
 
-  async function joinGroup(sku) {
-    const c = cards.get(sku);
-    if (!c || c.refs.pending) return;
-    c.refs.pending = true;
-    renderSale(sku, client.sales.get(sku));
-    let answer;
-    try {
-      answer = await client.groupJoin(sku, { team: params.team });
-    } catch (e) {
-      answer = { status: e.code === 'timeout' ? 'timeout' : 'offline' };
-    }
-    if ((answer.status === 'joined' || answer.status === 'already') && answer.team) {
-      myTeams.set(sku, { team: answer.team, members: answer.members, size: answer.size, done: false });
-    }
-    setOutcome(sku, answer.status, fill(GROUP_TEXT[answer.status] || answer.status, { m: answer.members, s: answer.size }));
-    const cur = cards.get(sku);
-    if (cur) cur.refs.pending = false;
-    const sale = client.sales.get(sku);
-    if (sale) renderSale(sku, sale);
+  function buy(sku) {
+    return request(sku, () => client.buy(sku), (answer) => {
+      const sale = client.sales.get(sku);
+      return fill(ORDER_TEXT[answer.status] || answer.status, { o: shortId(answer.order), l: sale ? sale.limit : '' });
+    });
+  }
+
+  function joinGroup(sku) {
+    return request(sku, () => client.groupJoin(sku, { team: params.team }), (answer) => {
+      if ((answer.status === 'joined' || answer.status === 'already') && answer.team) {
+        myTeams.set(sku, { team: answer.team, members: answer.members, size: answer.size, done: false });
+      }
+      return fill(GROUP_TEXT[answer.status] || answer.status, { m: answer.members, s: answer.size });
+    });
   }
   client.on('group_done', (m) => {
     const t = myTeams.get(m.sku);
