@@ -88,15 +88,23 @@ static void count(lc_server_t *srv, unsigned status) {
     srv->m.api[i]++;
 }
 
-/* Answers now with a small JSON error {"error":CODE}. */
-static int fail(lc_server_t *srv, struct lws *wsi, unsigned status, const char *code, int close) {
-    char b[96];
-    int n = snprintf(b, sizeof(b), "{\"error\":\"%s\"}\n", code);
+/* Answers now with a small JSON error {"error":CODE} (plus "message" when
+ * msg is not NULL: one of our own literals, nothing to escape) and an
+ * optional extra header; close: end the connection without reading more. */
+static int error_reply(lc_server_t *srv, struct lws *wsi, unsigned status, const char *code, const char *msg,
+                       const char *hname, const char *hval, int close) {
+    char b[192];
+    int n = msg ? snprintf(b, sizeof(b), "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, msg)
+                : snprintf(b, sizeof(b), "{\"error\":\"%s\"}\n", code);
+    if (n < 0 || (size_t)n >= sizeof(b)) return -1;
     count(srv, status);
-    int rc = lc_http_send(wsi, status, JSON_TYPE, b, (size_t)n, status == 401 ? "www-authenticate:" : NULL,
-                          "Bearer realm=\"livecart\"");
-    if (rc != 0 || close) return -1;
+    if (lc_http_send(wsi, status, JSON_TYPE, b, (size_t)n, hname, hval) != 0 || close) return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int fail(lc_server_t *srv, struct lws *wsi, unsigned status, const char *code, int close) {
+    return error_reply(srv, wsi, status, code, NULL, status == 401 ? "www-authenticate:" : NULL,
+                       "Bearer realm=\"livecart\"", close);
 }
 
 /* A Redis call now owns q: shutdown waits for it (srv->api_pending). */
@@ -108,13 +116,6 @@ static void to_redis(api_req_t *q) {
 static void from_redis(api_req_t *q) {
     q->in_redis = 0;
     q->srv->api_pending--;
-}
-
-static int fail405(lc_server_t *srv, struct lws *wsi, const char *allow) {
-    static const char b[] = "{\"error\":\"method_not_allowed\"}\n";
-    count(srv, 405);
-    if (lc_http_send(wsi, 405, JSON_TYPE, b, sizeof(b) - 1, "allow:", allow) != 0) return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* Copies the request's Idempotency-Key into key (API_KEY_MAX + 1 bytes):
@@ -235,7 +236,7 @@ int lc_api_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slo
     int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
     int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
     if ((what == 1 && !get) || (what == 2 && !post))
-        return fail405(srv, wsi, what == 1 ? "GET" : "POST");
+        return error_reply(srv, wsi, 405, "method_not_allowed", NULL, "allow:", what == 1 ? "GET" : "POST", 0);
     int auth = authorized(srv, wsi);
     if (!auth && !post) return fail(srv, wsi, 401, "unauthorized", 0);
     api_req_t *q = calloc(1, sizeof(*q));
@@ -332,11 +333,7 @@ int lc_api_body_done(lc_server_t *srv, struct lws *wsi, void **slot) {
         json_decref(j);
         *slot = NULL;
         req_free(q);
-        char b[160];
-        int n = snprintf(b, sizeof(b), "{\"error\":\"bad_request\",\"message\":\"%s\"}\n", why);
-        count(srv, 400);
-        if (lc_http_send(wsi, 400, JSON_TYPE, b, (size_t)n, NULL, NULL) != 0) return -1;
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
+        return error_reply(srv, wsi, 400, "bad_request", why, NULL, NULL, 0);
     }
     lc_store_post_t post = {kind, args, nargs, q->key, strlen(q->key), srv->cfg.req_ttl_s, srv->cfg.history};
     int rc = lc_store_post(srv->store, q->room, q->rn, &post, on_posted, q);
