@@ -177,7 +177,8 @@ int lc_str_eq(lc_str_t a, const char *b);
     X(TOKEN_EXPIRED, "token_expired")  \
     X(MUTED, "muted")                  \
     X(BANNED, "banned")                \
-    X(FILTERED, "filtered")
+    X(FILTERED, "filtered")            \
+    X(UNKNOWN, "unknown")
 
 typedef enum {
     LC_ERR_NONE = 0,

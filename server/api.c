@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "httpparse.h"
 #include "keyfile.h"
 #include "log.h"
 #include "store.h"
@@ -36,15 +37,17 @@ typedef struct api_req {
     lc_server_t *srv;
     struct lws *wsi;  /* NULL once the client went away (orphaned) */
     int in_redis;     /* a Redis call owns a reference */
+    int counted;      /* in srv->api_pending until its answer is written or its client gone */
     int post;         /* POST .../messages (the only request with a body) */
     char room[65];
     size_t rn;
     size_t got;
     char body[API_MAX_BODY + 1];
-    unsigned status;  /* the answer, once known */
-    char *answer;     /* malloc'd JSON */
+    int answered;     /* written from the Redis callback: close at the next WRITEABLE */
     unsigned refuse;  /* 400, 401 or 413 decided before the body: read it, then refuse */
     char key[API_KEY_MAX + 1]; /* Idempotency-Key, "" if none */
+    int chunked;      /* Transfer-Encoding: chunked (lws 4.1 does not decode it) */
+    lc_http_dechunk_t dc;
 } api_req_t;
 
 int lc_api_init(lc_server_t *srv) {
@@ -107,16 +110,22 @@ static int fail(lc_server_t *srv, struct lws *wsi, unsigned status, const char *
                        "Bearer realm=\"livecart\"", close);
 }
 
-/* A Redis call now owns q: shutdown waits for it (srv->api_pending). */
+/* A Redis call now owns q. Shutdown waits for it (srv->api_pending) until
+ * its answer is written, not only until Redis answered: the answer goes
+ * out on a later HTTP_WRITEABLE, and a shard that stopped in between would
+ * post a message and never say so. */
 static void to_redis(api_req_t *q) {
     q->in_redis = 1;
-    q->srv->api_pending++;
+    if (!q->counted) q->srv->api_pending++;
+    q->counted = 1;
+    /* lws reads nothing more while Redis works: bytes after the body stay
+     * unserviced in its buffer (lws 4.1 would otherwise parse them, call
+     * BODY_COMPLETION again and close before we answer), and a client's
+     * FIN cannot close the connection first. */
+    lws_rx_flow_control(q->wsi, 0);
 }
 
-static void from_redis(api_req_t *q) {
-    q->in_redis = 0;
-    q->srv->api_pending--;
-}
+static void from_redis(api_req_t *q) { q->in_redis = 0; }
 
 /* Copies the request's Idempotency-Key into key (API_KEY_MAX + 1 bytes):
  * 0 (absent: ""), or -1 when it is empty, too long or not visible ASCII. */
@@ -134,7 +143,7 @@ static int idempotency_key(struct lws *wsi, char *key) {
 }
 
 static void req_free(api_req_t *q) {
-    free(q->answer);
+    if (q->counted) q->srv->api_pending--;
     free(q);
 }
 
@@ -153,10 +162,30 @@ static int route(const char *path, char *room, size_t *rn) {
     return strcmp(slash, "/messages") == 0 ? 2 : 0;
 }
 
-/* Holds the answer and asks to write it (the client is still there). */
+/* Writes an answer (json: malloc'd, taken; NULL: a plain error for status).
+ * Errors need no handling here: a failed socket is closed by lws. */
+static void write_answer(lc_server_t *srv, struct lws *wsi, unsigned status, char *json) {
+    if (!json) {
+        fail(srv, wsi, status, status == 503 ? "unavailable" : status == 504 ? "unknown" : "internal", 1);
+        return;
+    }
+    count(srv, status);
+    lc_http_send(wsi, status, JSON_TYPE, json, strlen(json), NULL, NULL);
+    free(json);
+}
+
+/* The answer of a request that waited for Redis (the client is still
+ * there): written at once, from the Redis callback; then lws may read again
+ * (flow-controlled HTTP/1 gets no POLLOUT in lws 4.1, so it could not even
+ * flush), and the next HTTP_WRITEABLE -- which lws gives once it has sent
+ * whatever the socket did not take -- closes the connection. Bytes that
+ * followed the body are discarded with it. */
 static void answer_later(api_req_t *q, unsigned status, char *json) {
-    q->status = status;
-    q->answer = json;
+    write_answer(q->srv, q->wsi, status, json);
+    q->answered = 1;
+    if (q->counted) q->srv->api_pending--; /* the answer is out: shutdown need not wait */
+    q->counted = 0;
+    lws_rx_flow_control(q->wsi, 1);
     lws_callback_on_writable(q->wsi);
 }
 
@@ -208,6 +237,11 @@ static void on_posted(void *arg, int status, const lc_store_val_t *v, size_t n) 
         req_free(q);
         return;
     }
+    if (status == LC_STORE_REFUSED) { /* Redis refused it before running it: nothing posted */
+        q->srv->m.redis_failures++;
+        answer_later(q, 503, NULL);
+        return;
+    }
     if (status != 0 || n < 2 || !v[0].s || !v[1].s) {
         /* sent, then lost: it may have been written. Not 503 (a load
          * balancer would retry it and maybe post it twice). */
@@ -254,6 +288,22 @@ int lc_api_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slo
         *slot = q;
         return 0;
     }
+    char te[16];
+    int nte = lws_hdr_copy(wsi, te, sizeof(te), WSI_TOKEN_HTTP_TRANSFER_ENCODING);
+    if (nte != 0) {
+        /* lws 4.1 reads such a body as up to 100 MiB of raw chunk framing and
+         * never completes it: we decode it in lc_api_body. Both headers at
+         * once, or another coding: refused (RFC 9112 6.1, 6.3). */
+        if (nte < 0 || strcasecmp(te, "chunked") != 0 ||
+            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH)) {
+            free(q);
+            return fail(srv, wsi, 400, "bad_request", 1);
+        }
+        q->chunked = q->post = 1;
+        q->refuse = !auth ? 401 : idempotency_key(wsi, q->key) != 0 ? 400 : 0;
+        *slot = q;
+        return 0;
+    }
     char cl[24];
     if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
         free(q);
@@ -272,9 +322,31 @@ int lc_api_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slo
     return 0;
 }
 
+/* A chunked body: decoded into q->body; at its end, what BODY_COMPLETION
+ * does (lws never calls it: it waits for 100 MiB). The connection always
+ * closes after the answer: lws still counts the body as unfinished. */
+static int chunked_body(lc_server_t *srv, struct lws *wsi, void **slot, const void *in, size_t len) {
+    api_req_t *q = *slot;
+    size_t used;
+    int rc = lc_http_dechunk(&q->dc, in, len, &used, q->body, API_MAX_BODY, &q->got);
+    unsigned st = rc < 0 ? 400 : q->got > API_DRAIN_MAX ? 413 : q->refuse == 401 && q->got > API_MAX_BODY ? 401 : 0;
+    if (st) {
+        *slot = NULL;
+        req_free(q);
+        fail(srv, wsi, st, st == 400 ? "bad_request" : st == 401 ? "unauthorized" : "too_large", 1);
+        return -1;
+    }
+    if (rc == 0) return 0;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* lws's PENDING_TIMEOUT_HTTP_CONTENT */
+    rc = lc_api_body_done(srv, wsi, slot);
+    return rc == 0 && !*slot ? -1 : rc; /* answered at once: close */
+}
+
 int lc_api_body(lc_server_t *srv, struct lws *wsi, void **slot, const void *in, size_t len) {
     api_req_t *q = *slot;
+    if (q && q->post && q->answered) return -1;   /* bytes after the body: the answer is out, close */
     if (!q || !q->post || q->in_redis) return -1; /* a body where none belongs: close */
+    if (q->chunked) return chunked_body(srv, wsi, slot, in, len);
     if (q->got + len <= API_MAX_BODY) memcpy(q->body + q->got, in, len);
     q->got += len;
     return q->got > API_DRAIN_MAX ? -1 : 0;
@@ -316,7 +388,11 @@ static const char *parse_body(json_t *j, const char **kind, lc_store_val_t *args
 
 int lc_api_body_done(lc_server_t *srv, struct lws *wsi, void **slot) {
     api_req_t *q = *slot;
-    if (!q || !q->post || q->in_redis) return -1;
+    /* lws 4.1 repeats BODY_COMPLETION while bytes follow the body (the wsi
+     * stays in LRS_BODY with no body left): answered, close; in Redis, wait */
+    if (q && q->post && q->answered) return -1;
+    if (q && q->post && q->in_redis) return 0;
+    if (!q || !q->post) return -1;
     if (q->refuse || q->got > API_MAX_BODY) {
         unsigned st = q->refuse ? q->refuse : 413;
         *slot = NULL;
@@ -349,22 +425,7 @@ int lc_api_body_done(lc_server_t *srv, struct lws *wsi, void **slot) {
 
 int lc_api_writeable(lc_server_t *srv, struct lws *wsi, void **slot) {
     api_req_t *q = *slot;
-    if (!q || q->in_redis || !q->status) return 0;
-    *slot = NULL;
-    unsigned status = q->status;
-    char *answer = q->answer;
-    q->answer = NULL;
-    req_free(q);
-    int rc;
-    if (!answer) {
-        rc = fail(srv, wsi, status, status == 503 ? "unavailable" : status == 504 ? "unknown" : "internal", 0);
-    } else {
-        count(srv, status);
-        rc = lc_http_send(wsi, status, JSON_TYPE, answer, strlen(answer), NULL, NULL);
-        free(answer);
-        if (rc == 0) rc = lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
-    return rc;
+    return q && q->answered ? -1 : 0; /* lws flushed our answer: close */
 }
 
 void lc_api_closed(void **slot) {

@@ -30,9 +30,15 @@ static void refuse(lc_conn_t *c, lc_err_code_t code, uint16_t close, const char 
     lc_conn_close(c, close, lc_err_code_name(code));
 }
 
+static lc_jwt_rules_t jwt_rules(const lc_server_t *srv) {
+    return (lc_jwt_rules_t){(int64_t)time(NULL), (int)srv->cfg.jwt_skew, (int64_t)srv->cfg.max_token_ttl_s};
+}
+
 static const char *reason(lc_jwt_result_t r) {
     switch (r) {
     case LC_JWT_EXPIRED: return "token expired";
+    case LC_JWT_NOT_YET: return "token not valid yet (nbf)";
+    case LC_JWT_TOO_LONG: return "token lives longer than this server accepts";
     case LC_JWT_BAD_SIGNATURE: return "token not signed by this service";
     default: return "malformed token";
     }
@@ -56,8 +62,8 @@ int lc_auth_hello(lc_conn_t *c, const lc_msg_t *m) {
         return -1;
     }
     lc_claims_t cl;
-    lc_jwt_result_t r = lc_jwt_verify(srv->jwt_key, srv->jwt_keylen, m->token.p, m->token.n,
-                                      (int64_t)time(NULL), (int)srv->cfg.jwt_skew, &cl);
+    lc_jwt_rules_t rules = jwt_rules(srv);
+    lc_jwt_result_t r = lc_jwt_verify(srv->jwt_key, srv->jwt_keylen, m->token.p, m->token.n, &rules, &cl);
     if (r != LC_JWT_OK) {
         refuse(c, LC_ERR_UNAUTHORIZED, CLOSE_UNAUTHORIZED, reason(r));
         return -1;
@@ -88,8 +94,8 @@ void lc_auth_refresh(lc_conn_t *c, const lc_msg_t *m) {
         return;
     }
     lc_claims_t cl;
-    lc_jwt_result_t r = lc_jwt_verify(srv->jwt_key, srv->jwt_keylen, m->token.p, m->token.n,
-                                      (int64_t)time(NULL), (int)srv->cfg.jwt_skew, &cl);
+    lc_jwt_rules_t rules = jwt_rules(srv);
+    lc_jwt_result_t r = lc_jwt_verify(srv->jwt_key, srv->jwt_keylen, m->token.p, m->token.n, &rules, &cl);
     size_t rn;
     const char *room = lc_room_name(c->room, &rn);
     if (r != LC_JWT_OK) {

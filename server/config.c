@@ -21,8 +21,12 @@ static const char usage[] =
     "  --tick-ms N          coalescing tick for likes and counts (default 100)\n"
     "  --share-ttl-ms N     a dead shard's viewers leave the count within\n"
     "                       N + N/3 ms (default 15000)\n"
-    "  --ping-secs N        ping a silent connection after N s, drop it 10 s later\n"
+    "  --ping-secs N        ping a silent connection after N s, cut it 10 s later\n"
     "                       (default 20)\n"
+    "  --write-timeout-ms N cut a connection whose socket takes no bytes for N ms while\n"
+    "                       there is something to send (default 10000)\n"
+    "  --sndbuf N           kernel send buffer per connection, bytes (default 65536; the\n"
+    "                       kernel doubles it; 0: autotuning, up to net.ipv4.tcp_wmem)\n"
     "  --history N          comments kept per room, most a resume returns (default 1000)\n"
     "  --ring-slots N       messages a room buffers for slow readers (default 4096)\n"
     "  --ring-bytes N       bytes a room buffers for slow readers (default 4194304)\n"
@@ -37,7 +41,9 @@ static const char usage[] =
     "  --cancel-window-s N  a buyer may cancel an order this long (default 300)\n"
     "  --req-ttl-s N        a buy's answer is repeated for retries this long (default 86400)\n"
     "  --jwt-key-file FILE  require HS256 tokens signed with this key (default: open mode)\n"
-    "  --jwt-skew S         clock skew allowed on token expiry, 0-10 (default 2)\n"
+    "  --jwt-skew S         clock skew allowed on token exp and nbf, 0-10 (default 2)\n"
+    "  --max-token-ttl-s N  refuse tokens whose exp is more than N s ahead (default 86400;\n"
+    "                       0: no cap)\n"
     "  --blocklist FILE     refuse comments containing these terms (one a line; SIGHUP reloads)\n"
     "  --comment-rate N --comment-burst N   comments per connection (default 2/s, burst 5)\n"
     "  --like-rate N --like-burst N         like frames per connection (default 10/s, burst 20)\n"
@@ -90,6 +96,8 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
     c->tick_ms = 100;
     c->share_ttl_ms = 15000;
     c->ping_secs = 20;
+    c->write_timeout_ms = 10000;
+    c->sndbuf = 65536;
     c->history = 1000;
     c->welcome_history = 50;
     c->ring_slots = 4096;
@@ -103,6 +111,7 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
     c->cancel_window_s = 300;
     c->req_ttl_s = 86400;
     c->jwt_skew = 2;
+    c->max_token_ttl_s = 86400;
     c->comment_rate = 2;
     c->comment_burst = 5;
     c->like_rate = 10;
@@ -114,7 +123,7 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
     enum { O_PORT = 256, O_BIND, O_REDIS, O_SHARD, O_TICK, O_TTL, O_PING, O_HIST, O_SLOTS, O_BYTES,
            O_GAPS, O_LINGER, O_RTIMEOUT, O_DRAIN, O_BRATE, O_BBURST, O_CWIN, O_REQTTL, O_JWT,
            O_SKEW, O_BLOCK, O_CRATE, O_CBURST, O_LRATE, O_LBURST, O_ABUSE, O_IPMAX, O_TRUST,
-           O_SALEIP, O_AFAST, O_AUSERS, O_CERT, O_KEY, O_ACCEPT, O_WEB, O_APIKEY, O_HELP, O_VERSION };
+           O_SALEIP, O_AFAST, O_AUSERS, O_CERT, O_KEY, O_ACCEPT, O_WEB, O_APIKEY, O_TOKTTL, O_WTIMEOUT, O_SNDBUF, O_HELP, O_VERSION };
     static const struct option opts[] = {
         {"port", 1, 0, O_PORT},         {"bind", 1, 0, O_BIND},
         {"redis", 1, 0, O_REDIS},       {"shard", 1, 0, O_SHARD},
@@ -134,6 +143,8 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         {"audit-ip-users", 1, 0, O_AUSERS}, {"tls-cert", 1, 0, O_CERT},
         {"tls-key", 1, 0, O_KEY},       {"max-accept-rate", 1, 0, O_ACCEPT},
         {"web-root", 1, 0, O_WEB},      {"api-key-file", 1, 0, O_APIKEY},
+        {"max-token-ttl-s", 1, 0, O_TOKTTL}, {"write-timeout-ms", 1, 0, O_WTIMEOUT},
+        {"sndbuf", 1, 0, O_SNDBUF},
         {"help", 0, 0, O_HELP},         {"version", 0, 0, O_VERSION},
         {0, 0, 0, 0}};
     int o;
@@ -196,6 +207,9 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
         case O_ACCEPT: bad = num(a, 0, 10000000, &v); c->max_accept_rate = (unsigned)v; break;
         case O_WEB: bad = copy(c->web_root, sizeof(c->web_root), a); break;
         case O_APIKEY: bad = copy(c->api_key_file, sizeof(c->api_key_file), a); break;
+        case O_WTIMEOUT: bad = num(a, 1000, 3600000, &v); c->write_timeout_ms = (unsigned)v; break;
+        case O_SNDBUF: bad = num(a, 0, 64L << 20, &v) || (v && v < 4096); c->sndbuf = (unsigned)v; break;
+        case O_TOKTTL: bad = num(a, 0, 86400L * 366 * 10, &v); c->max_token_ttl_s = (unsigned)v; break;
         case O_HELP: fputs(usage, out); return 1;
         case O_VERSION: fputs("livecart-server 0.1.0\n", out); return 1;
         default:

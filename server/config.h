@@ -18,6 +18,8 @@ typedef struct lc_config {
     unsigned tick_ms;
     unsigned share_ttl_ms;    /* a viewer share not refreshed this long expires */
     unsigned ping_secs;       /* idle time before a WebSocket ping */
+    unsigned write_timeout_ms; /* a socket that takes no bytes this long while we wait is cut */
+    unsigned sndbuf;          /* SO_SNDBUF per connection (bytes), 0: the kernel's autotuning */
     unsigned history;         /* stream cap and largest resume */
     unsigned welcome_history; /* comments in a plain welcome */
     unsigned ring_slots;
@@ -33,6 +35,7 @@ typedef struct lc_config {
     unsigned req_ttl_s;       /* how long a buy's answer is kept for retries */
     char jwt_key_file[256];   /* empty: open mode (roles as declared) */
     unsigned jwt_skew;        /* seconds of clock skew allowed on exp */
+    unsigned max_token_ttl_s; /* tokens whose exp is further ahead are refused, 0: no cap */
     char blocklist[256];      /* word filter file, reloaded on SIGHUP */
     double comment_rate, comment_burst, like_rate, like_burst;
     unsigned abuse_close;     /* rate-limited frames in a row before closing 1008 */

@@ -50,6 +50,7 @@ struct lc_conn {
     uint8_t resume;     /* WAITING with a `since`: last holds it */
     uint16_t close_code; /* non-zero: close with it once the queue is sent */
     uint8_t close_sent;  /* our close frame is written */
+    uint8_t killed;      /* cut without a close frame (hard_close in net.c) */
     const char *close_why; /* static text for the close frame */
     uint64_t tail;       /* ring position (JOINING, JOINED) */
     lc_sid_t last;       /* newest comment delivered: no duplicates, gap hint */
@@ -63,6 +64,8 @@ struct lc_conn {
     uint16_t jitter;       /* s added to --ping-secs for this connection */
     uint8_t pinged;
     uint64_t close_at; /* draining: when to close (loop ms) */
+    uint64_t stall_ms;   /* waiting on a WRITEABLE since (loop ms), 0: not waiting */
+    uint32_t stall_outq; /* the kernel's unsent bytes when last seen (progress check) */
     char ip[48];      /* the client's address (after trusted proxies) */
     uint8_t *rx; /* reassembly of a fragmented message, LC_MAX_CLIENT_MSG */
     uint16_t rxlen;

@@ -88,10 +88,12 @@ static json_t *part_json(const char *p, size_t n) {
 static int claims_of(json_t *pl, lc_claims_t *out) {
     json_t *sub = json_object_get(pl, "sub"), *role = json_object_get(pl, "role");
     json_t *exp = json_object_get(pl, "exp"), *room = json_object_get(pl, "room");
-    /* exp is a NumericDate: RFC 7519 allows fractions; whole seconds are enough here */
+    json_t *nbf = json_object_get(pl, "nbf");
+    /* exp and nbf are NumericDates: RFC 7519 allows fractions; whole seconds are enough here */
     if (!json_is_string(sub) || !json_is_string(role) || !json_is_number(exp)) return -1;
-    double expd = json_number_value(exp);
-    if (expd < -1e15 || expd > 1e15) return -1;
+    if (nbf && !json_is_number(nbf)) return -1;
+    double expd = json_number_value(exp), nbfd = nbf ? json_number_value(nbf) : 0;
+    if (expd < -1e15 || expd > 1e15 || nbfd < -1e15 || nbfd > 1e15) return -1;
     size_t sn = json_string_length(sub);
     const char *sv = json_string_value(sub);
     if (sn < 1 || sn > 64 || memchr(sv, 0, sn) || !lc_utf8_valid(sv, sn)) return -1;
@@ -102,6 +104,7 @@ static int claims_of(json_t *pl, lc_claims_t *out) {
     out->sub_n = (uint8_t)sn;
     out->role = (lc_role_t)r;
     out->exp = (int64_t)expd;
+    out->nbf = (int64_t)nbfd;
     if (room && !json_is_null(room)) {
         if (!json_is_string(room) || !lc_ident_valid(json_string_value(room), json_string_length(room)))
             return -1;
@@ -111,8 +114,8 @@ static int claims_of(json_t *pl, lc_claims_t *out) {
     return 0;
 }
 
-lc_jwt_result_t lc_jwt_verify(const uint8_t *key, size_t keylen, const char *tok, size_t n, int64_t now,
-                              int skew, lc_claims_t *out) {
+lc_jwt_result_t lc_jwt_verify(const uint8_t *key, size_t keylen, const char *tok, size_t n,
+                              const lc_jwt_rules_t *rules, lc_claims_t *out) {
     if (n == 0 || n > LC_JWT_MAX) return LC_JWT_MALFORMED;
     const char *d1 = memchr(tok, '.', n);
     const char *d2 = d1 ? memchr(d1 + 1, '.', n - (size_t)(d1 + 1 - tok)) : NULL;
@@ -136,7 +139,10 @@ lc_jwt_result_t lc_jwt_verify(const uint8_t *key, size_t keylen, const char *tok
     int ok = claims_of(pl, &c) == 0;
     json_decref(pl);
     if (!ok) return LC_JWT_MALFORMED;
+    int64_t now = rules->now, skew = rules->skew;
     if (now > c.exp + skew) return LC_JWT_EXPIRED;
+    if (c.nbf && now < c.nbf - skew) return LC_JWT_NOT_YET;
+    if (rules->max_ttl > 0 && c.exp > now + rules->max_ttl + skew) return LC_JWT_TOO_LONG;
     *out = c;
     return LC_JWT_OK;
 }
@@ -162,6 +168,7 @@ int lc_jwt_sign(const uint8_t *key, size_t keylen, const lc_claims_t *c, char *o
                            "exp", (json_int_t)c->exp);
     if (!pl) return -1;
     if (c->room_n) json_object_set_new(pl, "room", json_stringn(c->room, c->room_n));
+    if (c->nbf) json_object_set_new(pl, "nbf", json_integer(c->nbf));
     char *payload = json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(pl);
     if (!payload) return -1;

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "config.h"
 #include "filter.h"
+#include "httpparse.h"
 #include "log.h"
 #include "net.h"
 #include "room.h"
@@ -138,6 +139,9 @@ int main(int argc, char **argv) {
     lc_log("livecart-server listening on %s://%s:%d/live (shard %s, redis %s:%d, tick %u ms)",
            srv.cfg.tls_cert[0] ? "wss" : "ws", srv.cfg.bind, srv.cfg.port, srv.cfg.shard,
            srv.cfg.redis_host, srv.cfg.redis_port, srv.cfg.tick_ms);
+    if (!srv.cfg.max_conns_per_ip && !lc_http_addr_is_loopback(srv.cfg.bind))
+        lc_log("WARNING: --max-conns-per-ip is off on --bind %s: one client address may open any number "
+               "of connections (deploy/ sets 200)", srv.cfg.bind);
     uv_run(&loop, UV_RUN_DEFAULT);
 
     lc_net_free(&srv);

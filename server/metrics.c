@@ -26,10 +26,11 @@ static void one(lc_buf_t *b, const char *name, const char *type, const char *hel
     put(b, "%s %llu\n", name, v);
 }
 
-static const char *const order_st[LC_ORDER__COUNT] = {"ok", "sold_out", "limit", "closed",
-                                                      "invalid", "rate_limited", "unavailable", "other"};
-static const char *const join_st[LC_JOIN__COUNT] = {"joined", "already", "sold_out", "closed", "not_found",
-                                                    "invalid", "rate_limited", "unavailable", "other"};
+static const char *const order_st[LC_ORDER__COUNT] = {"ok",           "sold_out",    "limit",   "closed", "invalid",
+                                                      "rate_limited", "unavailable", "unknown", "other"};
+static const char *const join_st[LC_JOIN__COUNT] = {"joined",       "already",     "sold_out", "closed", "not_found",
+                                                    "invalid",      "rate_limited", "unavailable", "unknown",
+                                                    "other"};
 
 static int status_index(const char *const *names, int count, const char *st, size_t n) {
     for (int i = 0; i < count - 1; i++)
@@ -77,6 +78,10 @@ int lc_metrics_render(const lc_server_t *srv, lc_buf_t *out) {
     one(out, "livecart_slow_consumers_closed_total", "counter", "Slow readers closed (1008).", m->slow_closed);
     one(out, "livecart_reply_queue_closed_total", "counter", "Connections closed for unread replies.",
         m->queue_closed);
+    one(out, "livecart_write_timeouts_total", "counter",
+        "Connections cut because their socket took no bytes for --write-timeout-ms.", m->write_timeouts);
+    one(out, "livecart_ping_timeouts_total", "counter", "Connections cut because they did not answer a ping.",
+        m->ping_timeouts);
     one(out, "livecart_upgrades_refused_total", "counter", "WebSocket upgrades refused (400/404/429/503).",
         m->upgrades_refused);
     one(out, "livecart_ip_cap_refused_total", "counter", "Upgrades refused by --max-conns-per-ip.", m->ip_refused);

@@ -10,7 +10,7 @@
 #include "lc_proto.h"
 
 /* Answer statuses of buys and group joins (PROTOCOL.md), a fixed set. */
-enum { LC_ORDER__COUNT = 8, LC_JOIN__COUNT = 9 };
+enum { LC_ORDER__COUNT = 9, LC_JOIN__COUNT = 10 };
 
 typedef struct lc_metrics {
     uint64_t conns_open, conns_total;
@@ -18,6 +18,7 @@ typedef struct lc_metrics {
     uint64_t msgs_in[LC_MSG__COUNT];
     uint64_t errors[LC_ERR__COUNT];
     uint64_t gaps, slow_closed, queue_closed;
+    uint64_t write_timeouts, ping_timeouts; /* closed hard: socket took nothing / no pong */
     uint64_t upgrades_refused, ip_refused, accept_refused;
     uint64_t redis_failures;
     uint64_t api[7]; /* API answers: 2xx, 400, 401, 404, 413, 503, other */

@@ -15,9 +15,13 @@ void lc_moderation_close_banned(lc_conn_t *c) {
 
 static void on_done(void *arg, int status, const lc_store_val_t *v, size_t n) {
     lc_conn_t *c = arg;
-    if (status != 0 || n < 1 || !v[0].s) {
+    if (status == LC_STORE_REFUSED) {
         c->srv->m.redis_failures++;
         lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "storage unavailable, retry later");
+    } else if (status != 0 || n < 1 || !v[0].s) {
+        /* every moderation op is idempotent: sending it again is safe */
+        c->srv->m.redis_failures++;
+        lc_conn_send_error(c, LC_ERR_UNKNOWN, "no answer from storage: it may have happened; send it again");
     } else if (v[0].n == 9 && memcmp(v[0].s, "not_found", 9) == 0) {
         lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "delete: no such comment");
     }

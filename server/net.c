@@ -21,11 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "http.h"
+#include "httpparse.h"
 #include "log.h"
 #include "room.h"
 #include "session.h"
@@ -72,11 +75,36 @@ static void queue_free(lc_conn_t *c) {
 }
 
 /* Asks lws for a WRITEABLE callback: the path for backpressure (lws holds
- * unsent bytes) and for closing. */
+ * unsent bytes) and for closing. The wait is timed (lc_net_keepalive): a
+ * socket that takes nothing for --write-timeout-ms is cut. */
 static void want_writeable(lc_conn_t *c) {
     if (!c->wsi || c->want_write) return;
     c->want_write = 1;
+    c->stall_ms = uv_now(c->srv->loop);
+    c->stall_outq = UINT32_MAX; /* not looked at yet */
     lws_callback_on_writable(c->wsi);
+}
+
+/* Cuts c now, without a close frame: its socket takes no bytes, or its
+ * peer does not answer, so a close frame could not be delivered either.
+ * SO_LINGER 0 makes the close an RST, so that the kernel drops what it
+ * still holds for the peer at once instead of retrying it for minutes;
+ * lws closes the socket on its next service without flushing its own
+ * buffered bytes (a "violent" timeout close), and the connection is freed
+ * through LWS_CALLBACK_CLOSED as usual. */
+static void hard_close(lc_conn_t *c) {
+    if (!c->wsi || c->killed) return;
+    c->killed = 1;
+    int fd = lws_get_socket_fd(c->wsi);
+    struct linger lg = {1, 0};
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) != 0)
+        lc_log("net: SO_LINGER: %s", strerror(errno));
+    c->close_code = LWS_CLOSE_STATUS_ABNORMAL_CLOSE; /* nothing more is queued */
+    c->close_sent = 1;
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    /* On a foreign libuv loop that timer is only looked at after lws's next
+     * own event -- on a quiet shard, up to 30 s later: wake lws now. */
+    lws_cancel_service(c->srv->lws);
 }
 
 /* Something is ready for c: queue it for the end of this loop iteration,
@@ -189,8 +217,8 @@ static int refuse(lc_server_t *srv, struct lws *wsi, unsigned status, const char
     static const struct {
         unsigned code;
         const char *text;
-    } texts[] = {{400, "Bad Request"}, {404, "Not Found"}, {429, "Too Many Requests"},
-                 {503, "Service Unavailable"}};
+    } texts[] = {{400, "Bad Request"}, {404, "Not Found"}, {426, "Upgrade Required"},
+                 {429, "Too Many Requests"}, {503, "Service Unavailable"}};
     const char *text = "Error";
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         if (texts[i].code == status) text = texts[i].text;
@@ -199,7 +227,10 @@ static int refuse(lc_server_t *srv, struct lws *wsi, unsigned status, const char
     int n = snprintf(p, 512,
                      "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n%s",
-                     status, text, strlen(body), status == 503 || status == 429 ? "Retry-After: 1\r\n" : "",
+                     status, text, strlen(body),
+                     status == 503 || status == 429 ? "Retry-After: 1\r\n"
+                     : status == 426              ? "Sec-WebSocket-Version: 13\r\n"
+                                                  : "",
                      body);
     srv->m.upgrades_refused++;
     if (n < 0 || n >= 512) return -1;
@@ -228,7 +259,13 @@ static void ip_add(lc_server_t *srv, const char *ip, int d) {
 }
 
 static int confirm_upgrade(lc_server_t *srv, struct lws *wsi) {
-    char path[128], room[80];
+    char path[128], room[80], hv[64];
+    /* lws 4.1 answers 101 to any Sec-WebSocket-Version (none, 8, "abc") and
+     * to any non-empty key: RFC 6455 4.2.1 and 4.4 are ours to enforce */
+    if (lws_hdr_copy(wsi, hv, sizeof(hv), WSI_TOKEN_VERSION) != 2 || strcmp(hv, "13") != 0)
+        return refuse(srv, wsi, 426, "unsupported WebSocket version: use 13\n");
+    int kn = lws_hdr_copy(wsi, hv, sizeof(hv), WSI_TOKEN_KEY);
+    if (kn <= 0 || !lc_http_ws_key_valid(hv, (size_t)kn)) return refuse(srv, wsi, 400, "bad Sec-WebSocket-Key\n");
     if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 || strcmp(path, "/live") != 0)
         return refuse(srv, wsi, 404, "not found: connect to /live?room=ROOM\n");
     int n = url_room(wsi, room, sizeof(room));
@@ -279,6 +316,11 @@ static int on_established(lc_server_t *srv, struct lws *wsi, pss_t *pss) {
     c->last_rx = (uint32_t)(uv_now(srv->loop) / 1000);
     c->jitter = (uint16_t)(srv->m.conns_total % (srv->cfg.ping_secs / 2 + 1));
     c->fmt = (uint8_t)lws_get_protocol(wsi)->id;
+    /* Bound what the kernel may hold for a peer that stops reading
+     * (PROTOCOL.md, "Slow and stuck readers"); the kernel doubles it. */
+    int fd = lws_get_socket_fd(wsi), sb = (int)srv->cfg.sndbuf;
+    if (sb && fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb)) != 0)
+        lc_log("net: SO_SNDBUF: %s", strerror(errno));
     c->next = srv->conns;
     if (c->next) c->next->prev = c;
     srv->conns = c;
@@ -365,8 +407,8 @@ static int write_raw(lc_conn_t *c, const uint8_t *p, size_t n) {
  * path re-enters itself at once and hangs up without the close frame that
  * lws_close_reason() prepared (the client sees 1006). The first call writes
  * the frame and waits for WRITEABLE, which lws only gives once the frame is
- * on the wire; the second hangs up. A peer that never reads is cut after
- * 5 s by the lws timeout. */
+ * on the wire; the second hangs up. A peer whose socket takes nothing meanwhile
+ * is cut like any stuck socket, after --write-timeout-ms (lc_net_keepalive). */
 static int close_step(lc_conn_t *c) {
     if (c->close_sent) return -1;
     const char *why = c->close_why ? c->close_why : "";
@@ -380,8 +422,7 @@ static int close_step(lc_conn_t *c) {
     memcpy(f + 4, why, n);
     if (write_raw(c, f, 4 + n) != 0) return -1;
     c->close_sent = 1;
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
-    lws_callback_on_writable(c->wsi);
+    want_writeable(c);
     return 0;
 }
 
@@ -452,6 +493,7 @@ static int write_pending(lc_server_t *srv, lc_conn_t *c, int *more) {
 static int on_writeable(lc_server_t *srv, lc_conn_t *c) {
     int more;
     c->want_write = 0;
+    c->stall_ms = 0;
     if (write_pending(srv, c, &more) != 0) return -1;
     if (more) {
         want_writeable(c);
@@ -682,26 +724,56 @@ int lc_net_start(lc_server_t *srv) {
     return 0;
 }
 
+/* The kernel's unsent bytes on c's socket, or UINT32_MAX if unknown. */
+static uint32_t unsent(lc_conn_t *c) {
+    int fd = lws_get_socket_fd(c->wsi), n = 0;
+    if (fd < 0 || ioctl(fd, SIOCOUTQ, &n) != 0 || n < 0) return UINT32_MAX;
+    return (uint32_t)n;
+}
+
+/* 1 if c has waited on a WRITEABLE for --write-timeout-ms and its socket
+ * took no bytes since the last look (a second ago). A reader that still
+ * reads, however slowly, makes progress and keeps its connection (a
+ * lapped one gets `gap` as before); one that never reads is cut, and what
+ * it pinned (kernel buffer, lws's partial write, our queue) is freed. */
+static int write_stalled(lc_server_t *srv, lc_conn_t *c, uint64_t now_ms) {
+    if (!c->want_write || !c->stall_ms) return 0;
+    uint32_t q = unsent(c);
+    if (q != c->stall_outq) {
+        if (c->stall_outq != UINT32_MAX) c->stall_ms = now_ms; /* it took bytes */
+        c->stall_outq = q;
+        return 0;
+    }
+    return now_ms - c->stall_ms >= srv->cfg.write_timeout_ms;
+}
+
 /*
- * Keepalive, run once a second. lws 4.1 has one (its "validity" timers),
- * but it keeps per-connection timers in a sorted list, O(n) per re-arm:
- * 10,000 viewers that joined together all ping in the same second and the
- * shard stalled for two seconds (measured). Ours pings a connection once
- * it has been silent for --ping-secs plus a per-connection jitter of up to
- * half that (so the pings of a crowd spread out), on the normal write path,
- * and closes it if it stays silent 10 s after the ping. Anything the client
- * sends, pongs included, counts as life.
+ * Keepalive and stuck sockets, run once a second. lws 4.1 has a keepalive
+ * (its "validity" timers), but it keeps per-connection timers in a sorted
+ * list, O(n) per re-arm: 10,000 viewers that joined together all ping in
+ * the same second and the shard stalled for two seconds (measured). Ours
+ * pings a connection once it has been silent for --ping-secs plus a
+ * per-connection jitter of up to half that (so the pings of a crowd spread
+ * out), on the normal write path, and cuts it if it stays silent 10 s
+ * after the ping. Anything the client sends, pongs included, counts as
+ * life. The same pass cuts sockets that take no bytes (write_stalled).
  */
 void lc_net_keepalive(lc_server_t *srv) {
     net_t *net = srv->net;
-    uint64_t now = uv_now(srv->loop) / 1000;
+    uint64_t now_ms = uv_now(srv->loop), now = now_ms / 1000;
     unsigned ping = srv->cfg.ping_secs;
     for (lc_conn_t *c = srv->conns; c; c = c->next) {
-        if (!c->wsi || c->close_code) continue;
+        if (!c->wsi || c->killed) continue;
+        if (write_stalled(srv, c, now_ms)) {
+            srv->m.write_timeouts++;
+            hard_close(c);
+            continue;
+        }
+        if (c->close_code || c->close_sent) continue;
         uint64_t idle = now - c->last_rx;
         if (c->pinged && idle >= (uint64_t)c->pinged_after + 10) {
-            c->close_sent = 1; /* a peer that does not answer pings gets no close frame */
-            lc_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "ping timeout");
+            srv->m.ping_timeouts++;
+            hard_close(c);
         } else if (!c->pinged && idle >= ping + c->jitter && net->ping) {
             c->pinged = 1;
             c->pinged_after = (uint32_t)idle;

@@ -135,6 +135,12 @@ static void reply_status(lc_conn_t *c, lc_msg_type_t type, lc_str_t req, lc_str_
 
 static lc_str_t val_str(const lc_store_val_t *v) { return v->s ? lc_str(v->s, v->n) : lc_str("", 0); }
 
+/* The status of a request Redis did not answer usefully: "unavailable" only
+ * when it certainly did not run; else "unknown" -- it may have happened,
+ * and the same req again tells the outcome (the scripts repeat their first
+ * answer). Never "nothing happened" about something that happened. */
+static const char *lost_status(int status) { return status == LC_STORE_REFUSED ? "unavailable" : "unknown"; }
+
 static void mark_dirty(lc_room_t *r, const char *id, size_t n) {
     sku_t *k = sku_find(r, id, n, 1);
     if (k) k->dirty = 1;
@@ -147,7 +153,7 @@ static void on_request_done(void *arg, int status, const lc_store_val_t *v, size
     lc_str_t req = lc_str(o->req, o->reqn), sku = lc_str(o->sku, o->skun);
     if (status != 0 || n < 4 || !v[0].s) {
         o->c->srv->m.redis_failures++;
-        reply_status(o->c, o->type, req, sku, "unavailable");
+        reply_status(o->c, o->type, req, sku, lost_status(status));
         op_free(o);
         return;
     }
@@ -184,7 +190,7 @@ static void on_cancel_done(void *arg, int status, const lc_store_val_t *v, size_
     lc_msg_set(&m, order, lc_str(o->req, o->reqn));
     if (status != 0 || n < 4 || !v[0].s) {
         o->c->srv->m.redis_failures++;
-        lc_msg_set(&m, status, lc_cstr("unavailable"));
+        lc_msg_set(&m, status, lc_cstr(lost_status(status)));
     } else {
         lc_msg_set(&m, status, val_str(&v[0]));
         if (v[1].n) {
@@ -201,9 +207,13 @@ static void on_cancel_done(void *arg, int status, const lc_store_val_t *v, size_
 /* Answers {"ok"} or {"exists"} / {"closed"}. */
 static void on_admin_done(void *arg, int status, const lc_store_val_t *v, size_t n) {
     op_t *o = arg;
-    if (status != 0 || n < 1 || !v[0].s) {
+    if (status == LC_STORE_REFUSED) {
         o->c->srv->m.redis_failures++;
         lc_conn_send_error(o->c, LC_ERR_UNAVAILABLE, "storage unavailable, retry later");
+    } else if (status != 0 || n < 1 || !v[0].s) {
+        o->c->srv->m.redis_failures++;
+        lc_conn_send_error(o->c, LC_ERR_UNKNOWN, "%s %.*s: no answer from storage, it may have happened: "
+                           "watch the room or send it again", lc_msg_type_name(o->type), o->skun, o->sku);
     } else if (lc_str_eq(val_str(&v[0]), "exists")) {
         lc_conn_send_error(o->c, LC_ERR_BAD_REQUEST, "sale %.*s is already open", o->skun, o->sku);
     } else if (lc_str_eq(val_str(&v[0]), "closed")) {

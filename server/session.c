@@ -58,9 +58,14 @@ static void on_comment_stored(void *arg, int status, const lc_store_val_t *v, si
     lc_conn_t *c = op->c;
     uint16_t run_before = op->run_before;
     free(op);
-    if (status != 0 || n < 1 || !v[0].s) {
+    if (status == LC_STORE_REFUSED) {
         c->srv->m.redis_failures++;
         lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "comment not stored, retry later");
+    } else if (status != 0 || n < 1 || !v[0].s) {
+        /* it may be posted: with its req, the same comment again is posted once */
+        c->srv->m.redis_failures++;
+        lc_conn_send_error(c, LC_ERR_UNKNOWN, "no answer from storage: the comment may be posted; "
+                           "send it again with the same req");
     } else if (lc_str_eq(lc_str(v[0].s, v[0].n), "banned")) {
         lc_moderation_close_banned(c);
     } else if (lc_str_eq(lc_str(v[0].s, v[0].n), "muted")) {

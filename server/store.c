@@ -134,16 +134,16 @@ static int req_send(rconn_t *rc, lc_req_t *r) {
     return 0;
 }
 
-static void fail_req(lc_req_t *r) {
+static void fail_req(lc_req_t *r, int status) {
     switch (r->kind) {
     case REQ_JOIN:
-        r->cb.join(r->arg, -1, NULL);
+        r->cb.join(r->arg, status, NULL);
         break;
     case REQ_INT:
-        r->cb.num(r->arg, -1, 0);
+        r->cb.num(r->arg, status, 0);
         break;
     case REQ_VALS:
-        r->cb.vals(r->arg, -1, NULL, 0);
+        r->cb.vals(r->arg, status, NULL, 0);
         break;
     default:
         break;
@@ -268,6 +268,19 @@ static int deliver(const redisReply *rp, lc_req_t *r) {
 
 static void loaded(rconn_t *rc, lc_req_t *r, const redisReply *rp);
 
+/* 1 for the errors Redis gives before it runs a command (or a script) at
+ * all; anything else -- a script that failed part-way, an error we do not
+ * know -- may have had an effect. NOSCRIPT is here because it is retried
+ * once with the source, and a second one means the script never ran. */
+static int refused_before_running(const char *err) {
+    static const char *const before[] = {"OOM ", "BUSY ", "LOADING ", "READONLY ", "MASTERDOWN ",
+                                         "NOSCRIPT ", "CLUSTERDOWN ", "TRYAGAIN ", "NOREPLICAS ",
+                                         "MISCONF ", "NOAUTH ", "NOPERM ", "WRONGPASS "};
+    for (size_t i = 0; i < sizeof(before) / sizeof(before[0]); i++)
+        if (strncmp(err, before[i], strlen(before[i])) == 0) return 1;
+    return 0;
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
     lc_req_t *r = priv;
     rconn_t *rc = r->rc;
@@ -291,13 +304,13 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv) {
         if (req_send(rc, r) == 0) return;
     }
     if (!rp) {
-        fail_req(r); /* connection lost: the command may or may not have run */
+        fail_req(r, LC_STORE_UNKNOWN); /* connection lost: the command may or may not have run */
     } else if (rp->type == REDIS_REPLY_ERROR) {
         lc_log("redis: command failed: %.200s", rp->str);
-        fail_req(r);
+        fail_req(r, refused_before_running(rp->str) ? LC_STORE_REFUSED : LC_STORE_UNKNOWN);
     } else if (deliver(rp, r) != 0) {
         lc_log("redis: unexpected reply type %d", rp->type);
-        fail_req(r);
+        fail_req(r, LC_STORE_UNKNOWN);
     }
     free(r);
 }

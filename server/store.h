@@ -10,9 +10,9 @@
  * timeout_ms drops its connection, so no caller waits forever.
  *
  * Calls return 0 when the command was sent: then the callback runs exactly
- * once, later, with status 0 (a reply) or -1 (error or connection lost; the
- * command may or may not have run). They return -1 when nothing was sent
- * (Redis down, out of memory): then the callback never runs.
+ * once, later, with a status below. They return -1 when nothing was sent
+ * (Redis down, out of memory): then the callback never runs, and the caller
+ * may say "nothing happened" (`unavailable`).
  */
 #ifndef LC_STORE_H
 #define LC_STORE_H
@@ -22,6 +22,17 @@
 #include <uv.h>
 
 typedef struct lc_store lc_store_t;
+
+/* A callback's status. The difference between the last two is what a
+ * client is told: a command that may have run must never be reported as
+ * "nothing happened" (an order would exist that its buyer was told failed). */
+enum {
+    LC_STORE_OK = 0,       /* the reply */
+    LC_STORE_UNKNOWN = -1, /* sent, and no usable answer: the connection was lost or timed
+                            * out, or the script failed part-way. It may have run. */
+    LC_STORE_REFUSED = -2, /* Redis answered with an error that it gives before running
+                            * anything (OOM, BUSY, LOADING, READONLY, ...): it did not run. */
+};
 
 typedef struct lc_store_events {
     /* The command or subscriber connection went up or down. */

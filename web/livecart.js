@@ -48,6 +48,7 @@ const DEFAULTS = {
   likeBatchMs: 100,
   requestTimeoutMs: 20000,  // buy / group join / cancel: give up waiting after this
   unavailableRetries: 3,    // status `unavailable` is retried with the same req this often
+  unknownRetries: 8,        // status `unknown` (it may have happened): asked again with the same req
   resume: true,
 };
 
@@ -550,6 +551,14 @@ export class LivecartClient {
 
   _onError(m) {
     if (m.code === 'token_expired') this._tokenExpired = true;
+    if (m.code === 'unknown' && this._unseen.length) {
+      // A comment reached Redis and its answer was lost: it may be posted. Send what has not come
+      // back again, with the same req (the server posts each (user, req) once), a little later.
+      const conn = this._conn;
+      this._setTimer(() => {
+        if (conn === this._conn && this._joined) for (const u of this._unseen) this._send(u.frame);
+      }, 1000);
+    }
     // a refused comment will be refused again: do not re-send what is waiting (errors carry no req)
     if (m.code === 'muted' || m.code === 'filtered' || m.code === 'banned') this._unseen = [];
     if (!this._joined && this.ws) {
@@ -703,7 +712,7 @@ export class LivecartClient {
     if (existing) return existing.promise;
     let p;
     const promise = new Promise((resolve, reject) => {
-      p = { key, frame, tries: 0 };
+      p = { key, frame, tries: 0, unknownTries: 0 };
       p.resolve = (v) => { this._clearTimer(p.timer); this._pending.delete(key); resolve(v); };
       p.reject = (e) => { this._clearTimer(p.timer); this._pending.delete(key); reject(e); };
     });
@@ -721,6 +730,15 @@ export class LivecartClient {
       // Redis was unreachable and nothing happened: the same req again, a little later
       p.tries++;
       this._setTimer(() => { if (this._pending.get(key) === p && this._joined) this._send(p.frame); }, 300 * 2 ** p.tries);
+      return;
+    }
+    if (m.status === 'unknown' && p.unknownTries < this.opts.unknownRetries) {
+      // The request reached Redis and its answer was lost: it may have happened. The same req
+      // is answered with what did happen (the server never does it twice), so ask until we know.
+      // (A cancel asked again answers `already` when the first one went through.)
+      p.unknownTries++;
+      const wait = Math.min(300 * 2 ** p.unknownTries, 5000);
+      this._setTimer(() => { if (this._pending.get(key) === p && this._joined) this._send(p.frame); }, wait);
       return;
     }
     p.resolve(m);

@@ -157,6 +157,7 @@ export const ERROR_TEXT = {
   token_expired: 'Your session expired.',
   forbidden: 'Only the streamer can do that.',
   unavailable: 'The server is busy. Please try again.',
+  unknown: 'No confirmation yet: it may have gone through (your comment is sent again automatically).',
   too_large: 'That message is too long.',
 };
 

@@ -16,6 +16,7 @@ const ORDER_TEXT = {
   invalid: 'That did not work (invalid request).',
   rate_limited: 'Too many taps: try again in a moment.',
   unavailable: 'The shop is busy: please try again.',
+  unknown: 'We could not confirm this order yet: it may have gone through. Tap again to check (you will not be charged twice).',
   timeout: 'No answer yet: check your connection.',
   offline: 'Not connected.',
 };
@@ -29,6 +30,7 @@ const GROUP_TEXT = {
   invalid: 'That did not work (invalid request).',
   rate_limited: 'Too many taps: try again in a moment.',
   unavailable: 'The shop is busy: please try again.',
+  unknown: 'We could not confirm this yet: it may have gone through. Tap again to check.',
   timeout: 'No answer yet: check your connection.',
 };
 

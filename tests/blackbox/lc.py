@@ -142,6 +142,23 @@ def http_get(port, path, headers=None, timeout=None):
         conn.close()
 
 
+_SAMPLE_RE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (\d+(\.\d+)?)$')
+
+
+def metrics(port):
+    """GET /metrics -> {'name{labels}': value} (fails on a line that is not a sample)."""
+    status, body = http_get(port, "/metrics")
+    assert status == 200, status
+    values = {}
+    for line in body.decode().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE_RE.match(line)
+        assert m, f"not a Prometheus sample line: {line!r}"
+        values[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return values
+
+
 # --------------------------------------------------------------------------------------------
 # processes
 
@@ -1408,13 +1425,18 @@ async def expect_refused(c, code, close_code, timeout=None):
     return msgs
 
 
-def _upgrade(port, path, headers=None, source=None, timeout=None, subprotocols=(SUBPROTO["json"],)):
+def _upgrade(port, path, headers=None, source=None, timeout=None, subprotocols=(SUBPROTO["json"],),
+             version="13", key=None):
     """A hand-made WebSocket upgrade -> (status, {lowercased header: value}, status line, socket),
     the socket still open on a 101 and closed otherwise.  Done by hand so that any HTTP/1.x status
-    line is read (client libraries refuse some and would hide the status)."""
-    key = base64.b64encode(os.urandom(16)).decode()
-    req = (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
+    line is read (client libraries refuse some and would hide the status).  version / key: the
+    Sec-WebSocket-Version / -Key values (None: the header is left out; key default: a fresh one)."""
+    key = base64.b64encode(os.urandom(16)).decode() if key is None else key
+    req = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    if key is not False:
+        req += f"Sec-WebSocket-Key: {key}\r\n"
+    if version is not None:
+        req += f"Sec-WebSocket-Version: {version}\r\n"
     if subprotocols:
         req += f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}\r\n"
     for k, v in (headers or {}).items():

@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import re
 import signal
 import socket
 import time
@@ -238,6 +239,103 @@ def test_a_pipelined_request_with_a_body_does_not_hang_the_shard(api, room):
     assert out.startswith(b"HTTP/1.1 200")
     for _ in range(3):
         assert api.healthz()[0] == 200
+
+
+def post_bytes(room, body, extra_headers=b"", length=True):
+    """The bytes of one POST /api/rooms/ROOM/messages with body (bytes)."""
+    head = (b"POST /api/rooms/" + room.encode() + b"/messages HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Bearer " + KEY.encode() + b"\r\nContent-Type: application/json\r\n" + extra_headers)
+    if length:
+        head += b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+    return head + b"\r\n" + body
+
+
+def responses(out):
+    """The status codes of every HTTP response in out."""
+    return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", out)]
+
+
+def posted(rds, room):
+    return [f.get("t") for _i, f in rds.xrange(lc.rkey(room, "chat"))]
+
+
+def test_a_post_followed_by_a_stray_crlf_is_answered(api, room, rds):
+    """Hand-written clients often end a body with CRLF: the post is answered (it used to be
+    posted and the connection closed without an answer, so a retry posted it twice)."""
+    body = json.dumps({"type": "announce", "text": "crlf"}).encode()
+    out = raw_exchange(api.port, post_bytes(room, body) + b"\r\n")
+    assert responses(out) == [202], out[:300]
+    assert json.loads(out.partition(b"\r\n\r\n")[2])["id"]
+    assert posted(rds, room) == ["crlf"]
+
+
+def test_pipelined_posts_get_one_answer_and_nothing_is_posted_without_its_answer(api, room, rds):
+    """One request per connection (PROTOCOL.md): the first of three pipelined posts is posted and
+    answered, the bytes after its body are discarded with the connection -- never posted."""
+    data = b"".join(post_bytes(room, json.dumps({"type": "announce", "text": f"p{i}"}).encode()) for i in range(3))
+    out = raw_exchange(api.port, data)
+    assert responses(out) == [202], out[:400]
+    assert posted(rds, room) == ["p0"]
+    for _ in range(3):
+        assert api.healthz()[0] == 200
+
+
+def test_a_post_whose_client_half_closes_after_the_body_is_answered(api, room, rds):
+    """curl-style: the body, then the client's FIN while Redis works: still answered."""
+    body = json.dumps({"type": "announce", "text": "fin"}).encode()
+    with socket.create_connection((lc.HOST, api.port), timeout=lc.T) as sk:
+        sk.sendall(post_bytes(room, body))
+        sk.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := sk.recv(65536):
+            out += chunk
+    assert responses(out) == [202], out[:300]
+    assert posted(rds, room) == ["fin"]
+
+
+def chunked(body, sizes):
+    """body (bytes) in chunks of the given sizes (the rest in a last one), chunked framing."""
+    out, i = b"", 0
+    for n in list(sizes) + [len(body)]:
+        part = body[i:i + n]
+        i += len(part)
+        if part:
+            out += b"%x\r\n" % len(part) + part + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+def test_a_chunked_post_is_accepted(api, room, rds):
+    """Transfer-Encoding: chunked, as Node's http.request sends a body without a length."""
+    body = json.dumps({"type": "announce", "text": "chunky"}).encode()
+    out = raw_exchange(api.port, post_bytes(room, chunked(body, [3, 10, 1]), b"Transfer-Encoding: chunked\r\n",
+                                            length=False))
+    assert responses(out) == [202], out[:300]
+    assert posted(rds, room) == ["chunky"]
+    # with a key: a retry is exact, as with Content-Length
+    h = b"Transfer-Encoding: chunked\r\nIdempotency-Key: ch-1\r\n"
+    first = raw_exchange(api.port, post_bytes(room, chunked(body, [5]), h, length=False))
+    again = raw_exchange(api.port, post_bytes(room, chunked(body, [7]), h, length=False))
+    assert responses(first) == responses(again) == [202]
+    assert json.loads(again.partition(b"\r\n\r\n")[2])["replayed"] is True
+    assert posted(rds, room) == ["chunky", "chunky"]
+
+
+def test_bad_chunking_is_400_and_posts_nothing(api, room, rds):
+    body = json.dumps({"type": "announce", "text": "nope"}).encode()
+    cases = [
+        post_bytes(room, b"zz\r\n" + body + b"\r\n0\r\n\r\n", b"Transfer-Encoding: chunked\r\n", length=False),
+        post_bytes(room, chunked(body, []), b"Transfer-Encoding: gzip\r\n", length=False),
+        # both framings at once: request smuggling territory (RFC 9112 6.1)
+        post_bytes(room, chunked(body, []), b"Transfer-Encoding: chunked\r\n"),
+    ]
+    for data in cases:
+        out = raw_exchange(api.port, data)
+        assert responses(out) == [400], out[:300]
+    assert posted(rds, room) == []
+    big = chunked(b'{"type":"announce","text":"' + b"x" * 5000 + b'"}', [1000] * 5)
+    out = raw_exchange(api.port, post_bytes(room, big, b"Transfer-Encoding: chunked\r\n", length=False))
+    assert responses(out) == [413], out[:300]
+    assert posted(rds, room) == []
 
 
 def test_a_get_with_a_body_is_closed_without_posting(api, room):

@@ -281,6 +281,47 @@ async def test_expiry_within_skew_is_accepted(start_server, keys, room):
     await lc.expect_refused(c2, "token_expired", 4003, timeout=lc.scaled(6))
 
 
+@async_test(40)
+async def test_a_token_not_valid_yet_is_refused_until_its_nbf_within_the_skew(start_server, keys, room):
+    """nbf (not before) is honoured with the same skew as exp: 30 s ahead is refused (4001),
+    1 s ahead is within the default 2 s skew, and a refresh with a future nbf is refused too."""
+    s = start_server(shard="A", jwt_key_file=keys.path)
+    now = int(time.time())
+    early = await Client.connect(s, room, "json")
+    await early.send({"type": "hello", "token": keys.forge(keys.claims("ann", nbf=now + 30))})
+    m = await lc.expect_refused(early, "unauthorized", 4001)
+    c = await join_token(s, room, keys.forge(keys.claims("bob", nbf=now + 1)), "msgpack")
+    await c.send({"type": "refresh", "token": keys.forge(keys.claims("bob", ttl=600, nbf=now + 60))})
+    m = await c.recv_reply()
+    assert m["type"] == "error" and m["code"] == "unauthorized" and "nbf" in m["message"], m
+    await c.ping_pong()
+
+
+@async_test(40)
+async def test_a_token_that_lives_longer_than_max_token_ttl_is_refused(start_server, keys, room):
+    """--max-token-ttl-s (default a day): a token whose exp is a million years ahead is refused, one
+    that lives 23 h is welcomed; with --max-token-ttl-s 60 a 10-minute token is refused, also as a
+    refresh; 0 turns the cap off."""
+    d = start_server(shard="A", jwt_key_file=keys.path)
+    forever = await Client.connect(d, room, "json")
+    await forever.send({"type": "hello", "token": keys.forge(keys.claims("ann", ttl=10**6 * 365 * 86400))})
+    await lc.expect_refused(forever, "unauthorized", 4001)
+    await join_token(d, room, keys.issue("bob", ttl=23 * 3600), "msgpack")
+
+    short = start_server(shard="B", jwt_key_file=keys.path, max_token_ttl_s=60)
+    tenmin = await Client.connect(short, room, "msgpack")
+    await tenmin.send({"type": "hello", "token": keys.issue("cat", ttl=600)})
+    m = await lc.expect_refused(tenmin, "unauthorized", 4001)
+    c = await join_token(short, room, keys.issue("dan", ttl=50), "json")
+    await c.send({"type": "refresh", "token": keys.issue("dan", ttl=600)})
+    m = await c.recv_reply()
+    assert m["type"] == "error" and m["code"] == "unauthorized", m
+    await c.ping_pong()
+
+    off = start_server(shard="C", jwt_key_file=keys.path, max_token_ttl_s=0)
+    await join_token(off, room, keys.forge(keys.claims("eve", ttl=10**6 * 365 * 86400)), "json")
+
+
 def test_jwt_skew_above_ten_refused(keys, tmp_path, redis_proc):
     """--jwt-skew is at most 10: the server refuses to start with 11."""
     s = lc.Server(tmp_path / "s", redis_proc.port, shard="A", jwt_key_file=keys.path, jwt_skew=11)

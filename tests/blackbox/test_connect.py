@@ -71,6 +71,25 @@ async def test_other_path_is_refused_with_http_404(server, path):
     assert status == 404, f"{path} -> {status}"
 
 
+@pytest.mark.parametrize("version", ["8", "12", "abc", None])
+def test_a_websocket_version_other_than_13_is_426_naming_13(server, room, version):
+    """RFC 6455 4.4: a version the server does not speak gets 426 with the one it does."""
+    status, hdrs, _line, _s = lc._upgrade(server.port, f"/live?room={room}", version=version)
+    assert status == 426, (version, status)
+    assert hdrs.get("sec-websocket-version") == "13", hdrs
+
+
+@pytest.mark.parametrize("key", ["abc", "dGhlIHNhbXBsZSBub25j!Q==", "AAAAAAAAAAAAAAAAAAAA", "dGhlIHNhbXBsZSBub25jZQAA",
+                                 False])
+def test_a_malformed_websocket_key_is_400(server, room, key):
+    """RFC 6455 4.2.1: the key is the base64 of 16 bytes; anything else is a bad request."""
+    status, _hdrs, _line, _s = lc._upgrade(server.port, f"/live?room={room}", key=key)
+    assert status == 400, (key, status)
+    status, _hdrs, _line, s = lc._upgrade(server.port, f"/live?room={room}", key="dGhlIHNhbXBsZSBub25jZQ==")
+    assert status == 101
+    s.close()
+
+
 def test_healthz_is_200_ok_when_redis_is_reachable(server):
     status, body = server.healthz()
     assert status == 200

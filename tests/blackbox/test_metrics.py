@@ -10,21 +10,10 @@ import pytest
 import lc
 from lc import Client, async_test
 
-SAMPLE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (\d+(\.\d+)?)$')
-
-
 def scrape(server):
     status, body = lc.http_get(server.port, "/metrics")
     assert status == 200
-    text = body.decode()
-    values = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = SAMPLE.match(line)
-        assert m, f"not a Prometheus sample line: {line!r}"
-        values[m.group(1) + (m.group(2) or "")] = float(m.group(3))
-    return text, values
+    return body.decode(), lc.metrics(server.port)
 
 
 def test_every_family_has_help_and_type_and_samples_are_well_formed(server):

@@ -1,6 +1,9 @@
 /* libFuzzer: the HTTP side's parsing. Input: peer \n X-Forwarded-For \n
  * Sec-WebSocket-Protocol. The client address chosen is always the peer or
- * one entry of the header, and fits its buffer. */
+ * one entry of the header, and fits its buffer. The whole input is also a
+ * chunked request body, fed in two pieces split where its first byte says:
+ * the decoder never writes past its buffer, never takes more bytes than it
+ * was given, and decodes the same fed at once or in pieces. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,8 +12,32 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
+/* Decodes p[0..n) fed in two pieces (split at k); -2 if it took a byte
+ * that was not given, else the decoder's result. */
+static int dechunk_split(const uint8_t *p, size_t n, size_t k, char *out, size_t cap, size_t *outn) {
+    lc_http_dechunk_t dc = {0};
+    size_t used = 0;
+    *outn = 0;
+    int rc = lc_http_dechunk(&dc, p, k, &used, out, cap, outn);
+    if (used > k) return -2;
+    if (rc != 0) return rc;
+    rc = lc_http_dechunk(&dc, p + k, n - k, &used, out, cap, outn);
+    return used > n - k ? -2 : rc;
+}
+
+static void check_dechunk(const uint8_t *d, size_t n) {
+    char a[64], b[64];
+    size_t an, bn;
+    int ra = dechunk_split(d, n, n, a, sizeof(a), &an);
+    int rb = dechunk_split(d, n, n ? d[0] % (n + 1) : 0, b, sizeof(b), &bn);
+    if (ra == -2 || rb == -2 || ra != rb) abort();
+    if (ra == 1 && (an != bn || memcmp(a, b, an < sizeof(a) ? an : sizeof(a)) != 0)) abort();
+    (void)lc_http_ws_key_valid((const char *)d, n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     if (n > 4096) return 0;
+    check_dechunk(d, n);
     char *s = malloc(n + 1);
     if (!s) return 0;
     memcpy(s, d, n);

@@ -49,10 +49,78 @@ static void test_subprotocols_we_speak_or_none(void) {
     CHECK(!lc_http_subprotocol_ok("livecart"));
 }
 
+static void test_only_loopback_addresses_count_as_local(void) {
+    CHECK(lc_http_addr_is_loopback("127.0.0.1"));
+    CHECK(lc_http_addr_is_loopback("127.8.9.10"));
+    CHECK(lc_http_addr_is_loopback("::1"));
+    CHECK(lc_http_addr_is_loopback("localhost"));
+    CHECK(!lc_http_addr_is_loopback("0.0.0.0"));
+    CHECK(!lc_http_addr_is_loopback("::"));
+    CHECK(!lc_http_addr_is_loopback("10.0.0.5"));
+    CHECK(!lc_http_addr_is_loopback("128.0.0.1"));
+    CHECK(!lc_http_addr_is_loopback("example.com"));
+}
+
+/* Feeds in in pieces of `step` bytes; returns the last result, the decoded bytes in out. */
+static int dechunk_in_steps(const char *in, size_t step, char *out, size_t cap, size_t *outn, size_t *rest) {
+    lc_http_dechunk_t d = {0};
+    size_t used = 0, n = strlen(in), off = 0;
+    int rc = 0;
+    *outn = 0;
+    while (off < n && rc == 0) {
+        size_t k = n - off < step ? n - off : step;
+        rc = lc_http_dechunk(&d, (const unsigned char *)in + off, k, &used, out, cap, outn);
+        off += used;
+    }
+    *rest = n - off;
+    return rc;
+}
+
+static void test_a_chunked_body_decodes_whatever_the_pieces(void) {
+    const char *node = "1f\r\n{\"type\":\"announce\",\"text\":\"hi\"}\r\n0\r\n\r\n";
+    const char *want = "{\"type\":\"announce\",\"text\":\"hi\"}";
+    char out[256];
+    size_t outn, rest;
+    for (size_t step = 1; step < 50; step += 7) {
+        CHECK_EQ_INT(dechunk_in_steps(node, step, out, sizeof(out), &outn, &rest), 1);
+        CHECK(outn == strlen(want) && memcmp(out, want, outn) == 0 && rest == 0);
+    }
+    /* extensions and trailers are dropped; what follows the body is not taken */
+    const char *more = "a\r\n{\"type\":\"a\r\n15;x=y\r\nnnounce\",\"text\":\"hi\"}\r\n0\r\nX-T: 1\r\n\r\nGET / HTTP/1.1\r\n";
+    CHECK_EQ_INT(dechunk_in_steps(more, 1000, out, sizeof(out), &outn, &rest), 1);
+    CHECK(outn == strlen(want) && memcmp(out, want, outn) == 0);
+    CHECK(rest == strlen("GET / HTTP/1.1\r\n"));
+    /* past cap: counted, not written */
+    CHECK_EQ_INT(dechunk_in_steps(node, 3, out, 4, &outn, &rest), 1);
+    CHECK(outn == strlen(want) && memcmp(out, want, 4) == 0);
+}
+
+static void test_malformed_chunking_is_refused(void) {
+    char out[64];
+    size_t outn, rest;
+    const char *bad[] = {"zz\r\n", "3\r\nabcd\r\n", "3\nabc", "ffffffffffffffff\r\n", "\r\n",
+                         "3\r\nabc\r\n0\r\nbad\ntrailer\r\n\r\n", NULL};
+    for (int i = 0; bad[i]; i++) CHECK_EQ_INT(dechunk_in_steps(bad[i], 100, out, sizeof(out), &outn, &rest), -1);
+    CHECK_EQ_INT(dechunk_in_steps("3\r\nab", 100, out, sizeof(out), &outn, &rest), 0); /* more needed */
+}
+
+static void test_websocket_keys_must_be_16_bytes_of_base64(void) {
+    CHECK(lc_http_ws_key_valid("dGhlIHNhbXBsZSBub25jZQ==", 24)); /* RFC 6455's example */
+    CHECK(!lc_http_ws_key_valid("abc", 3));
+    CHECK(!lc_http_ws_key_valid("dGhlIHNhbXBsZSBub25jZQ=", 23));
+    CHECK(!lc_http_ws_key_valid("dGhlIHNhbXBsZSBub25jZ===", 24));
+    CHECK(!lc_http_ws_key_valid("dGhlIHNhbXBsZSBub25j!Q==", 24));
+    CHECK(!lc_http_ws_key_valid("dGhlIHNhbXBsZSBub25jZQAA", 24));
+}
+
 int main(void) {
     RUN(test_client_ip_is_the_peer_unless_a_trusted_proxy_forwards);
     RUN(test_client_ip_is_the_rightmost_untrusted_forwarded_entry);
     RUN(test_junk_forwarded_entry_keeps_the_peer);
     RUN(test_subprotocols_we_speak_or_none);
+    RUN(test_only_loopback_addresses_count_as_local);
+    RUN(test_a_chunked_body_decodes_whatever_the_pieces);
+    RUN(test_malformed_chunking_is_refused);
+    RUN(test_websocket_keys_must_be_16_bytes_of_base64);
     return lc_test_done();
 }

@@ -22,8 +22,10 @@ static lc_claims_t claims(const char *sub, lc_role_t role, const char *room, int
     return c;
 }
 
+/* skew 2 s, no lifetime cap (tests of the cap pass their own rules) */
 static lc_jwt_result_t verify(const char *tok, int64_t now, lc_claims_t *out) {
-    return lc_jwt_verify(KEY, KL, tok, strlen(tok), now, 2, out);
+    const lc_jwt_rules_t rules = {now, 2, 0};
+    return lc_jwt_verify(KEY, KL, tok, strlen(tok), &rules, out);
 }
 
 static void test_signed_token_verifies_with_its_claims(void) {
@@ -48,12 +50,40 @@ static void test_expiry_allows_only_the_skew(void) {
     CHECK_EQ_INT(verify(tok, 1003, &out), LC_JWT_EXPIRED);
 }
 
+static void test_not_before_allows_only_the_skew(void) {
+    char tok[1024];
+    lc_claims_t c = claims("ann", LC_ROLE_VIEWER, NULL, 5000), out;
+    c.nbf = 1000;
+    CHECK(lc_jwt_sign(KEY, KL, &c, tok, sizeof(tok)) > 0);
+    CHECK_EQ_INT(verify(tok, 997, &out), LC_JWT_NOT_YET);
+    CHECK_EQ_INT(verify(tok, 998, &out), LC_JWT_OK);
+    CHECK(out.nbf == 1000);
+    CHECK_EQ_INT(verify(tok, 4000, &out), LC_JWT_OK);
+}
+
+static void test_a_token_living_longer_than_the_cap_is_refused(void) {
+    char tok[1024];
+    lc_claims_t out;
+    const lc_jwt_rules_t day = {1000, 2, 86400};
+    lc_claims_t c = claims("ann", LC_ROLE_VIEWER, NULL, 1000 + 86400 + 2);
+    CHECK(lc_jwt_sign(KEY, KL, &c, tok, sizeof(tok)) > 0);
+    CHECK_EQ_INT(lc_jwt_verify(KEY, KL, tok, strlen(tok), &day, &out), LC_JWT_OK);
+    c = claims("ann", LC_ROLE_VIEWER, NULL, 1000 + 86400 + 3);
+    CHECK(lc_jwt_sign(KEY, KL, &c, tok, sizeof(tok)) > 0);
+    CHECK_EQ_INT(lc_jwt_verify(KEY, KL, tok, strlen(tok), &day, &out), LC_JWT_TOO_LONG);
+    /* a million years ahead */
+    CHECK(lc_jwt_sign_payload(KEY, KL, "{\"sub\":\"ann\",\"role\":\"viewer\",\"exp\":31557600000000}", tok,
+                              sizeof(tok)) > 0);
+    CHECK_EQ_INT(lc_jwt_verify(KEY, KL, tok, strlen(tok), &day, &out), LC_JWT_TOO_LONG);
+    CHECK_EQ_INT(verify(tok, 1000, &out), LC_JWT_OK); /* no cap: accepted */
+}
+
 static void test_other_key_or_tampering_is_a_bad_signature(void) {
     char tok[1024];
     lc_claims_t c = claims("ann", LC_ROLE_VIEWER, NULL, 1000), out;
     lc_jwt_sign(KEY, KL, &c, tok, sizeof(tok));
-    CHECK_EQ_INT(lc_jwt_verify((const uint8_t *)"other", 5, tok, strlen(tok), 1, 2, &out),
-                 LC_JWT_BAD_SIGNATURE);
+    const lc_jwt_rules_t rules = {1, 2, 0};
+    CHECK_EQ_INT(lc_jwt_verify((const uint8_t *)"other", 5, tok, strlen(tok), &rules, &out), LC_JWT_BAD_SIGNATURE);
     /* flip one character of the payload, then of the signature */
     char t2[1024];
     strcpy(t2, tok);
@@ -90,6 +120,7 @@ static void test_malformed_tokens_are_refused(void) {
         "{\"sub\":\"\",\"role\":\"viewer\",\"exp\":9}",              /* empty sub */
         "{\"role\":\"viewer\",\"exp\":9}",                              /* no sub */
         "{\"sub\":\"ann\",\"role\":\"viewer\",\"exp\":9,\"room\":\"a b\"}", /* bad room */
+        "{\"sub\":\"ann\",\"role\":\"viewer\",\"exp\":9,\"nbf\":\"1\"}",  /* nbf not a number */
         "[1,2]",
         NULL};
     char tok[1024];
@@ -114,6 +145,8 @@ static void test_roles_parse_only_the_three_names(void) {
 int main(void) {
     RUN(test_signed_token_verifies_with_its_claims);
     RUN(test_expiry_allows_only_the_skew);
+    RUN(test_not_before_allows_only_the_skew);
+    RUN(test_a_token_living_longer_than_the_cap_is_refused);
     RUN(test_other_key_or_tampering_is_a_bad_signature);
     RUN(test_alg_none_and_other_algorithms_are_refused);
     RUN(test_malformed_tokens_are_refused);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { compareIds, newReq, byteLength, LivecartClient } from '../livecart.js';
 import {
   T, SCALE, URL1, URL2, makeClient, joined, waitFor, sleep, uniq, streamItems, states, closeAll,
-  Shard, stopAllShards, Proxy, issueToken, tmpFile, publish, freePort,
+  Shard, stopAllShards, Proxy, issueToken, tmpFile, publish, freePort, redisCommand,
 } from './helpers.mjs';
 
 after(async () => {
@@ -285,6 +285,28 @@ test('a comment lost on a dying connection is sent again after the reconnect, on
   a.close();
   b.close();
   await proxy.close();
+});
+
+test('a buy whose answer was lost (unknown) is asked again with the same req until it is decided', async () => {
+  const room = uniq('unk');
+  const shard = await new Shard(uniq('unk'), ['--redis-timeout-ms', '700']).start();
+  const s = await joined(makeClient({ room, user: 'sam', role: 'streamer', url: shard.url }));
+  const a = await joined(makeClient({ room, user: 'ann', url: shard.url }));
+  await s.openSale({ sku: 'lamp', title: 'Lamp', price: 100, stock: 5, limit: 1 });
+  // Redis holds every write for 2 s: the buy is sent, its answer does not come within the
+  // shard's 700 ms, so the shard answers `unknown` (not `unavailable`: it may have happened)
+  assert.equal(await redisCommand('CLIENT', 'PAUSE', String(Math.round(2000 * SCALE)), 'WRITE'), '+OK');
+  const req = newReq();
+  const answer = await a.buy('lamp', { req });
+  assert.equal(answer.status, 'ok', JSON.stringify(answer));
+  assert.ok(a.log.some(([t, m]) => t === 'order' && m.req === req && m.status === 'unknown'), 'no unknown answer seen');
+  const sent = a.rec.frames('buy').filter((f) => f.req === req);
+  assert.ok(sent.length >= 2, `the buy was sent ${sent.length} times`);
+  const again = await a.buy('lamp', { req });
+  assert.equal(again.order, answer.order, 'the same req is the same order');
+  s.close();
+  a.close();
+  await shard.stop();
 });
 
 test('back-off grows exponentially with jitter, capped, and close() stops it', async () => {

@@ -249,6 +249,22 @@ export class Proxy {
   }
 }
 
+/** Sends one command to the shared Redis (raw RESP on its own connection); resolves to the
+ * first line of the reply ("+OK", "-ERR ..."). */
+export function redisCommand(...args) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(REDIS_PORT), '127.0.0.1');
+    let got = '';
+    sock.on('error', reject);
+    sock.on('data', (d) => {
+      got += d.toString();
+      const i = got.indexOf('\r\n');
+      if (i >= 0) { sock.end(); resolve(got.slice(0, i)); }
+    });
+    sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join(''));
+  });
+}
+
 /** POSTs a message through the publish API of the first shard. */
 export async function publish(room, body) {
   const base = URL1.replace(/^ws/, 'http').replace(/\/live$/, '');
