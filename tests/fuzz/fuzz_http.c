@@ -19,10 +19,11 @@ static int dechunk_split(const uint8_t *p, size_t n, size_t k, char *out, size_t
     size_t used = 0;
     *outn = 0;
     int rc = lc_http_dechunk(&dc, p, k, &used, out, cap, outn);
-    if (used > k) return -2;
+    if (rc >= 0 && used > k) return -2; /* *used is set unless the framing is bad */
     if (rc != 0) return rc;
+    used = 0;
     rc = lc_http_dechunk(&dc, p + k, n - k, &used, out, cap, outn);
-    return used > n - k ? -2 : rc;
+    return rc >= 0 && used > n - k ? -2 : rc;
 }
 
 static void check_dechunk(const uint8_t *d, size_t n) {
