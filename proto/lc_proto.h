@@ -66,7 +66,9 @@ typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2, LC_DIR_BUS = 4 } lc_dir_t;
     X(DELETED, "deleted")           \
     X(RECONNECT, "reconnect")       \
     X(ANNOUNCE, "announce")         \
-    X(PRODUCT, "product")
+    X(PRODUCT, "product")           \
+    X(REPLY, "reply")               \
+    X(ROOM_STATE, "room_state")
 
 typedef enum {
     LC_MSG_NONE = 0,

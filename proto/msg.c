@@ -132,12 +132,16 @@ static int decode_list(const lc__reader_t *rd, const lc__rule_t *r, const lc__va
     for (size_t i = 0; i < n; i++) {
         lc__val_t item;
         rd->list_at(v->native, i, &item);
-        if (item.kind != LC__V_MAP)
-            return lc__fail(err, LC_ERR_BAD_REQUEST, "%s.%s: items must be maps", tname, fname);
-        lc_msg_init(&out->items[i], LC_MSG_NONE);
-        if (lc__decode_map(rd, &item, dir, r->item, &out->items[i], arena, err, depth + 1) != 0)
-            return -1;
-        out->n++;
+        lc_msg_t *m = &out->items[out->n];
+        lc_msg_init(m, LC_MSG_NONE);
+        int ok = item.kind == LC__V_MAP && lc__decode_map(rd, &item, dir, r->item, m, arena, err, depth + 1) == 0;
+        if (ok) {
+            out->n++;
+        } else if (!r->lenient) {
+            return item.kind == LC__V_MAP ? -1
+                                          : lc__fail(err, LC_ERR_BAD_REQUEST, "%s.%s: items must be maps", tname, fname);
+        }
+        /* lenient: what someone else wrote into a room's stream is skipped, not fatal */
     }
     return 0;
 }

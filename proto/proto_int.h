@@ -30,6 +30,7 @@ typedef struct lc__rule {
     lc__check_t check;
     const char *const *oneof; /* LC__CHK_ONEOF: NULL-terminated choices */
     lc_msg_type_t item;       /* LIST: type of each item (NONE: any) */
+    uint8_t lenient;          /* LIST: an item that does not decode is dropped, not an error */
 } lc__rule_t;
 
 typedef struct lc__type_desc {

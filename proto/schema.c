@@ -22,14 +22,14 @@ const lc__field_desc_t lc__fields[LC_F__COUNT] = {
 static const char *const roles[] = {"viewer", "streamer", "moderator", NULL};
 
 /* Rule shorthands: key, who may send it, who must, min, max. */
-#define R(f, d, q, lo, hi) {LC_F_##f, d, q, lo, hi, LC__CHK_NONE, NULL, LC_MSG_NONE}
-#define RSID(f, d, q) {LC_F_##f, d, q, 3, 41, LC__CHK_SID, NULL, LC_MSG_NONE}
-#define RID(f, d, q) {LC_F_##f, d, q, 1, 64, LC__CHK_IDENT, NULL, LC_MSG_NONE}
+#define R(f, d, q, lo, hi) {LC_F_##f, d, q, lo, hi, LC__CHK_NONE, NULL, LC_MSG_NONE, 0}
+#define RSID(f, d, q) {LC_F_##f, d, q, 3, 41, LC__CHK_SID, NULL, LC_MSG_NONE, 0}
+#define RID(f, d, q) {LC_F_##f, d, q, 1, 64, LC__CHK_IDENT, NULL, LC_MSG_NONE, 0}
 #define BIG INT64_C(1000000000000)     /* 10^12: prices in cents, stock */
 
 static const lc__rule_t hello_rules[] = {
     R(user, C2S, 0, 1, 64), /* required in open mode; with tokens the token names the user */
-    {LC_F_role, C2S, 0, 1, 16, LC__CHK_ONEOF, roles, LC_MSG_NONE},
+    {LC_F_role, C2S, 0, 1, 16, LC__CHK_ONEOF, roles, LC_MSG_NONE, 0},
     R(token, C2S, 0, 1, 4096),
     RSID(since, C2S, 0),
 };
@@ -40,9 +40,9 @@ static const lc__rule_t welcome_rules[] = {
     R(likes, S2C, S2C, 0, NOMAX),
     RSID(last, S2C, S2C),
     /* comments and the shop's announce/product posts, in stream order */
-    {LC_F_history, S2C, S2C, 0, 100000, LC__CHK_NONE, NULL, LC_MSG_NONE},
+    {LC_F_history, S2C, S2C, 0, 100000, LC__CHK_NONE, NULL, LC_MSG_NONE, 0},
     R(recovered, S2C, 0, 0, 1),
-    {LC_F_sales, S2C, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_NONE},
+    {LC_F_sales, S2C, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_NONE, 0},
 };
 static const lc__rule_t comment_rules[] = {
     RSID(id, S2C, S2C),
@@ -111,7 +111,7 @@ static const lc__rule_t teams_rules[] = {
 };
 static const lc__rule_t team_result_rules[] = {
     R(team, BUS, BUS, 1, 32), RID(sku, BUS, BUS),
-    {LC_F_entries, BUS, BUS, 0, 100, LC__CHK_NONE, NULL, LC_MSG_MEMBER},
+    {LC_F_entries, BUS, BUS, 0, 100, LC__CHK_NONE, NULL, LC_MSG_MEMBER, 0},
 };
 static const lc__rule_t member_rules[] = {R(user, BUS, BUS, 1, 64), RSID(order, BUS, 0)};
 
@@ -129,6 +129,24 @@ static const lc__rule_t announce_rules[] = {
 static const lc__rule_t product_rules[] = {
     RSID(id, S2C, S2C), RID(sku, S2C, S2C), R(title, S2C, S2C, 1, 200), R(price, S2C, S2C, 0, BIG),
     R(ts, S2C, S2C, 0, NOMAX),
+};
+
+/* ---- what the Redis scripts answer (PROTOCOL.md, "Redis layout"): bus only ---- */
+/* A script's outcome that is no client message of its own (a comment's id, a sale opened). */
+static const lc__rule_t reply_rules[] = {
+    R(status, BUS, BUS, 1, 32), RSID(id, BUS, 0), R(count, BUS, 0, 0, NOMAX),
+};
+/* What a shard needs to welcome viewers (join.lua): the counters, the stream's newest id, the
+ * history (entries someone else wrote into the stream and that do not decode are dropped), the
+ * open sales, which of the joiners are banned (`entries`: member items), slow mode. */
+static const lc__rule_t room_state_rules[] = {
+    R(likes, BUS, BUS, 0, NOMAX), R(viewers, BUS, BUS, 0, NOMAX), RSID(last, BUS, BUS),
+    R(recovered, BUS, 0, 0, 1),
+    {LC_F_history, BUS, 0, 0, 1000000, LC__CHK_NONE, NULL, LC_MSG_NONE, 1},
+    /* lenient too: a sale hash that is not ours is skipped, not a failed welcome */
+    {LC_F_sales, BUS, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_NONE, 1},
+    {LC_F_entries, BUS, 0, 0, 100000, LC__CHK_NONE, NULL, LC_MSG_MEMBER, 0},
+    R(secs, BUS, 0, 0, 3600),
 };
 
 #define T(name, dirs, rules) {name, dirs, rules, sizeof(rules) / sizeof(rules[0])}
@@ -176,6 +194,8 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_RECONNECT] = T("reconnect", S2C, reconnect_rules),
     [LC_MSG_ANNOUNCE] = T("announce", S2C, announce_rules),
     [LC_MSG_PRODUCT] = T("product", S2C, product_rules),
+    [LC_MSG_REPLY] = T("reply", BUS, reply_rules),
+    [LC_MSG_ROOM_STATE] = T("room_state", BUS, room_state_rules),
 };
 
 lc_msg_type_t lc__type_lookup(const char *s, size_t n) {

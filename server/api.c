@@ -1,29 +1,31 @@
 /*
- * The publish API. A request lives in an api_req owned by the HTTP
- * connection's slot (net.c's per-session data) from LWS_CALLBACK_HTTP to
- * its answer. Answers that need Redis come back by callback: the request
- * then holds the answer and asks for HTTP_WRITEABLE. If the client goes
- * away while Redis works, the request is orphaned (wsi NULL) and freed by
- * the Redis callback instead.
+ * The publish API. A request is lc_http's (lc_http_req_t); what the API
+ * keeps about it -- the room, the Idempotency-Key, a refusal decided
+ * before the body -- lives in the request's lc_http_data block, freed with
+ * it. Answers that need Redis come back by callback: the request is
+ * deferred first (lc_http_defer), then the command sent; the callback
+ * answers it, or drops it if its client went away meanwhile.
  *
  * The key is never compared as a string: both sides are hashed (SHA-256)
  * and the digests compared with CRYPTO_memcmp, so neither the key's
  * content nor its length leaks through timing.
+ *
+ * A POST whose Redis reply is lost answers 504, not 503: 503 says "nothing
+ * was written, retry" (haproxy retries it), and this post may have been.
  */
 #include "api.h"
 
 #include <jansson.h>
-#include <libwebsockets.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "http.h"
-#include "httpparse.h"
 #include "keyfile.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 #define API_MAX_BODY 4096
@@ -31,339 +33,236 @@
  * gets its answer rather than a reset; a larger one is cut at once. */
 #define API_DRAIN_MAX (1u << 20)
 #define JSON_TYPE "application/json"
-#define API_KEY_MAX 64 /* Idempotency-Key: 1-64 visible ASCII characters */
+#define API_KEY_MAX 64   /* Idempotency-Key: 1-64 visible ASCII characters */
+#define KEY_FILE_MAX 1024 /* the API key itself */
+#define AUTH_MAX (KEY_FILE_MAX + 64) /* an Authorization header worth hashing */
 
+struct lc_api {
+    int on; /* a key is configured */
+    unsigned char key_hash[SHA256_DIGEST_LENGTH];
+};
+
+typedef enum { API_NONE, API_ROOM, API_MESSAGES } api_path_t;
+
+/* What a request keeps from its handler to its answer (lc_http_data). */
 typedef struct api_req {
     lc_server_t *srv;
-    struct lws *wsi;  /* NULL once the client went away (orphaned) */
-    int in_redis;     /* a Redis call owns a reference */
-    int counted;      /* in srv->api_pending until its answer is written or its client gone */
-    int post;         /* POST .../messages (the only request with a body) */
+    unsigned refuse; /* 401, or 400 (malformed Idempotency-Key): decided before the body */
     char room[65];
     size_t rn;
-    size_t got;
-    char body[API_MAX_BODY + 1];
-    int answered;     /* written from the Redis callback: close at the next WRITEABLE */
-    unsigned refuse;  /* 400, 401 or 413 decided before the body: read it, then refuse */
     char key[API_KEY_MAX + 1]; /* Idempotency-Key, "" if none */
-    int chunked;      /* Transfer-Encoding: chunked (lws 4.1 does not decode it) */
-    lc_http_dechunk_t dc;
 } api_req_t;
 
-int lc_api_init(lc_server_t *srv) {
-    uint8_t key[1024];
+lc_api_t *lc_api_create(const lc_config_t *cfg) {
+    uint8_t key[KEY_FILE_MAX];
     size_t n = 0;
     const char *env = getenv("LIVECART_API_KEY");
-    if (srv->cfg.api_key_file[0]) {
-        if (lc_keyfile_read(srv->cfg.api_key_file, key, sizeof(key), &n) != 0) return -1;
+    if (cfg->api_key_file[0]) {
+        if (lc_keyfile_read(cfg->api_key_file, key, sizeof(key), &n) != 0) return NULL; /* it said why */
     } else if (env && *env) {
         n = strlen(env);
         if (n > sizeof(key)) {
             lc_log("LIVECART_API_KEY is longer than %zu bytes", sizeof(key));
-            return -1;
+            return NULL;
         }
         memcpy(key, env, n);
-    } else {
-        lc_log("publish API off (no --api-key-file, no LIVECART_API_KEY)");
-        return 0;
     }
-    SHA256(key, n, srv->api_key_hash);
+    lc_api_t *api = calloc(1, sizeof(*api));
+    if (!api || (n && !SHA256(key, n, api->key_hash))) {
+        lc_log("publish API: out of memory");
+        OPENSSL_cleanse(key, sizeof(key));
+        free(api);
+        return NULL;
+    }
     OPENSSL_cleanse(key, sizeof(key));
-    srv->api_on = 1;
-    lc_log("publish API on: POST /api/rooms/ROOM/messages, GET /api/rooms/ROOM (key from %s)",
-           srv->cfg.api_key_file[0] ? srv->cfg.api_key_file : "LIVECART_API_KEY");
-    return 0;
+    api->on = n > 0;
+    if (api->on)
+        lc_log("publish API on: POST /api/rooms/ROOM/messages, GET /api/rooms/ROOM (key from %s)",
+               cfg->api_key_file[0] ? cfg->api_key_file : "LIVECART_API_KEY");
+    else
+        lc_log("publish API off (no --api-key-file, no LIVECART_API_KEY)");
+    return api;
 }
 
-static int authorized(lc_server_t *srv, struct lws *wsi) {
-    char h[1100];
-    int n = lws_hdr_copy(wsi, h, sizeof(h), WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (n < 8 || strncasecmp(h, "Bearer ", 7) != 0) return 0;
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)h + 7, (size_t)n - 7, d);
+void lc_api_destroy(lc_api_t *api) {
+    if (!api) return;
+    OPENSSL_cleanse(api, sizeof(*api));
+    free(api);
+}
+
+static int authorized(const lc_api_t *api, const lc_http_req_t *q) {
+    char h[AUTH_MAX];
+    int ok = 0, n = lc_http_header(q, "authorization", h, sizeof(h));
+    if (n >= 8 && strncasecmp(h, "Bearer ", 7) == 0) {
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        ok = SHA256((const unsigned char *)h + 7, (size_t)n - 7, d) && CRYPTO_memcmp(d, api->key_hash, sizeof(d)) == 0;
+    }
     OPENSSL_cleanse(h, sizeof(h));
-    return CRYPTO_memcmp(d, srv->api_key_hash, sizeof(d)) == 0;
+    return ok;
 }
 
-static void count(lc_server_t *srv, unsigned status) {
-    int i = status < 300 ? 0 : status == 400 ? 1 : status == 401 ? 2 : status == 404 ? 3
-          : status == 413 ? 4 : status == 503 ? 5 : 6;
-    srv->m.api[i]++;
+static const char *code_of(unsigned status) {
+    switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 411: return "length_required";
+    case 413: return "too_large";
+    case 422: return "key_reused";
+    case 503: return "unavailable";
+    case 504: return "unknown";
+    default: return "internal";
+    }
 }
 
-/* Answers now with a small JSON error {"error":CODE} (plus "message" when
- * msg is not NULL: one of our own literals, nothing to escape) and an
- * optional extra header; close: end the connection without reading more. */
-static int error_reply(lc_server_t *srv, struct lws *wsi, unsigned status, const char *code, const char *msg,
-                       const char *hname, const char *hval, int close) {
+/* Answers with {"error":CODE} (plus "message" when msg is not NULL: one of
+ * our own literals, nothing to escape) and the header the status needs:
+ * WWW-Authenticate for a 401, Allow (allow) for a 405. */
+static void fail_with(lc_server_t *srv, lc_http_req_t *q, unsigned status, const char *msg, const char *allow) {
     char b[192];
+    const char *code = code_of(status);
     int n = msg ? snprintf(b, sizeof(b), "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, msg)
                 : snprintf(b, sizeof(b), "{\"error\":\"%s\"}\n", code);
-    if (n < 0 || (size_t)n >= sizeof(b)) return -1;
-    count(srv, status);
-    if (lc_http_send(wsi, status, JSON_TYPE, b, (size_t)n, hname, hval) != 0 || close) return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    lc_http_header_t h = {"www-authenticate", "Bearer realm=\"livecart\""};
+    if (allow) h = (lc_http_header_t){"allow", allow};
+    lc_metrics_api(&srv->m, status);
+    if (n < 0 || (size_t)n >= sizeof(b)) { /* our literals fit: never */
+        lc_http_drop(q);
+        return;
+    }
+    lc_http_respond(q, status, JSON_TYPE, &h, status == 401 || allow ? 1 : 0, b, (size_t)n);
 }
 
-static int fail(lc_server_t *srv, struct lws *wsi, unsigned status, const char *code, int close) {
-    return error_reply(srv, wsi, status, code, NULL, status == 401 ? "www-authenticate:" : NULL,
-                       "Bearer realm=\"livecart\"", close);
+static void fail(lc_server_t *srv, lc_http_req_t *q, unsigned status) { fail_with(srv, q, status, NULL, NULL); }
+
+/* Answers 2xx with a JSON document (taken: decref'd here); 500 when it
+ * cannot be dumped (out of memory). */
+static void answer_json(lc_server_t *srv, lc_http_req_t *q, unsigned status, json_t *o) {
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) {
+        fail(srv, q, 500);
+        return;
+    }
+    lc_metrics_api(&srv->m, status);
+    lc_http_respond(q, status, JSON_TYPE, NULL, 0, s, strlen(s));
+    free(s);
 }
 
-/* A Redis call now owns q. Shutdown waits for it (srv->api_pending) until
- * its answer is written, not only until Redis answered: the answer goes
- * out on a later HTTP_WRITEABLE, and a shard that stopped in between would
- * post a message and never say so. */
-static void to_redis(api_req_t *q) {
-    q->in_redis = 1;
-    if (!q->counted) q->srv->api_pending++;
-    q->counted = 1;
-    /* lws reads nothing more while Redis works: bytes after the body stay
-     * unserviced in its buffer (lws 4.1 would otherwise parse them, call
-     * BODY_COMPLETION again and close before we answer), and a client's
-     * FIN cannot close the connection first. */
-    lws_rx_flow_control(q->wsi, 0);
+/* Parses "/api/rooms/ROOM" or "/api/rooms/ROOM/messages" (room: 65 bytes). */
+static api_path_t route(const char *path, char *room, size_t *rn) {
+    static const char pre[] = "/api/rooms/";
+    if (strncmp(path, pre, sizeof(pre) - 1) != 0) return API_NONE;
+    const char *r = path + sizeof(pre) - 1, *slash = strchr(r, '/');
+    size_t n = slash ? (size_t)(slash - r) : strlen(r);
+    if (!lc_ident_valid(r, n)) return API_NONE;
+    memcpy(room, r, n);
+    room[n] = '\0';
+    *rn = n;
+    if (!slash) return API_ROOM;
+    return strcmp(slash, "/messages") == 0 ? API_MESSAGES : API_NONE;
 }
-
-static void from_redis(api_req_t *q) { q->in_redis = 0; }
 
 /* Copies the request's Idempotency-Key into key (API_KEY_MAX + 1 bytes):
  * 0 (absent: ""), or -1 when it is empty, too long or not visible ASCII. */
-static int idempotency_key(struct lws *wsi, char *key) {
-    static const char name[] = "idempotency-key:";
-    key[0] = '\0';
-    int n = lws_hdr_custom_length(wsi, name, (int)sizeof(name) - 1);
-    if (n < 0) return 0;
-    if (n < 1 || n > API_KEY_MAX ||
-        lws_hdr_custom_copy(wsi, key, API_KEY_MAX + 1, name, (int)sizeof(name) - 1) != n)
-        return -1;
+static int idempotency_key(const lc_http_req_t *q, char *key) {
+    int n = lc_http_header(q, "idempotency-key", key, API_KEY_MAX + 1);
+    if (n < 1) key[0] = '\0';
+    if (n == -1) return 0;
+    if (n < 1) return -1; /* empty, or too long */
     for (int i = 0; i < n; i++)
         if (key[i] <= ' ' || key[i] > '~') return -1;
     return 0;
 }
 
-static void req_free(api_req_t *q) {
-    if (q->counted) q->srv->api_pending--;
-    free(q);
+/* The status a POST is refused with, from what lc_http says of its body
+ * (0, or 400/411/413) and what was decided before it. Framing errors come
+ * first (the request is not even well-formed), then a missing key (401 even
+ * for a body that is too large: say nothing else to a stranger), then the
+ * size, then a malformed Idempotency-Key. */
+static unsigned refusal(unsigned refuse, unsigned body_status) {
+    if (body_status == 400 || body_status == 411) return body_status;
+    if (refuse == 401) return 401;
+    if (body_status) return body_status;
+    return refuse;
 }
 
-/* Parses "/api/rooms/ROOM" or "/api/rooms/ROOM/messages": 1 room, 2
- * messages, 0 anything else. */
-static int route(const char *path, char *room, size_t *rn) {
-    static const char pre[] = "/api/rooms/";
-    if (strncmp(path, pre, sizeof(pre) - 1) != 0) return 0;
-    const char *r = path + sizeof(pre) - 1, *slash = strchr(r, '/');
-    size_t n = slash ? (size_t)(slash - r) : strlen(r);
-    if (!lc_ident_valid(r, n)) return 0;
-    memcpy(room, r, n);
-    room[n] = '\0';
-    *rn = n;
-    if (!slash) return 1;
-    return strcmp(slash, "/messages") == 0 ? 2 : 0;
-}
+/* ---- GET /api/rooms/ROOM ---- */
 
-/* Writes an answer (json: malloc'd, taken; NULL: a plain error for status).
- * Errors need no handling here: a failed socket is closed by lws. */
-static void write_answer(lc_server_t *srv, struct lws *wsi, unsigned status, char *json) {
-    if (!json) {
-        fail(srv, wsi, status, status == 503 ? "unavailable" : status == 504 ? "unknown" : "internal", 1);
-        return;
+static json_t *sale_json(const lc_msg_t *s) {
+    int group = s->type == LC_MSG_GROUP_SALE;
+    json_t *o = json_pack("{s:s,s:s%,s:s%,s:I,s:I,s:I}", "kind", group ? "group" : "sale", "sku", s->sku.p, s->sku.n,
+                          "title", s->title.p, s->title.n, "price", (json_int_t)s->price, "stock",
+                          (json_int_t)s->stock, "total", (json_int_t)s->total);
+    int err = !o;
+    if (o && group)
+        err = json_object_set_new(o, "size", json_integer(s->size)) ||
+              json_object_set_new(o, "ttl_s", json_integer(s->ttl_s)) ||
+              json_object_set_new(o, "teams", json_integer(s->teams));
+    else if (o)
+        err = json_object_set_new(o, "limit", json_integer(s->limit));
+    if (err) {
+        json_decref(o);
+        return NULL;
     }
-    count(srv, status);
-    lc_http_send(wsi, status, JSON_TYPE, json, strlen(json), NULL, NULL);
-    free(json);
+    return o;
 }
 
-/* The answer of a request that waited for Redis (the client is still
- * there): written at once, from the Redis callback; then lws may read again
- * (flow-controlled HTTP/1 gets no POLLOUT in lws 4.1, so it could not even
- * flush), and the next HTTP_WRITEABLE -- which lws gives once it has sent
- * whatever the socket did not take -- closes the connection. Bytes that
- * followed the body are discarded with it. */
-static void answer_later(api_req_t *q, unsigned status, char *json) {
-    write_answer(q->srv, q->wsi, status, json);
-    q->answered = 1;
-    if (q->counted) q->srv->api_pending--; /* the answer is out: shutdown need not wait */
-    q->counted = 0;
-    lws_rx_flow_control(q->wsi, 1);
-    lws_callback_on_writable(q->wsi);
-}
-
-static char *dump(json_t *j) {
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    return s;
-}
-
-static void on_room(void *arg, int status, const lc_store_join_t *res) {
-    api_req_t *q = arg;
-    from_redis(q);
-    if (!q->wsi) {
-        req_free(q);
-        return;
-    }
-    if (status != 0 || !res) {
-        q->srv->m.redis_failures++;
-        answer_later(q, 503, NULL);
-        return;
-    }
+/* The answer to GET /api/rooms/ROOM from join.lua's room_state: open sales
+ * as {"kind":"sale"|"group", ...} (other items are not sales: skipped).
+ * NULL when out of memory. */
+static json_t *room_json(const api_req_t *r, const lc_msg_t *st) {
     json_t *sales = json_array();
-    for (size_t i = 0; sales && i < res->nsales; i++) {
-        const lc_store_sale_t *s = &res->sales[i];
-        int group = s->kind_n == 5 && memcmp(s->kind, "group", 5) == 0;
-        json_t *o = json_pack("{s:s#,s:s#,s:s#,s:I,s:I,s:I}", "kind", s->kind, (int)s->kind_n, "sku", s->sku,
-                              (int)s->sku_n, "title", s->title, (int)s->title_n, "price", (json_int_t)s->price,
-                              "stock", (json_int_t)s->left, "total", (json_int_t)s->total);
-        if (o && group) {
-            json_object_set_new(o, "size", json_integer(s->size));
-            json_object_set_new(o, "ttl_s", json_integer(s->ttl_s));
-            json_object_set_new(o, "teams", json_integer(s->teams));
-        } else if (o) {
-            json_object_set_new(o, "limit", json_integer(s->limit));
+    for (size_t i = 0; sales && i < st->sales.n; i++) {
+        const lc_msg_t *s = &st->sales.items[i];
+        if (s->type != LC_MSG_SALE && s->type != LC_MSG_GROUP_SALE) continue;
+        json_t *o = sale_json(s);
+        if (!o || json_array_append_new(sales, o) != 0) {
+            json_decref(sales);
+            sales = NULL;
         }
-        json_array_append_new(sales, o);
     }
-    json_t *o = json_pack("{s:s#,s:I,s:I,s:s#,s:o}", "room", q->room, (int)q->rn, "viewers",
-                          (json_int_t)res->others, "likes", (json_int_t)res->likes, "last", res->last,
-                          (int)res->last_n, "sales", sales ? sales : json_null());
-    char *s = dump(o);
-    answer_later(q, s ? 200 : 500, s);
+    if (!sales) return NULL;
+    lc_str_t last = st->last.n ? st->last : lc_str("0-0", 3);
+    return json_pack("{s:s%,s:I,s:I,s:s%,s:o}", "room", r->room, r->rn, "viewers", (json_int_t)st->viewers, "likes",
+                     (json_int_t)st->likes, "last", last.p, last.n, "sales", sales);
 }
 
-static void on_posted(void *arg, int status, const lc_store_val_t *v, size_t n) {
-    api_req_t *q = arg;
-    from_redis(q);
-    if (!q->wsi) {
-        req_free(q);
+static void on_room(void *arg, int rc, const lc_msg_t *reply) {
+    lc_http_req_t *q = arg;
+    api_req_t *r = lc_http_data(q, sizeof(*r));
+    if (lc_http_gone(q)) {
+        lc_http_drop(q);
         return;
     }
-    if (status == LC_STORE_REFUSED) { /* Redis refused it before running it: nothing posted */
-        q->srv->m.redis_failures++;
-        answer_later(q, 503, NULL);
+    if (rc != LC_STORE_OK || !reply || reply->type != LC_MSG_ROOM_STATE) {
+        /* a GET changes nothing: any failure is a plain "retry" */
+        r->srv->m.redis_failures++;
+        fail(r->srv, q, 503);
         return;
     }
-    if (status != 0 || n < 2 || !v[0].s || !v[1].s) {
-        /* sent, then lost: it may have been written. Not 503 (a load
-         * balancer would retry it and maybe post it twice). */
-        q->srv->m.redis_failures++;
-        answer_later(q, 504, NULL);
-        return;
-    }
-    lc_str_t st = lc_str(v[0].s, v[0].n);
-    if (lc_str_eq(st, "key_reused")) {
-        answer_later(q, 422, dump(json_pack("{s:s,s:s}", "error", "key_reused", "message",
-                                            "this Idempotency-Key was used for another body")));
-        return;
-    }
-    json_t *o = json_pack("{s:s#}", "id", v[1].s, (int)v[1].n);
-    if (o && lc_str_eq(st, "replayed")) json_object_set_new(o, "replayed", json_true());
-    char *s = dump(o);
-    answer_later(q, s ? 202 : 500, s);
+    answer_json(r->srv, q, 200, room_json(r, reply));
 }
 
-int lc_api_serve(lc_server_t *srv, struct lws *wsi, const char *path, void **slot) {
-    char room[65];
-    size_t rn = 0;
-    if (!srv->api_on) return fail(srv, wsi, 404, "not_found", 0);
-    int what = route(path, room, &rn);
-    if (!what) return fail(srv, wsi, 404, "not_found", 0);
-    int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-    int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    if ((what == 1 && !get) || (what == 2 && !post))
-        return error_reply(srv, wsi, 405, "method_not_allowed", NULL, "allow:", what == 1 ? "GET" : "POST", 0);
-    int auth = authorized(srv, wsi);
-    if (!auth && !post) return fail(srv, wsi, 401, "unauthorized", 0);
-    api_req_t *q = calloc(1, sizeof(*q));
-    if (!q) return fail(srv, wsi, 503, "unavailable", post);
-    q->srv = srv;
-    q->wsi = wsi;
-    memcpy(q->room, room, rn + 1);
-    q->rn = rn;
-    if (what == 1) {
-        if (lc_store_join(srv->store, room, rn, "", 0, NULL, 0, 0, NULL, 0, on_room, q) != 0) {
-            free(q);
-            return fail(srv, wsi, 503, "unavailable", 0);
-        }
-        to_redis(q);
-        *slot = q;
-        return 0;
-    }
-    char te[16];
-    int nte = lws_hdr_copy(wsi, te, sizeof(te), WSI_TOKEN_HTTP_TRANSFER_ENCODING);
-    if (nte != 0) {
-        /* lws 4.1 reads such a body as up to 100 MiB of raw chunk framing and
-         * never completes it: we decode it in lc_api_body. Both headers at
-         * once, or another coding: refused (RFC 9112 6.1, 6.3). */
-        if (nte < 0 || strcasecmp(te, "chunked") != 0 ||
-            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH)) {
-            free(q);
-            return fail(srv, wsi, 400, "bad_request", 1);
-        }
-        q->chunked = q->post = 1;
-        q->refuse = !auth ? 401 : idempotency_key(wsi, q->key) != 0 ? 400 : 0;
-        *slot = q;
-        return 0;
-    }
-    char cl[24];
-    if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
-        free(q);
-        return fail(srv, wsi, 411, "length_required", 1);
-    }
-    char *end;
-    unsigned long long len = strtoull(cl, &end, 10);
-    if (*end || len > API_DRAIN_MAX || (!auth && len > API_MAX_BODY)) {
-        free(q);
-        return fail(srv, wsi, auth ? 413 : 401, auth ? "too_large" : "unauthorized", 1);
-    }
-    q->refuse = !auth ? 401 : len > API_MAX_BODY ? 413 : idempotency_key(wsi, q->key) != 0 ? 400 : 0;
-    q->post = 1;
-    *slot = q;
-    if (len == 0) return lc_api_body_done(srv, wsi, slot);
-    return 0;
+static void get_room(api_req_t *r, lc_http_req_t *q) {
+    lc_store_join_req_t jr = {.room = lc_str(r->room, r->rn), .shard = ""}; /* "": every shard's viewers */
+    if (lc_http_defer(q) != 0 || lc_store_join(r->srv->store, &jr, on_room, q) != 0) fail(r->srv, q, 503);
 }
 
-/* A chunked body: decoded into q->body; at its end, what BODY_COMPLETION
- * does (lws never calls it: it waits for 100 MiB). The connection always
- * closes after the answer: lws still counts the body as unfinished. */
-static int chunked_body(lc_server_t *srv, struct lws *wsi, void **slot, const void *in, size_t len) {
-    api_req_t *q = *slot;
-    size_t used;
-    int rc = lc_http_dechunk(&q->dc, in, len, &used, q->body, API_MAX_BODY, &q->got);
-    unsigned st = rc < 0 ? 400 : q->got > API_DRAIN_MAX ? 413 : q->refuse == 401 && q->got > API_MAX_BODY ? 401 : 0;
-    if (st) {
-        *slot = NULL;
-        req_free(q);
-        fail(srv, wsi, st, st == 400 ? "bad_request" : st == 401 ? "unauthorized" : "too_large", 1);
-        return -1;
-    }
-    if (rc == 0) return 0;
-    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* lws's PENDING_TIMEOUT_HTTP_CONTENT */
-    rc = lc_api_body_done(srv, wsi, slot);
-    return rc == 0 && !*slot ? -1 : rc; /* answered at once: close */
-}
+/* ---- POST /api/rooms/ROOM/messages ---- */
 
-int lc_api_body(lc_server_t *srv, struct lws *wsi, void **slot, const void *in, size_t len) {
-    api_req_t *q = *slot;
-    if (q && q->post && q->answered) return -1;   /* bytes after the body: the answer is out, close */
-    if (!q || !q->post || q->in_redis) return -1; /* a body where none belongs: close */
-    if (q->chunked) return chunked_body(srv, wsi, slot, in, len);
-    if (q->got + len <= API_MAX_BODY) memcpy(q->body + q->got, in, len);
-    q->got += len;
-    return q->got > API_DRAIN_MAX ? -1 : 0;
-}
-
-/* Validates a JSON body into post.lua's kind and arguments. Returns NULL,
- * or the reason it is refused. */
-static const char *parse_body(json_t *j, const char **kind, lc_store_val_t *args, size_t *nargs) {
+/* Validates a JSON body into the post's type and fields (pointing into j).
+ * Returns NULL, or the reason it is refused. */
+static const char *parse_body(json_t *j, lc_store_post_req_t *p) {
     const char *type = json_string_value(json_object_get(j, "type"));
     if (!json_is_object(j) || !type) return "body must be a JSON object with a type";
     if (strcmp(type, "announce") == 0) {
         json_t *t = json_object_get(j, "text");
         size_t n = json_string_length(t);
         if (!json_is_string(t) || n < 1 || n > 500) return "announce needs text, 1-500 bytes";
-        *kind = "announce";
-        args[0] = (lc_store_val_t){json_string_value(t), n, 0};
-        *nargs = 1;
+        p->type = LC_MSG_ANNOUNCE;
+        p->text = lc_str(json_string_value(t), n);
         return NULL;
     }
     if (strcmp(type, "product") == 0) {
@@ -373,67 +272,115 @@ static const char *parse_body(json_t *j, const char **kind, lc_store_val_t *args
         if (!json_is_string(sku) || !lc_ident_valid(json_string_value(sku), sn))
             return "product needs sku, 1-64 of [A-Za-z0-9_-]";
         if (!json_is_string(title) || tn < 1 || tn > 200) return "product needs title, 1-200 bytes";
-        if (!json_is_integer(price) || json_integer_value(price) < 0 ||
-            json_integer_value(price) > 1000000000000LL)
+        if (!json_is_integer(price) || json_integer_value(price) < 0 || json_integer_value(price) > 1000000000000LL)
             return "product needs price, integer cents >= 0";
-        *kind = "product";
-        args[0] = (lc_store_val_t){json_string_value(sku), sn, 0};
-        args[1] = (lc_store_val_t){json_string_value(title), tn, 0};
-        args[2] = (lc_store_val_t){NULL, 0, json_integer_value(price)};
-        *nargs = 3;
+        p->type = LC_MSG_PRODUCT;
+        p->sku = lc_str(json_string_value(sku), sn);
+        p->title = lc_str(json_string_value(title), tn);
+        p->price = json_integer_value(price);
         return NULL;
     }
     return "type must be announce or product";
 }
 
-int lc_api_body_done(lc_server_t *srv, struct lws *wsi, void **slot) {
-    api_req_t *q = *slot;
-    /* lws 4.1 repeats BODY_COMPLETION while bytes follow the body (the wsi
-     * stays in LRS_BODY with no body left): answered, close; in Redis, wait */
-    if (q && q->post && q->answered) return -1;
-    if (q && q->post && q->in_redis) return 0;
-    if (!q || !q->post) return -1;
-    if (q->refuse || q->got > API_MAX_BODY) {
-        unsigned st = q->refuse ? q->refuse : 413;
-        *slot = NULL;
-        req_free(q);
-        return fail(srv, wsi, st, st == 401 ? "unauthorized" : st == 400 ? "bad_request" : "too_large", st == 413);
+static void on_posted(void *arg, int rc, const lc_msg_t *reply) {
+    lc_http_req_t *q = arg;
+    api_req_t *r = lc_http_data(q, sizeof(*r));
+    if (lc_http_gone(q)) {
+        lc_http_drop(q);
+        return;
     }
+    lc_server_t *srv = r->srv;
+    if (rc == LC_STORE_REFUSED) { /* Redis refused it before running it: nothing posted */
+        srv->m.redis_failures++;
+        fail(srv, q, 503);
+        return;
+    }
+    int ok = rc == LC_STORE_OK && reply && reply->type == LC_MSG_REPLY && lc_msg_has(reply, status);
+    if (ok && lc_str_eq(reply->status, "key_reused")) {
+        fail_with(srv, q, 422, "this Idempotency-Key was used for another body", NULL);
+        return;
+    }
+    int replayed = ok && lc_str_eq(reply->status, "replayed");
+    if (!ok || (!replayed && !lc_str_eq(reply->status, "ok")) || !lc_msg_has(reply, id)) {
+        /* sent, then lost (or an answer we cannot read): it may have been
+         * written. Not 503: a load balancer would retry it and maybe post
+         * it twice. */
+        srv->m.redis_failures++;
+        fail(srv, q, 504);
+        return;
+    }
+    json_t *o = json_pack("{s:s%}", "id", reply->id.p, reply->id.n);
+    if (o && replayed && json_object_set_new(o, "replayed", json_true()) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    answer_json(srv, q, 202, o);
+}
+
+static void on_body(void *arg, lc_http_req_t *q, unsigned body_status) {
+    lc_server_t *srv = arg;
+    api_req_t *r = lc_http_data(q, sizeof(*r)); /* the handler's block: there since it asked for the body */
+    unsigned st = refusal(r->refuse, body_status);
+    if (st) {
+        fail(srv, q, st);
+        return;
+    }
+    size_t n;
+    const char *body = lc_http_body(q, &n);
     /* jansson checks UTF-8 and refuses NUL in strings (no JSON_ALLOW_NUL) */
-    json_t *j = json_loadb(q->body, q->got, JSON_REJECT_DUPLICATES, NULL);
-    const char *kind = NULL;
-    lc_store_val_t args[3];
-    size_t nargs = 0;
-    const char *why = j ? parse_body(j, &kind, args, &nargs) : "body is not valid JSON";
-    if (why) {
-        json_decref(j);
-        *slot = NULL;
-        req_free(q);
-        return error_reply(srv, wsi, 400, "bad_request", why, NULL, NULL, 0);
-    }
-    lc_store_post_t post = {kind, args, nargs, q->key, strlen(q->key), srv->cfg.req_ttl_s, srv->cfg.history};
-    int rc = lc_store_post(srv->store, q->room, q->rn, &post, on_posted, q);
-    json_decref(j);
-    if (rc != 0) {
-        *slot = NULL;
-        req_free(q);
-        return fail(srv, wsi, 503, "unavailable", 0);
-    }
-    to_redis(q);
-    return 0;
+    json_t *j = json_loadb(body, n, JSON_REJECT_DUPLICATES, NULL);
+    lc_store_post_req_t p = {.room = lc_str(r->room, r->rn), .key = lc_str(r->key, strlen(r->key)),
+                             .key_ttl_s = srv->cfg.req_ttl_s, .cap = srv->cfg.history};
+    const char *why = j ? parse_body(j, &p) : "body is not valid JSON";
+    if (why)
+        fail_with(srv, q, 400, why, NULL);
+    else if (lc_http_defer(q) != 0 || lc_store_post(srv->store, &p, on_posted, q) != 0)
+        fail(srv, q, 503); /* nothing was sent: safe to retry */
+    json_decref(j);        /* the store copied what it sends */
 }
 
-int lc_api_writeable(lc_server_t *srv, struct lws *wsi, void **slot) {
-    api_req_t *q = *slot;
-    return q && q->answered ? -1 : 0; /* lws flushed our answer: close */
+static void post_message(api_req_t *r, lc_http_req_t *q, int auth) {
+    r->refuse = !auth ? 401 : idempotency_key(q, r->key) != 0 ? 400 : 0;
+    /* a stranger's body is not worth draining: over the limit, cut at once */
+    int st = lc_http_read_body(q, API_MAX_BODY, auth ? API_DRAIN_MAX : API_MAX_BODY, on_body);
+    if (st) fail(r->srv, q, refusal(r->refuse, (unsigned)st));
 }
 
-void lc_api_closed(void **slot) {
-    api_req_t *q = *slot;
-    *slot = NULL;
-    if (!q) return;
-    if (q->in_redis)
-        q->wsi = NULL; /* the Redis callback frees it */
+int lc_api_routes(lc_api_t *api, lc_server_t *srv) {
+    if (!api || api != srv->api) return -1;
+    return lc_http_route(srv->http, "/api/", lc_api_handle, srv);
+}
+
+void lc_api_handle(void *arg, lc_http_req_t *q) {
+    lc_server_t *srv = arg;
+    char room[65];
+    size_t rn = 0;
+    api_path_t what = srv->api && srv->api->on ? route(lc_http_path(q), room, &rn) : API_NONE;
+    if (what == API_NONE) {
+        fail(srv, q, 404);
+        return;
+    }
+    lc_http_method_t m = lc_http_method(q);
+    if ((what == API_ROOM && m != LC_HTTP_GET) || (what == API_MESSAGES && m != LC_HTTP_POST)) {
+        fail_with(srv, q, 405, NULL, what == API_ROOM ? "GET" : "POST");
+        return;
+    }
+    int auth = authorized(srv->api, q);
+    if (!auth && what == API_ROOM) {
+        fail(srv, q, 401);
+        return;
+    }
+    api_req_t *r = lc_http_data(q, sizeof(*r));
+    if (!r) {
+        fail(srv, q, 503);
+        return;
+    }
+    r->srv = srv;
+    memcpy(r->room, room, rn + 1);
+    r->rn = rn;
+    if (what == API_ROOM)
+        get_room(r, q);
     else
-        req_free(q);
+        post_message(r, q, auth);
 }

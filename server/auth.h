@@ -9,21 +9,25 @@
 #ifndef LC_AUTH_H
 #define LC_AUTH_H
 
+#include "config.h"
 #include "conn.h"
 
-/* Loads the key (if configured). Returns 0, or -1 (reason logged). */
-int lc_auth_init(lc_server_t *srv);
-int lc_auth_open_mode(const lc_server_t *srv);
+typedef struct lc_auth lc_auth_t;
+
+/* Loads the key (if configured). NULL when it cannot be read (logged). */
+lc_auth_t *lc_auth_create(const lc_config_t *cfg);
+void lc_auth_destroy(lc_auth_t *a);
+int lc_auth_open_mode(const lc_auth_t *a);
 
 /* Decides the user and role of a hello. Returns 0 (c->user, role, exp
  * set), or -1: the error is sent and the connection closed. */
-int lc_auth_hello(lc_conn_t *c, const lc_msg_t *hello);
+int lc_auth_hello(const lc_auth_t *a, lc_conn_t *c, const lc_msg_t *hello);
 
 /* An in-band refresh: a new token for the same user extends the
  * connection. */
-void lc_auth_refresh(lc_conn_t *c, const lc_msg_t *m);
+void lc_auth_refresh(const lc_auth_t *a, lc_conn_t *c, const lc_msg_t *m);
 
 /* Closes connections whose token expired (token_expired, 4003). */
-void lc_auth_sweep(lc_server_t *srv);
+void lc_auth_sweep(const lc_auth_t *a, lc_conns_t *conns);
 
 #endif

@@ -1,3 +1,8 @@
+/*
+ * The command line. One table, lc__flags, holds every flag once; the code
+ * below it only walks the table, so parsing, defaults, --help, the Markdown
+ * list in README.md and lc_config_get cannot disagree about a flag.
+ */
 #include "config.h"
 
 #include <getopt.h>
@@ -8,73 +13,399 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static const char usage[] =
+#define LC__VERSION "livecart-server 0.1.0\n"
+
+/* The member's offset, and a compile error unless it has type T: a row can
+ * never write an unsigned into a double. */
+#define LC__AT(m, T) _Generic(((lc_config_t *)0)->m, T : offsetof(lc_config_t, m))
+#define LC__SZ(m) sizeof(((lc_config_t *)0)->m)
+
+#define LC__NUM(k, T, n, a, m, o, lo, hi, d, h)                                             \
+    {.name = n, .arg = a, .kind = k, .opts = o, .off = LC__AT(m, T), .size = LC__SZ(m),   \
+     .min = lo, .max = hi, .def = d, .help = h}
+#define LC_GROUP(title) {.name = title, .kind = LC_FLAG_GROUP}
+#define LC_INT(n, a, m, lo, hi, d, h) LC__NUM(LC_FLAG_INT, int, n, a, m, 0, lo, hi, d, h)
+#define LC_UINT(n, a, m, lo, hi, d, h) LC__NUM(LC_FLAG_UINT, unsigned, n, a, m, 0, lo, hi, d, h)
+#define LC_UINT_OR0(n, a, m, lo, hi, d, h)                                                  \
+    LC__NUM(LC_FLAG_UINT, unsigned, n, a, m, LC_FLAG_ZERO_OK, lo, hi, d, h)
+#define LC_SIZE(n, a, m, lo, hi, d, h) LC__NUM(LC_FLAG_SIZE, size_t, n, a, m, 0, lo, hi, d, h)
+/* Rates and bursts are whole numbers on the command line (as they always
+ * were), doubles inside because the token buckets refill fractionally. */
+#define LC_RATE(n, m, d, h) LC__NUM(LC_FLAG_RATE, double, n, "N", m, 0, 1, 100000, d, h)
+#define LC_STR(n, a, m, o, d, doc, h)                                                       \
+    {.name = n, .arg = a, .kind = LC_FLAG_STR, .opts = o, .off = LC__AT(m, char *),        \
+     .size = LC__SZ(m), .def = d, .def_doc = doc, .help = h}
+#define LC_LIST(n, a, m, count, h)                                                          \
+    {.name = n, .arg = a, .kind = LC_FLAG_LIST, .off = LC__AT(m, char(*)[LC__SZ(m[0])]),   \
+     .size = LC__SZ(m[0]), .off2 = LC__AT(count, int), .max = LC__SZ(m) / LC__SZ(m[0]),    \
+     .help = h}
+#define LC_HOSTPORT(n, host, port, d, h)                                                    \
+    {.name = n, .arg = "HOST:PORT", .kind = LC_FLAG_HOSTPORT, .off = LC__AT(host, char *), \
+     .size = LC__SZ(host), .off2 = LC__AT(port, int), .min = 1, .max = 65535, .def = d,    \
+     .help = h}
+#define LC_ACTION(n, k, h) {.name = n, .kind = k, .help = h}
+
+/* In --help and README order. Help texts say what a value does; the range
+ * and the default are added from the row, never written in the text. */
+static const lc_flag_t lc__flags[] = {
+    LC_GROUP("Listening"),
+    LC_INT("port", "N", port, 1, 65535, "8080", "listen port"),
+    LC_STR("bind", "ADDR", bind, LC_FLAG_EMPTY_OK, "127.0.0.1", NULL,
+           "listen address, 0.0.0.0 for all"),
+    LC_STR("tls-cert", "FILE", tls_cert, 0, NULL, NULL,
+           "serve wss:// and https:// with this PEM certificate (needs --tls-key)"),
+    LC_STR("tls-key", "FILE", tls_key, 0, NULL, NULL, "the PEM private key of --tls-cert"),
+    LC_STR("web-root", "DIR", web_root, 0, NULL, "the installed or source web/",
+           "serve the web apps from DIR"),
+    LC_UINT("max-accept-rate", "N", max_accept_rate, 0, 10000000, "0",
+            "WebSocket upgrades per second, over it 503 + Retry-After; 0: off"),
+    LC_UINT("max-conns-per-ip", "N", max_conns_per_ip, 0, 10000000, "0",
+            "connections per client IP; 0: off"),
+    LC_LIST("trusted-proxy", "IP", trusted, ntrusted,
+            "believe X-Forwarded-For from this proxy"),
+
+    LC_GROUP("Redis and the cluster"),
+    LC_HOSTPORT("redis", redis_host, redis_port, "127.0.0.1:6379",
+                "Redis; the host is looked up once, at start-up"),
+    LC_STR("shard", "NAME", shard, LC_FLAG_NO_SPACE, NULL, "HOSTNAME:PORT",
+           "this shard's name in Redis"),
+    LC_UINT("redis-timeout-ms", "N", redis_timeout_ms, 100, 600000, "5000",
+            "reconnect when Redis does not answer this long"),
+    LC_UINT("share-ttl-ms", "N", share_ttl_ms, 300, 3600000, "15000",
+            "a dead shard's viewers leave the count within N + N/3 ms; at least 3 ticks"),
+    LC_UINT("drain-ms", "N", drain_ms, 0, 600000, "2000",
+            "on SIGTERM, spread reconnect hints and closes over N ms"),
+
+    LC_GROUP("Rooms"),
+    LC_UINT("tick-ms", "N", tick_ms, 1, 10000, "100", "coalescing tick for likes and counts"),
+    LC_UINT("history", "N", history, 50, 1000000, "1000",
+            "comments kept per room, the most a resume returns"),
+    LC_UINT("ring-slots", "N", ring_slots, 8, 1 << 20, "4096",
+            "messages a room buffers for slow readers"),
+    LC_SIZE("ring-bytes", "N", ring_bytes, 4096, 1LL << 32, "4194304",
+            "bytes a room buffers for slow readers"),
+    LC_UINT("max-gaps", "N", max_gaps, 0, 1000, "3",
+            "gaps before a slow connection is closed 1008"),
+    LC_UINT("linger-ms", "N", linger_ms, 0, 3600000, "2000",
+            "keep an empty room subscribed this long"),
+
+    LC_GROUP("Connections"),
+    LC_UINT("ping-secs", "N", ping_secs, 1, 3600, "20",
+            "ping a silent connection after N s, cut it 10 s later"),
+    LC_UINT("write-timeout-ms", "N", write_timeout_ms, 1000, 3600000, "10000",
+            "cut a connection whose socket takes no bytes for N ms while there is "
+            "something to send"),
+    LC_UINT_OR0("sndbuf", "N", sndbuf, 4096, 64LL << 20, "65536",
+                "kernel send buffer per connection, bytes (the kernel doubles it); "
+                "0: autotuning, up to net.ipv4.tcp_wmem"),
+
+    LC_GROUP("Rate limits and abuse"),
+    LC_RATE("buy-rate", buy_rate, "2", "buys, cancels and group joins per second per connection"),
+    LC_RATE("buy-burst", buy_burst, "5", "buys, cancels and group joins allowed at once"),
+    LC_RATE("comment-rate", comment_rate, "2", "comments per second per connection"),
+    LC_RATE("comment-burst", comment_burst, "5", "comments allowed at once"),
+    LC_RATE("like-rate", like_rate, "10", "like frames per second per connection"),
+    LC_RATE("like-burst", like_burst, "20", "like frames allowed at once"),
+    LC_UINT("abuse-close", "N", abuse_close, 1, 1000000, "30",
+            "rate-limited frames in a row before closing 1008"),
+    LC_STR("blocklist", "FILE", blocklist, 0, NULL, NULL,
+           "refuse comments containing these terms (one a line; SIGHUP reloads)"),
+
+    LC_GROUP("Sales"),
+    LC_UINT("cancel-window-s", "N", cancel_window_s, 0, 86400 * 30, "300",
+            "a buyer may cancel an order this long"),
+    LC_UINT("req-ttl-s", "N", req_ttl_s, 60, 86400 * 30, "86400",
+            "a buy's answer is repeated for retries this long"),
+    LC_UINT("sale-max-per-ip", "N", sale_max_per_ip, 0, 1000000000, "0",
+            "units one IP may buy per sale, over all shards; 0: off"),
+    LC_UINT("audit-fast-ms", "N", audit_fast_ms, 0, 3600000, "300",
+            "audit ok buys this soon after the sale opened"),
+    LC_UINT("audit-ip-users", "N", audit_ip_users, 1, 1000000, "5",
+            "audit buys from an IP with more buyers than this"),
+
+    LC_GROUP("Tokens and the publish API"),
+    LC_STR("jwt-key-file", "FILE", jwt_key_file, 0, NULL, "open mode",
+           "require HS256 tokens signed with this key"),
+    LC_UINT("jwt-skew", "S", jwt_skew, 0, 10, "2",
+            "seconds of clock skew allowed on token exp and nbf"),
+    LC_UINT("max-token-ttl-s", "N", max_token_ttl_s, 0, 86400LL * 366 * 10, "86400",
+            "refuse tokens whose exp is more than N s ahead; 0: no cap"),
+    LC_STR("api-key-file", "FILE", api_key_file, 0, NULL, "env LIVECART_API_KEY, else off",
+           "enable the publish API with this bearer key"),
+
+    LC_GROUP("Other"),
+    LC_ACTION("help", LC_FLAG_HELP, "print this help and exit"),
+    LC_ACTION("version", LC_FLAG_VERSION, "print the version and exit"),
+    LC_ACTION("flags-markdown", LC_FLAG_MARKDOWN,
+              "print this list as the Markdown table in README.md and exit"),
+};
+
+#define LC__NFLAGS (sizeof(lc__flags) / sizeof(lc__flags[0]))
+/* getopt_long's val for row i; above 255 so it never meets '?' or ':' */
+#define LC__VAL0 256
+
+static const char lc__usage[] =
     "usage: livecart-server [options]\n"
     "\n"
     "A livecart shard: live rooms over WebSocket at ws://HOST:PORT/live?room=ROOM,\n"
-    "backed by Redis. Every option has a working default.\n"
-    "\n"
-    "  --port N             listen port (default 8080)\n"
-    "  --bind ADDR          listen address (default 127.0.0.1; 0.0.0.0 for all)\n"
-    "  --redis HOST:PORT    Redis (default 127.0.0.1:6379)\n"
-    "  --shard NAME         this shard's name in Redis (default HOSTNAME:PORT)\n"
-    "  --tick-ms N          coalescing tick for likes and counts (default 100)\n"
-    "  --share-ttl-ms N     a dead shard's viewers leave the count within\n"
-    "                       N + N/3 ms (default 15000)\n"
-    "  --ping-secs N        ping a silent connection after N s, cut it 10 s later\n"
-    "                       (default 20)\n"
-    "  --write-timeout-ms N cut a connection whose socket takes no bytes for N ms while\n"
-    "                       there is something to send (default 10000)\n"
-    "  --sndbuf N           kernel send buffer per connection, bytes (default 65536; the\n"
-    "                       kernel doubles it; 0: autotuning, up to net.ipv4.tcp_wmem)\n"
-    "  --history N          comments kept per room, most a resume returns (default 1000)\n"
-    "  --ring-slots N       messages a room buffers for slow readers (default 4096)\n"
-    "  --ring-bytes N       bytes a room buffers for slow readers (default 4194304)\n"
-    "  --max-gaps N         gaps before a slow connection is closed 1008 (default 3)\n"
-    "  --linger-ms N        keep an empty room subscribed this long (default 2000)\n"
-    "  --redis-timeout-ms N reconnect when Redis does not answer this long (default 5000)\n"
-    "  --drain-ms N         on SIGTERM, spread reconnect hints and closes over N ms (default 2000)\n"
-    "  --max-accept-rate N  WebSocket upgrades per second; over it 503 + Retry-After\n"
-    "                       (default 0: off)\n"
-    "  --buy-rate N         buys, cancels and group joins per second per connection (default 2)\n"
-    "  --buy-burst N        ... allowed at once (default 5)\n"
-    "  --cancel-window-s N  a buyer may cancel an order this long (default 300)\n"
-    "  --req-ttl-s N        a buy's answer is repeated for retries this long (default 86400)\n"
-    "  --jwt-key-file FILE  require HS256 tokens signed with this key (default: open mode)\n"
-    "  --jwt-skew S         clock skew allowed on token exp and nbf, 0-10 (default 2)\n"
-    "  --max-token-ttl-s N  refuse tokens whose exp is more than N s ahead (default 86400;\n"
-    "                       0: no cap)\n"
-    "  --blocklist FILE     refuse comments containing these terms (one a line; SIGHUP reloads)\n"
-    "  --comment-rate N --comment-burst N   comments per connection (default 2/s, burst 5)\n"
-    "  --like-rate N --like-burst N         like frames per connection (default 10/s, burst 20)\n"
-    "  --abuse-close N      rate-limited frames in a row before closing 1008 (default 30)\n"
-    "  --max-conns-per-ip N connections per client IP (default 0: off)\n"
-    "  --trusted-proxy IP   believe X-Forwarded-For from this proxy (repeatable)\n"
-    "  --sale-max-per-ip N  units one IP may buy per sale, over all shards (default 0: off)\n"
-    "  --audit-fast-ms N    audit ok buys this soon after the sale opened (default 300)\n"
-    "  --audit-ip-users N   audit buys from an IP with more buyers than this (default 5)\n"
-    "  --tls-cert FILE --tls-key FILE       serve wss:// and https:// (PEM)\n"
-    "  --web-root DIR       serve the web apps from DIR (default: the installed or source web/)\n"
-    "  --api-key-file FILE  enable the publish API with this bearer key (or env LIVECART_API_KEY)\n"
-    "  --help, --version\n";
+    "backed by Redis. Every option has a working default.\n";
 
-static int num(const char *s, long lo, long hi, long *out) {
+const lc_flag_t *lc_config_flags(size_t *n) {
+    *n = LC__NFLAGS;
+    return lc__flags;
+}
+
+static int lc__is_number(const lc_flag_t *f) {
+    return f->kind == LC_FLAG_INT || f->kind == LC_FLAG_UINT || f->kind == LC_FLAG_SIZE ||
+           f->kind == LC_FLAG_RATE;
+}
+
+/* A whole number in f's range, base 10: an empty value or "10x" is
+ * refused; leading blanks and a sign pass, as strtol always let them. A
+ * value too large for long long saturates to LLONG_MIN/MAX, outside every
+ * range, so errno need not be read. */
+static int lc__num(const lc_flag_t *f, const char *s, long long *out) {
     char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return -1;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end) return -1;
+    if (!(v == 0 && (f->opts & LC_FLAG_ZERO_OK)) && (v < f->min || v > f->max)) return -1;
     *out = v;
     return 0;
 }
 
-static int copy(char *dst, size_t cap, const char *src) {
-    if (!*src || strlen(src) >= cap) return -1;
-    strcpy(dst, src);
+static int lc__str(const lc_flag_t *f, char *dst, size_t cap, const char *s) {
+    size_t n = strlen(s);
+    if (n >= cap || (n == 0 && !(f->opts & LC_FLAG_EMPTY_OK))) return -1;
+    if ((f->opts & LC_FLAG_NO_SPACE) && strpbrk(s, " \t\n")) return -1;
+    memcpy(dst, s, n + 1);
+    return 0;
+}
+
+/* The last colon splits, so "::1:6379" is host ::1. */
+static int lc__hostport(lc_config_t *c, const lc_flag_t *f, const char *s) {
+    const char *colon = strrchr(s, ':');
+    long long port;
+    if (!colon || colon == s || (size_t)(colon - s) >= f->size || lc__num(f, colon + 1, &port))
+        return -1;
+    char *host = (char *)c + f->off;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    *(int *)(void *)((char *)c + f->off2) = (int)port;
+    return 0;
+}
+
+/* Sets f's member of c from s, the command line's text; -1 if s is not
+ * acceptable, and then c may hold part of it (the caller gives up). */
+static int lc__set(lc_config_t *c, const lc_flag_t *f, const char *s) {
+    void *p = (char *)c + f->off;
+    long long v = 0;
+    if (lc__is_number(f) && lc__num(f, s, &v)) return -1;
+    switch (f->kind) {
+    case LC_FLAG_INT: *(int *)p = (int)v; return 0;
+    case LC_FLAG_UINT: *(unsigned *)p = (unsigned)v; return 0;
+    case LC_FLAG_SIZE: *(size_t *)p = (size_t)v; return 0;
+    case LC_FLAG_RATE: *(double *)p = (double)v; return 0;
+    case LC_FLAG_STR: return lc__str(f, p, f->size, s);
+    case LC_FLAG_HOSTPORT: return lc__hostport(c, f, s);
+    case LC_FLAG_LIST: {
+        int *n = (int *)(void *)((char *)c + f->off2);
+        if (*n >= f->max || lc__str(f, (char *)p + (size_t)*n * f->size, f->size, s)) return -1;
+        (*n)++;
+        return 0;
+    }
+    default: return -1;
+    }
+}
+
+/* f's value in c, as lc__set would take it back. */
+static int lc__format(const lc_config_t *c, const lc_flag_t *f, char *buf, size_t cap) {
+    const void *p = (const char *)c + f->off;
+    int n = -1;
+    switch (f->kind) {
+    case LC_FLAG_INT: n = snprintf(buf, cap, "%d", *(const int *)p); break;
+    case LC_FLAG_UINT: n = snprintf(buf, cap, "%u", *(const unsigned *)p); break;
+    case LC_FLAG_SIZE: n = snprintf(buf, cap, "%zu", *(const size_t *)p); break;
+    case LC_FLAG_RATE: n = snprintf(buf, cap, "%.17g", *(const double *)p); break;
+    case LC_FLAG_STR: n = snprintf(buf, cap, "%s", (const char *)p); break;
+    case LC_FLAG_HOSTPORT:
+        n = snprintf(buf, cap, "%s:%d", (const char *)p,
+                     *(const int *)(const void *)((const char *)c + f->off2));
+        break;
+    case LC_FLAG_LIST: {
+        int count = *(const int *)(const void *)((const char *)c + f->off2);
+        size_t used = 0;
+        buf[0] = '\0';
+        for (int i = 0; i < count && used < cap; i++) {
+            n = snprintf(buf + used, cap - used, "%s%s", i ? "," : "",
+                         (const char *)p + (size_t)i * f->size);
+            if (n < 0) return -1;
+            used += (size_t)n;
+        }
+        return used < cap ? 0 : -1;
+    }
+    default: return -1;
+    }
+    return n >= 0 && (size_t)n < cap ? 0 : -1;
+}
+
+int lc_config_get(const lc_config_t *c, const char *name, char *buf, size_t cap) {
+    if (cap == 0) return -1;
+    for (size_t i = 0; i < LC__NFLAGS; i++)
+        if (lc__flags[i].kind != LC_FLAG_GROUP && strcmp(lc__flags[i].name, name) == 0)
+            return lc__format(c, &lc__flags[i], buf, cap);
+    return -1;
+}
+
+/* "--port N", as both listings show a flag. */
+static void lc__usage_of(const lc_flag_t *f, char *buf, size_t cap) {
+    snprintf(buf, cap, "--%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
+}
+
+/* What a number flag accepts, "1-65535" or "0 or 4096-67108864". */
+static void lc__range(const lc_flag_t *f, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s%lld-%lld", (f->opts & LC_FLAG_ZERO_OK) ? "0 or " : "", f->min, f->max);
+}
+
+/* The parenthesis --help adds after a flag's text, from the row. */
+static void lc__help_note(const lc_flag_t *f, char *buf, size_t cap) {
+    char range[64];
+    buf[0] = '\0';
+    if (lc__is_number(f)) {
+        lc__range(f, range, sizeof(range));
+        snprintf(buf, cap, "(%s%s%s)", range, f->def ? ", default " : "", f->def ? f->def : "");
+    } else if (f->kind == LC_FLAG_LIST) {
+        snprintf(buf, cap, "(repeatable, up to %lld)", f->max);
+    } else if (f->def_doc) {
+        snprintf(buf, cap, "(default: %s)", f->def_doc);
+    } else if (f->def) {
+        snprintf(buf, cap, "(default %s)", f->def);
+    }
+}
+
+/* Prints text from column col (where the cursor is), then note, breaking
+ * between words before column 80 and indenting the next lines to col, so
+ * the help reads as a table on an 80-column terminal. The note (range and
+ * default) is never broken: "(1-65535, default\n 8080)" reads badly. */
+static void lc__wrap(FILE *out, const char *text, const char *note, int col) {
+    int at = col;
+    for (const char *w = text; *w || *note;) {
+        if (*w == ' ') {
+            w++;
+            continue;
+        }
+        int last = !*w, len = last ? (int)strlen(note) : (int)strcspn(w, " ");
+        if (at > col && at + 1 + len > 79) {
+            fprintf(out, "\n%*s", col, "");
+            at = col;
+        } else if (at > col) {
+            fputc(' ', out);
+            at++;
+        }
+        fprintf(out, "%.*s", len, last ? note : w);
+        at += len;
+        if (last) break;
+        w += len;
+    }
+    fputc('\n', out);
+}
+
+/* A stream we wrote to: did every byte get out? (--help > /dev/full must
+ * not exit 0.) */
+static int lc__flushed(FILE *out) {
+    return fflush(out) == 0 && !ferror(out) ? 0 : -1;
+}
+
+int lc_config_help(FILE *out) {
+    enum { COL = 23 }; /* "  --redis-timeout-ms N " */
+    fputs(lc__usage, out);
+    for (size_t i = 0; i < LC__NFLAGS; i++) {
+        const lc_flag_t *f = &lc__flags[i];
+        if (f->kind == LC_FLAG_GROUP) {
+            fprintf(out, "\n%s:\n", f->name);
+            continue;
+        }
+        char lead[64], note[160];
+        lead[0] = lead[1] = ' ';
+        lc__usage_of(f, lead + 2, sizeof(lead) - 2);
+        lc__help_note(f, note, sizeof(note));
+        if (strlen(lead) + 1 > COL)
+            fprintf(out, "%s\n%*s", lead, COL, "");
+        else
+            fprintf(out, "%-*s", COL, lead);
+        lc__wrap(out, f->help, note, COL);
+    }
+    return lc__flushed(out);
+}
+
+/* The Markdown "Accepts" cell. */
+static void lc__accepts(const lc_flag_t *f, char *buf, size_t cap) {
+    const char *blanks = (f->opts & LC_FLAG_NO_SPACE) ? ", no blanks" : "";
+    long long lo = (f->opts & LC_FLAG_EMPTY_OK) ? 0 : 1, hi = (long long)f->size - 1;
+    buf[0] = '\0';
+    if (lc__is_number(f))
+        lc__range(f, buf, cap);
+    else if (f->kind == LC_FLAG_STR)
+        snprintf(buf, cap, "%lld-%lld bytes%s", lo, hi, blanks);
+    else if (f->kind == LC_FLAG_LIST)
+        snprintf(buf, cap, "%lld-%lld bytes, up to %lld times", lo, hi, f->max);
+    else if (f->kind == LC_FLAG_HOSTPORT)
+        snprintf(buf, cap, "host 1-%lld bytes, port %lld-%lld", hi, f->min, f->max);
+}
+
+/* One Markdown cell, after the '|' before it: a '|' in the text would end
+ * the cell early, so it is escaped. */
+static void lc__md_cell(FILE *out, const char *s, int code) {
+    if (*s) fputs(code ? " `" : " ", out);
+    for (; *s; s++) {
+        if (*s == '|') fputc('\\', out);
+        fputc(*s, out);
+    }
+    fputs(code ? "` |" : " |", out);
+}
+
+int lc_config_markdown(FILE *out) {
+    fputs("| Flag | Default | Accepts | What it does |\n| --- | --- | --- | --- |\n", out);
+    for (size_t i = 0; i < LC__NFLAGS; i++) {
+        const lc_flag_t *f = &lc__flags[i];
+        char flag[64], accepts[128];
+        if (f->kind == LC_FLAG_GROUP) {
+            fprintf(out, "| **%s** | | | |\n", f->name);
+            continue;
+        }
+        lc__usage_of(f, flag, sizeof(flag));
+        lc__accepts(f, accepts, sizeof(accepts));
+        fputc('|', out);
+        lc__md_cell(out, flag, 1);
+        if (f->def_doc || !f->def)
+            lc__md_cell(out, f->def_doc ? f->def_doc : "", 0);
+        else
+            lc__md_cell(out, f->def, 1);
+        lc__md_cell(out, accepts, 0);
+        lc__md_cell(out, f->help, 0);
+        fputc('\n', out);
+    }
+    return lc__flushed(out);
+}
+
+/* Zero, then every row's default through the same parser as the command
+ * line, so a default outside its own range cannot ship (it fails here and
+ * in the unit test). */
+static int lc__defaults(lc_config_t *c, FILE *err) {
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < LC__NFLAGS; i++) {
+        const lc_flag_t *f = &lc__flags[i];
+        if (f->kind != LC_FLAG_GROUP && f->def && lc__set(c, f, f->def) != 0) {
+            fprintf(err, "livecart-server: bad default '%s' for --%s\n", f->def, f->name);
+            return -1;
+        }
+    }
+    c->welcome_history = 50; /* not a flag: PROTOCOL.md promises the last 50 */
     return 0;
 }
 
 /* Resolves host once, at start-up (the only blocking lookup we allow), so
  * reconnects never block the loop on DNS. */
-static int resolve(char *host, size_t cap) {
+static int lc__resolve(char *host, size_t cap) {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -87,147 +418,9 @@ static int resolve(char *host, size_t cap) {
     return 0;
 }
 
-int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err) {
-    memset(c, 0, sizeof(*c));
-    c->port = 8080;
-    strcpy(c->bind, "127.0.0.1");
-    strcpy(c->redis_host, "127.0.0.1");
-    c->redis_port = 6379;
-    c->tick_ms = 100;
-    c->share_ttl_ms = 15000;
-    c->ping_secs = 20;
-    c->write_timeout_ms = 10000;
-    c->sndbuf = 65536;
-    c->history = 1000;
-    c->welcome_history = 50;
-    c->ring_slots = 4096;
-    c->ring_bytes = 4u << 20;
-    c->max_gaps = 3;
-    c->linger_ms = 2000;
-    c->redis_timeout_ms = 5000;
-    c->drain_ms = 2000;
-    c->buy_rate = 2;
-    c->buy_burst = 5;
-    c->cancel_window_s = 300;
-    c->req_ttl_s = 86400;
-    c->jwt_skew = 2;
-    c->max_token_ttl_s = 86400;
-    c->comment_rate = 2;
-    c->comment_burst = 5;
-    c->like_rate = 10;
-    c->like_burst = 20;
-    c->abuse_close = 30;
-    c->audit_fast_ms = 300;
-    c->audit_ip_users = 5;
-
-    enum { O_PORT = 256, O_BIND, O_REDIS, O_SHARD, O_TICK, O_TTL, O_PING, O_HIST, O_SLOTS, O_BYTES,
-           O_GAPS, O_LINGER, O_RTIMEOUT, O_DRAIN, O_BRATE, O_BBURST, O_CWIN, O_REQTTL, O_JWT,
-           O_SKEW, O_BLOCK, O_CRATE, O_CBURST, O_LRATE, O_LBURST, O_ABUSE, O_IPMAX, O_TRUST,
-           O_SALEIP, O_AFAST, O_AUSERS, O_CERT, O_KEY, O_ACCEPT, O_WEB, O_APIKEY, O_TOKTTL, O_WTIMEOUT, O_SNDBUF, O_HELP, O_VERSION };
-    static const struct option opts[] = {
-        {"port", 1, 0, O_PORT},         {"bind", 1, 0, O_BIND},
-        {"redis", 1, 0, O_REDIS},       {"shard", 1, 0, O_SHARD},
-        {"tick-ms", 1, 0, O_TICK},      {"share-ttl-ms", 1, 0, O_TTL},
-        {"ping-secs", 1, 0, O_PING},    {"history", 1, 0, O_HIST},
-        {"ring-slots", 1, 0, O_SLOTS},  {"ring-bytes", 1, 0, O_BYTES},
-        {"max-gaps", 1, 0, O_GAPS},     {"linger-ms", 1, 0, O_LINGER},
-        {"redis-timeout-ms", 1, 0, O_RTIMEOUT}, {"drain-ms", 1, 0, O_DRAIN},
-        {"buy-rate", 1, 0, O_BRATE},    {"buy-burst", 1, 0, O_BBURST},
-        {"cancel-window-s", 1, 0, O_CWIN}, {"req-ttl-s", 1, 0, O_REQTTL},
-        {"jwt-key-file", 1, 0, O_JWT},  {"jwt-skew", 1, 0, O_SKEW},
-        {"blocklist", 1, 0, O_BLOCK},   {"comment-rate", 1, 0, O_CRATE},
-        {"comment-burst", 1, 0, O_CBURST}, {"like-rate", 1, 0, O_LRATE},
-        {"like-burst", 1, 0, O_LBURST}, {"abuse-close", 1, 0, O_ABUSE},
-        {"max-conns-per-ip", 1, 0, O_IPMAX}, {"trusted-proxy", 1, 0, O_TRUST},
-        {"sale-max-per-ip", 1, 0, O_SALEIP}, {"audit-fast-ms", 1, 0, O_AFAST},
-        {"audit-ip-users", 1, 0, O_AUSERS}, {"tls-cert", 1, 0, O_CERT},
-        {"tls-key", 1, 0, O_KEY},       {"max-accept-rate", 1, 0, O_ACCEPT},
-        {"web-root", 1, 0, O_WEB},      {"api-key-file", 1, 0, O_APIKEY},
-        {"max-token-ttl-s", 1, 0, O_TOKTTL}, {"write-timeout-ms", 1, 0, O_WTIMEOUT},
-        {"sndbuf", 1, 0, O_SNDBUF},
-        {"help", 0, 0, O_HELP},         {"version", 0, 0, O_VERSION},
-        {0, 0, 0, 0}};
-    int o;
-    long v = 0;
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        const char *a = optarg;
-        int bad = 0;
-        switch (o) {
-        case O_PORT: bad = num(a, 1, 65535, &v); c->port = (int)v; break;
-        case O_BIND: bad = strlen(a) >= sizeof(c->bind); if (!bad) strcpy(c->bind, a); break;
-        case O_REDIS: {
-            const char *colon = strrchr(a, ':');
-            bad = !colon || colon == a || (size_t)(colon - a) >= sizeof(c->redis_host) ||
-                  num(colon + 1, 1, 65535, &v);
-            if (!bad) {
-                memcpy(c->redis_host, a, (size_t)(colon - a));
-                c->redis_host[colon - a] = '\0';
-                c->redis_port = (int)v;
-            }
-            break;
-        }
-        case O_SHARD:
-            bad = !*a || strlen(a) >= sizeof(c->shard) || strpbrk(a, " \t\n") != NULL;
-            if (!bad) strcpy(c->shard, a);
-            break;
-        case O_TICK: bad = num(a, 1, 10000, &v); c->tick_ms = (unsigned)v; break;
-        case O_TTL: bad = num(a, 300, 3600000, &v); c->share_ttl_ms = (unsigned)v; break;
-        case O_PING: bad = num(a, 1, 3600, &v); c->ping_secs = (unsigned)v; break;
-        case O_HIST: bad = num(a, 50, 1000000, &v); c->history = (unsigned)v; break;
-        case O_SLOTS: bad = num(a, 8, 1 << 20, &v); c->ring_slots = (unsigned)v; break;
-        case O_BYTES: bad = num(a, 4096, 1L << 32, &v); c->ring_bytes = (size_t)v; break;
-        case O_GAPS: bad = num(a, 0, 1000, &v); c->max_gaps = (unsigned)v; break;
-        case O_LINGER: bad = num(a, 0, 3600000, &v); c->linger_ms = (unsigned)v; break;
-        case O_RTIMEOUT: bad = num(a, 100, 600000, &v); c->redis_timeout_ms = (unsigned)v; break;
-        case O_DRAIN: bad = num(a, 0, 600000, &v); c->drain_ms = (unsigned)v; break;
-        case O_BRATE: bad = num(a, 1, 100000, &v); c->buy_rate = (double)v; break;
-        case O_BBURST: bad = num(a, 1, 100000, &v); c->buy_burst = (double)v; break;
-        case O_CWIN: bad = num(a, 0, 86400 * 30, &v); c->cancel_window_s = (unsigned)v; break;
-        case O_REQTTL: bad = num(a, 60, 86400 * 30, &v); c->req_ttl_s = (unsigned)v; break;
-        case O_JWT: bad = copy(c->jwt_key_file, sizeof(c->jwt_key_file), a); break;
-        case O_SKEW: bad = num(a, 0, 10, &v); c->jwt_skew = (unsigned)v; break;
-        case O_BLOCK: bad = copy(c->blocklist, sizeof(c->blocklist), a); break;
-        case O_CRATE: bad = num(a, 1, 100000, &v); c->comment_rate = (double)v; break;
-        case O_CBURST: bad = num(a, 1, 100000, &v); c->comment_burst = (double)v; break;
-        case O_LRATE: bad = num(a, 1, 100000, &v); c->like_rate = (double)v; break;
-        case O_LBURST: bad = num(a, 1, 100000, &v); c->like_burst = (double)v; break;
-        case O_ABUSE: bad = num(a, 1, 1000000, &v); c->abuse_close = (unsigned)v; break;
-        case O_IPMAX: bad = num(a, 0, 10000000, &v); c->max_conns_per_ip = (unsigned)v; break;
-        case O_TRUST:
-            bad = c->ntrusted == 16 || copy(c->trusted[c->ntrusted], sizeof(c->trusted[0]), a);
-            if (!bad) c->ntrusted++;
-            break;
-        case O_SALEIP: bad = num(a, 0, 1000000000, &v); c->sale_max_per_ip = (unsigned)v; break;
-        case O_AFAST: bad = num(a, 0, 3600000, &v); c->audit_fast_ms = (unsigned)v; break;
-        case O_AUSERS: bad = num(a, 1, 1000000, &v); c->audit_ip_users = (unsigned)v; break;
-        case O_CERT: bad = copy(c->tls_cert, sizeof(c->tls_cert), a); break;
-        case O_KEY: bad = copy(c->tls_key, sizeof(c->tls_key), a); break;
-        case O_ACCEPT: bad = num(a, 0, 10000000, &v); c->max_accept_rate = (unsigned)v; break;
-        case O_WEB: bad = copy(c->web_root, sizeof(c->web_root), a); break;
-        case O_APIKEY: bad = copy(c->api_key_file, sizeof(c->api_key_file), a); break;
-        case O_WTIMEOUT: bad = num(a, 1000, 3600000, &v); c->write_timeout_ms = (unsigned)v; break;
-        case O_SNDBUF: bad = num(a, 0, 64L << 20, &v) || (v && v < 4096); c->sndbuf = (unsigned)v; break;
-        case O_TOKTTL: bad = num(a, 0, 86400L * 366 * 10, &v); c->max_token_ttl_s = (unsigned)v; break;
-        case O_HELP: fputs(usage, out); return 1;
-        case O_VERSION: fputs("livecart-server 0.1.0\n", out); return 1;
-        default:
-            fprintf(err, "livecart-server: unknown or incomplete option '%s'\n%s", argv[optind - 1], usage);
-            return -1;
-        }
-        if (bad) {
-            const char *name = "?";
-            for (const struct option *op = opts; op->name; op++)
-                if (op->val == o) name = op->name;
-            fprintf(err, "livecart-server: bad value '%s' for --%s\n", a, name);
-            return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(err, "livecart-server: unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
+/* What no single flag can check: flags that depend on each other, the
+ * default shard name (needs the port), the Redis lookup. */
+static int lc__finish(lc_config_t *c, FILE *err) {
     if (c->share_ttl_ms < 3 * c->tick_ms) c->share_ttl_ms = 3 * c->tick_ms;
     if (!c->tls_cert[0] != !c->tls_key[0]) {
         fprintf(err, "livecart-server: --tls-cert and --tls-key go together\n");
@@ -235,12 +428,63 @@ int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err)
     }
     if (!c->shard[0]) {
         char host[HOST_NAME_MAX + 1] = "localhost";
-        gethostname(host, sizeof(host) - 1);
+        gethostname(host, sizeof(host) - 1); /* on failure "localhost" stays */
         snprintf(c->shard, sizeof(c->shard), "%.100s:%d", host, c->port);
     }
-    if (resolve(c->redis_host, sizeof(c->redis_host)) != 0) {
+    if (lc__resolve(c->redis_host, sizeof(c->redis_host)) != 0) {
         fprintf(err, "livecart-server: cannot resolve Redis host '%s'\n", c->redis_host);
         return -1;
     }
     return 0;
+}
+
+/* --help, --version, --flags-markdown: 1 (exit 0) once printed. */
+static int lc__action(const lc_flag_t *f, FILE *out, FILE *err) {
+    int rc;
+    if (f->kind == LC_FLAG_HELP)
+        rc = lc_config_help(out);
+    else if (f->kind == LC_FLAG_MARKDOWN)
+        rc = lc_config_markdown(out);
+    else
+        rc = fputs(LC__VERSION, out) < 0 ? -1 : lc__flushed(out);
+    if (rc != 0) {
+        fprintf(err, "livecart-server: cannot write the output of --%s\n", f->name);
+        return -1;
+    }
+    return 1;
+}
+
+int lc_config_parse(lc_config_t *c, int argc, char **argv, FILE *out, FILE *err) {
+    if (lc__defaults(c, err) != 0) return -1;
+    struct option opts[LC__NFLAGS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < LC__NFLAGS; i++) {
+        const lc_flag_t *f = &lc__flags[i];
+        if (f->kind == LC_FLAG_GROUP) continue;
+        opts[n++] = (struct option){f->name, f->arg ? required_argument : no_argument, NULL,
+                                    LC__VAL0 + (int)i};
+    }
+    opts[n] = (struct option){0};
+    optind = 0; /* 0, not 1: glibc and musl then reset all their state, so a second parse
+                   (the unit tests) starts clean */
+    opterr = 0;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o < LC__VAL0 || o >= LC__VAL0 + (int)LC__NFLAGS) {
+            fprintf(err, "livecart-server: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            lc_config_help(err);
+            return -1;
+        }
+        const lc_flag_t *f = &lc__flags[o - LC__VAL0];
+        if (f->kind >= LC_FLAG_HELP) return lc__action(f, out, err);
+        if (lc__set(c, f, optarg) != 0) {
+            fprintf(err, "livecart-server: bad value '%s' for --%s\n", optarg, f->name);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(err, "livecart-server: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return lc__finish(c, err);
 }

@@ -8,16 +8,22 @@
 
 #include "log.h"
 
+struct lc_filter {
+    char path[256];
+    char **terms; /* lower-case */
+    size_t n;
+};
+
 static void free_terms(char **t, size_t n) {
     for (size_t i = 0; i < n; i++) free(t[i]);
     free(t);
 }
 
-int lc_filter_load(lc_server_t *srv) {
-    if (!srv->cfg.blocklist[0]) return 0;
-    FILE *f = fopen(srv->cfg.blocklist, "r");
+int lc_filter_reload(lc_filter_t *flt) {
+    if (!flt->path[0]) return 0;
+    FILE *f = fopen(flt->path, "r");
     if (!f) {
-        lc_log("blocklist %s: %s (keeping %zu terms)", srv->cfg.blocklist, strerror(errno), srv->nblock);
+        lc_log("blocklist %s: %s (keeping %zu terms)", flt->path, strerror(errno), flt->n);
         return -1;
     }
     char **terms = NULL, line[512];
@@ -42,29 +48,44 @@ int lc_filter_load(lc_server_t *srv) {
     fclose(f);
     if (!ok) {
         free_terms(terms, n);
-        lc_log("blocklist %s: out of memory (keeping %zu terms)", srv->cfg.blocklist, srv->nblock);
+        lc_log("blocklist %s: out of memory (keeping %zu terms)", flt->path, flt->n);
         return -1;
     }
-    free_terms(srv->block, srv->nblock);
-    srv->block = terms;
-    srv->nblock = n;
-    lc_log("blocklist %s: %zu terms", srv->cfg.blocklist, n);
+    free_terms(flt->terms, flt->n);
+    flt->terms = terms;
+    flt->n = n;
+    lc_log("blocklist %s: %zu terms", flt->path, n);
     return 0;
 }
 
-void lc_filter_free(lc_server_t *srv) {
-    free_terms(srv->block, srv->nblock);
-    srv->block = NULL;
-    srv->nblock = 0;
+lc_filter_t *lc_filter_create(const char *path) {
+    lc_filter_t *f = calloc(1, sizeof(*f));
+    if (!f) return NULL;
+    if (path && strlen(path) >= sizeof(f->path)) {
+        free(f);
+        return NULL;
+    }
+    snprintf(f->path, sizeof(f->path), "%s", path ? path : "");
+    if (lc_filter_reload(f) != 0) {
+        free(f);
+        return NULL;
+    }
+    return f;
 }
 
-int lc_filter_match(const lc_server_t *srv, const char *text, size_t n) {
-    if (!srv->nblock) return 0;
+void lc_filter_destroy(lc_filter_t *f) {
+    if (!f) return;
+    free_terms(f->terms, f->n);
+    free(f);
+}
+
+int lc_filter_match(const lc_filter_t *flt, const char *text, size_t n) {
+    if (!flt || !flt->n) return 0;
     char low[512];
     if (n >= sizeof(low)) n = sizeof(low) - 1; /* comments are at most 500 bytes */
     for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)text[i]);
     low[n] = '\0';
-    for (size_t i = 0; i < srv->nblock; i++)
-        if (strstr(low, srv->block[i])) return 1;
+    for (size_t i = 0; i < flt->n; i++)
+        if (strstr(low, flt->terms[i])) return 1;
     return 0;
 }

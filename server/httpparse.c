@@ -77,41 +77,91 @@ static int hexval(unsigned char c) {
     return -1;
 }
 
+/* The size line's digits, before its CR or extension. */
+static int dc_size(lc_http_dechunk_t *d, unsigned char c) {
+    int v = hexval(c);
+    if (v >= 0) {
+        if (++d->ndig > 15) return -1; /* no size that large */
+        d->left = d->left * 16 + (unsigned)v;
+        return 0;
+    }
+    if (!d->ndig) return -1;
+    if (c == '\r')
+        d->st = DC_SIZE_LF;
+    else if (c == ';' || c == ' ' || c == '\t')
+        d->st = DC_EXT; /* chunk-ext: ignored */
+    else
+        return -1;
+    return 0;
+}
+
+/* One byte of the trailers: 1 once the empty line that ends them is in. */
+static int dc_trailer(lc_http_dechunk_t *d, unsigned char c) {
+    switch (d->st) {
+    case DC_TRL: /* start of a trailer line; an empty one ends the body */
+        if (c == '\r') {
+            d->st = DC_END_LF;
+        } else {
+            d->st = DC_TRL_LINE;
+            d->line = 1;
+        }
+        return 0;
+    case DC_TRL_LINE: /* trailers are read and dropped */
+        if (++d->line > DC_LINE_MAX || c == '\n') return -1;
+        if (c == '\r') d->st = DC_TRL_LF;
+        return 0;
+    case DC_TRL_LF:
+        if (c != '\n') return -1;
+        d->st = DC_TRL;
+        d->line = 0;
+        return 0;
+    case DC_END_LF:
+        if (c != '\n') return -1;
+        d->st = DC_DONE;
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+/* One byte of framing (any state but DC_DATA): -1 malformed, 1 the body
+ * ended, 0 go on. */
+static int dc_byte(lc_http_dechunk_t *d, unsigned char c) {
+    switch (d->st) {
+    case DC_SIZE:
+        return dc_size(d, c);
+    case DC_EXT:
+        if (++d->line > DC_LINE_MAX || c == '\n' || (c < ' ' && c != '\t' && c != '\r') || c == 127) return -1;
+        if (c == '\r') d->st = DC_SIZE_LF;
+        return 0;
+    case DC_SIZE_LF:
+        if (c != '\n') return -1;
+        d->ndig = 0;
+        d->line = 0;
+        d->st = d->left ? DC_DATA : DC_TRL;
+        return 0;
+    case DC_DATA_CR:
+        if (c != '\r') return -1;
+        d->st = DC_DATA_LF;
+        return 0;
+    case DC_DATA_LF:
+        if (c != '\n') return -1;
+        d->st = DC_SIZE;
+        return 0;
+    default:
+        return dc_trailer(d, c);
+    }
+}
+
 int lc_http_dechunk(lc_http_dechunk_t *d, const unsigned char *p, size_t n, size_t *used, char *out,
                     size_t cap, size_t *outn) {
     size_t i = 0;
+    if (d->st == DC_DONE) { /* nothing more is the body's */
+        *used = 0;
+        return 1;
+    }
     while (i < n) {
-        unsigned char c = p[i];
-        switch (d->st) {
-        case DC_SIZE: {
-            int v = hexval(c);
-            if (v >= 0) {
-                if (++d->ndig > 15) return -1; /* no size that large */
-                d->left = d->left * 16 + (unsigned)v;
-                i++;
-                break;
-            }
-            if (!d->ndig) return -1;
-            if (c == '\r') d->st = DC_SIZE_LF;
-            else if (c == ';' || c == ' ' || c == '\t') d->st = DC_EXT; /* chunk-ext: ignored */
-            else return -1;
-            i++;
-            break;
-        }
-        case DC_EXT:
-            if (++d->line > DC_LINE_MAX) return -1;
-            if (c == '\r') d->st = DC_SIZE_LF;
-            else if (c == '\n' || (c < ' ' && c != '\t') || c == 127) return -1;
-            i++;
-            break;
-        case DC_SIZE_LF:
-            if (c != '\n') return -1;
-            i++;
-            d->ndig = 0;
-            d->line = 0;
-            d->st = d->left ? DC_DATA : DC_TRL;
-            break;
-        case DC_DATA: {
+        if (d->st == DC_DATA) {
             size_t k = n - i;
             if (k > d->left) k = (size_t)d->left;
             for (size_t j = 0; j < k; j++, (*outn)++)
@@ -119,47 +169,12 @@ int lc_http_dechunk(lc_http_dechunk_t *d, const unsigned char *p, size_t n, size
             i += k;
             d->left -= k;
             if (!d->left) d->st = DC_DATA_CR;
-            break;
+            continue;
         }
-        case DC_DATA_CR:
-            if (c != '\r') return -1;
-            d->st = DC_DATA_LF;
-            i++;
-            break;
-        case DC_DATA_LF:
-            if (c != '\n') return -1;
-            d->st = DC_SIZE;
-            i++;
-            break;
-        case DC_TRL: /* start of a trailer line; an empty one ends the body */
-            if (c == '\r') {
-                d->st = DC_END_LF;
-            } else {
-                d->st = DC_TRL_LINE;
-                d->line = 1;
-            }
-            i++;
-            break;
-        case DC_TRL_LINE: /* trailers are read and dropped */
-            if (++d->line > DC_LINE_MAX) return -1;
-            if (c == '\r') d->st = DC_TRL_LF;
-            else if (c == '\n') return -1;
-            i++;
-            break;
-        case DC_TRL_LF:
-            if (c != '\n') return -1;
-            d->st = DC_TRL;
-            d->line = 0;
-            i++;
-            break;
-        case DC_END_LF:
-            if (c != '\n') return -1;
-            d->st = DC_DONE;
-            i++;
+        int rc = dc_byte(d, p[i++]);
+        if (rc < 0) return -1;
+        if (rc > 0) {
             *used = i;
-            return 1;
-        default: /* DC_DONE */
-            *used = 0;
             return 1;
         }
     }
@@ -175,4 +190,40 @@ int lc_http_ws_key_valid(const char *k, size_t n) {
     for (size_t i = 0; i < 22; i++)
         if (!k[i] || !memchr(b64, k[i], 64)) return 0;
     return 1;
+}
+
+int lc_http_content_length(const char *s, unsigned long long *out) {
+    unsigned long long v = 0;
+    size_t i = 0;
+    for (; s[i]; i++) {
+        if (s[i] < '0' || s[i] > '9' || i == 18) return -1; /* 18 digits: far beyond any limit, no overflow */
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (i == 0) return -1;
+    *out = v;
+    return 0;
+}
+
+const char *lc_http_reason(unsigned status) {
+    static const struct {
+        unsigned code;
+        const char *text;
+    } texts[] = {{200, "OK"},
+                 {202, "Accepted"},
+                 {304, "Not Modified"},
+                 {400, "Bad Request"},
+                 {401, "Unauthorized"},
+                 {404, "Not Found"},
+                 {405, "Method Not Allowed"},
+                 {411, "Length Required"},
+                 {413, "Payload Too Large"},
+                 {422, "Unprocessable Content"},
+                 {426, "Upgrade Required"},
+                 {429, "Too Many Requests"},
+                 {500, "Internal Server Error"},
+                 {503, "Service Unavailable"},
+                 {504, "Gateway Timeout"}};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        if (texts[i].code == status) return texts[i].text;
+    return "Error";
 }

@@ -41,6 +41,16 @@ typedef struct lc_http_dechunk {
 int lc_http_dechunk(lc_http_dechunk_t *d, const unsigned char *p, size_t n, size_t *used, char *out,
                     size_t cap, size_t *outn);
 
+/* Parses a Content-Length value: 1-18 decimal digits, nothing else (no
+ * sign, no space, no list: RFC 9110 8.6; anything else is a framing error,
+ * 400). Returns 0 with the length in *out, or -1. */
+int lc_http_content_length(const char *s, unsigned long long *out);
+
+/* The reason phrase of an HTTP status ("Not Found"), "Error" for a status
+ * it does not know: for status lines written by hand (an upgrade refused
+ * before lws knows the request's HTTP version). */
+const char *lc_http_reason(unsigned status);
+
 /* 1 if a Sec-WebSocket-Key value (n bytes) is the base64 of 16 bytes
  * (RFC 6455 4.2.1): 22 base64 characters and "==". */
 int lc_http_ws_key_valid(const char *key, size_t n);

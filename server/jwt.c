@@ -62,17 +62,6 @@ static int hmac256(const uint8_t *key, size_t keylen, const char *data, size_t n
     return 0;
 }
 
-const char *lc_role_name(lc_role_t r) {
-    return r == LC_ROLE_STREAMER ? "streamer" : r == LC_ROLE_MODERATOR ? "moderator" : "viewer";
-}
-
-int lc_role_parse(const char *s, size_t n) {
-    if (n == 6 && !memcmp(s, "viewer", 6)) return LC_ROLE_VIEWER;
-    if (n == 8 && !memcmp(s, "streamer", 8)) return LC_ROLE_STREAMER;
-    if (n == 9 && !memcmp(s, "moderator", 9)) return LC_ROLE_MODERATOR;
-    return -1;
-}
-
 static json_t *part_json(const char *p, size_t n) {
     uint8_t buf[LC_JWT_MAX];
     int len = b64_decode(p, n, buf, sizeof(buf));

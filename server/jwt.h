@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { LC_ROLE_VIEWER = 0, LC_ROLE_STREAMER = 1, LC_ROLE_MODERATOR = 2 } lc_role_t;
+#include "role.h"
 
 typedef struct lc_claims {
     char sub[65];
@@ -54,9 +54,5 @@ int lc_jwt_sign(const uint8_t *key, size_t keylen, const lc_claims_t *c, char *o
 
 /* Signs an arbitrary JSON payload (tests of claim checking). */
 int lc_jwt_sign_payload(const uint8_t *key, size_t keylen, const char *payload, char *out, size_t cap);
-
-const char *lc_role_name(lc_role_t r);
-/* Parses "viewer" / "streamer" / "moderator"; -1 otherwise. */
-int lc_role_parse(const char *s, size_t n);
 
 #endif

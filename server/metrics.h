@@ -1,16 +1,22 @@
 /*
- * lc_metrics: the shard's counters. Never labelled by room or user: those
- * are unbounded, counters must not be.
+ * lc_metrics: the shard's counters, and their Prometheus text exposition.
+ * Never labelled by room or user: those are unbounded, counters must not
+ * be. This module depends on nothing above the codec: what other modules
+ * know (rooms, Redis) reaches the renderer as plain gauge values that the
+ * caller (status.c) fills in.
  */
 #ifndef LC_METRICS_H
 #define LC_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lc_proto.h"
 
 /* Answer statuses of buys and group joins (PROTOCOL.md), a fixed set. */
 enum { LC_ORDER__COUNT = 9, LC_JOIN__COUNT = 10 };
+/* Publish API answers by status: 2xx, 400, 401, 404, 413, 503, other. */
+enum { LC_API__COUNT = 7 };
 
 typedef struct lc_metrics {
     uint64_t conns_open, conns_total;
@@ -21,18 +27,39 @@ typedef struct lc_metrics {
     uint64_t write_timeouts, ping_timeouts; /* closed hard: socket took nothing / no pong */
     uint64_t upgrades_refused, ip_refused, accept_refused;
     uint64_t redis_failures;
-    uint64_t api[7]; /* API answers: 2xx, 400, 401, 404, 413, 503, other */
+    uint64_t api[LC_API__COUNT];      /* API answers, by status (lc_metrics_api) */
     uint64_t orders[LC_ORDER__COUNT]; /* buy answers, by status */
     uint64_t joins[LC_JOIN__COUNT];   /* group_join answers, by status */
 } lc_metrics_t;
 
-struct lc_server;
+/* A latency histogram: le[i] counts the samples of at most 64 us << i
+ * (not cumulative; the last bucket also takes everything slower), count
+ * and sum_us all of them. The arrays belong to the caller. */
+typedef struct lc_metrics_hist {
+    const uint64_t *le;
+    size_t nle;
+    uint64_t count, sum_us;
+} lc_metrics_hist_t;
+
+/* What the counters do not hold: values read from other modules at the
+ * moment of the scrape. */
+typedef struct lc_metrics_gauges {
+    size_t rooms;              /* rooms with state on this shard */
+    int redis_up;              /* both Redis connections are up */
+    size_t redis_pending;      /* commands awaiting a reply */
+    lc_metrics_hist_t latency; /* Redis command round trips */
+    int draining;              /* shutting down */
+} lc_metrics_gauges_t;
 
 /* Counts a buy (group 0) or group_join (group 1) answer by its status. */
 void lc_metrics_order(lc_metrics_t *m, int group, const char *status, size_t n);
 
-/* Appends the Prometheus text exposition of the shard's metrics. Never
- * labelled by room or user. Returns 0. */
-int lc_metrics_render(const struct lc_server *srv, lc_buf_t *out);
+/* Counts a publish API answer by its HTTP status. */
+void lc_metrics_api(lc_metrics_t *m, unsigned status);
+
+/* Appends the Prometheus text exposition (format 0.0.4) of m and g to out.
+ * Returns 0, or -1 when memory ran out (out then holds a part: don't
+ * serve it). */
+int lc_metrics_render(const lc_metrics_t *m, const lc_metrics_gauges_t *g, lc_buf_t *out);
 
 #endif

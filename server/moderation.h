@@ -1,18 +1,17 @@
 /*
- * lc_moderation: mute, ban, unban, delete, slow mode. Role streamer or
- * moderator; anyone else gets `forbidden`. The state lives in Redis
- * (moderate.lua), so every shard agrees and a restart forgets nothing.
+ * lc_moderation: mute, ban, unban, delete, slow mode -- a feature
+ * (feature.h). Role streamer or moderator; anyone else gets `forbidden`.
+ * The state lives in Redis (moderate.lua; bans and mutes are enforced
+ * inside the comment script), so every shard agrees and a restart forgets
+ * nothing. A ban travels on the room's channel and closes that user's
+ * connections on every shard; joiners who are banned are refused in the
+ * same round trip as their welcome (room_state.entries).
  */
 #ifndef LC_MODERATION_H
 #define LC_MODERATION_H
 
-#include "conn.h"
+#include "feature.h"
 
-/* A moderation request from a joined connection. */
-void lc_moderation_handle(lc_conn_t *c, const lc_msg_t *m);
-/* A moderation message from the room's channel; 1 if it was one. */
-int lc_moderation_on_bus(lc_room_t *r, const lc_msg_t *m);
-/* Sends `banned` and closes c (4003). */
-void lc_moderation_close_banned(lc_conn_t *c);
+extern const lc_feature_t lc_moderation_feature;
 
 #endif

@@ -1,27 +1,28 @@
 /*
- * lc_net: libwebsockets on the server's loop. The only file besides http.c
- * that includes libwebsockets.h.
+ * lc_net: libwebsockets on the server's loop (a foreign loop): the context,
+ * the one callback, frame reassembly, and the transport under every
+ * connection (lc_net_conn_io). With upgrade.c, listen.c and http.c, the
+ * only files that include libwebsockets.h.
  */
 #ifndef LC_NET_H
 #define LC_NET_H
 
+#include "conn.h"
 #include "server.h"
 
-/* Listens on cfg.bind:cfg.port. Returns 0, or -1 (logged). */
-int lc_net_start(lc_server_t *srv);
-/* Pings silent connections and drops those that stay silent (once a
- * second). */
-void lc_net_keepalive(lc_server_t *srv);
-/* Starts the drain: a reconnect hint to every joined connection, and a
- * close time spread over --drain-ms. */
-void lc_net_drain(lc_server_t *srv);
-/* Closes (1001) the connections whose time has come; returns how many are
- * still open. Called every few ms while draining. */
-unsigned lc_net_drain_step(lc_server_t *srv);
+/* The transport functions connections write through (conn.h). */
+extern const lc_conn_io_t lc_net_conn_io;
+
+/* Listens on cfg.bind:cfg.port; every other module must exist already.
+ * NULL on failure (logged). */
+lc_net_t *lc_net_start(lc_server_t *srv);
+/* WebSocket connections lws has not freed yet (close frames in flight):
+ * shutdown waits for 0. */
+unsigned lc_net_alive(const lc_net_t *n);
 /* Starts destroying the context (inside the loop); remaining connections
  * close now. */
-void lc_net_stop(lc_server_t *srv);
-/* Finishes it, after the loop has stopped. */
-void lc_net_free(lc_server_t *srv);
+void lc_net_stop(lc_net_t *n);
+/* Finishes it, after the loop has stopped, and frees n. */
+void lc_net_free(lc_net_t *n);
 
 #endif

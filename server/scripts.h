@@ -1,6 +1,7 @@
 /*
  * The Redis Lua scripts (server/scripts/NAME.lua), embedded at build time by
- * tools/embed.c in the order of lc_script_id_t.
+ * tools/embed.c in the order of lc_script_id_t (server/meson.build passes
+ * them in this order).
  */
 #ifndef LC_SCRIPTS_H
 #define LC_SCRIPTS_H
@@ -17,6 +18,10 @@ typedef enum {
     LC_SCRIPT__COUNT
 } lc_script_id_t;
 
+/* Each script as Redis runs it: the generated encoder prelude (pack, msg:
+ * see tools/embed.c), then server/scripts/NAME.lua. */
 extern const char *const lc_script_src[LC_SCRIPT__COUNT];
+/* NAME, for logs. */
+extern const char *const lc_script_name[LC_SCRIPT__COUNT];
 
 #endif

@@ -2,58 +2,51 @@
  * lc_server: the one context every module gets. One process = one shard =
  * one libuv loop that owns libwebsockets and hiredis; this struct is the
  * only state that is not inside a module's own objects (no other globals).
+ *
+ * It holds the configuration, the loop, the shard's counters and one
+ * opaque handle per module; what a module keeps is behind its handle and
+ * is its own (the handles are created and freed by main.c, in dependency
+ * order).
  */
 #ifndef LC_SERVER_H
 #define LC_SERVER_H
 
+#include <stdint.h>
 #include <uv.h>
 
 #include "config.h"
 #include "lc_buf.h"
-#include "map.h"
 #include "metrics.h"
-#include "store.h"
 
-typedef struct lc_room lc_room_t;
-typedef struct lc_conn lc_conn_t;
-struct lws_context;
-
-/* Most bytes one WRITEABLE callback copies for one connection: enough to
- * batch many frames into one send(), small enough that one fast reader
- * cannot hold the loop (and that a stalled socket buffers at most this in
- * libwebsockets on top of the kernel's buffer). */
-#define LC_WRITE_BATCH 16384
+typedef struct lc_net lc_net_t;         /* net.c: libwebsockets, the listening socket */
+typedef struct lc_http lc_http_t;       /* http.c: the HTTP side's routes and requests */
+typedef struct lc_api lc_api_t;         /* api.c: the publish API's key */
+typedef struct lc_store lc_store_t;     /* store.c: Redis */
+typedef struct lc_conns lc_conns_t;     /* conn.c: every open connection, the write path */
+typedef struct lc_rooms lc_rooms_t;     /* room.c: the rooms */
+typedef struct lc_session lc_session_t; /* session.c: what a client message means */
+typedef struct lc_auth lc_auth_t;       /* auth.c: the token key */
+typedef struct lc_filter lc_filter_t;   /* filter.c: the word filter */
+typedef struct lc_upgrade lc_upgrade_t; /* upgrade.c: who may open a WebSocket */
 
 typedef struct lc_server {
     lc_config_t cfg;
     uv_loop_t *loop;
-    struct lws_context *lws;
-    void *net;            /* net.c's private state */
+    char boot[24];   /* random id of this process's life (like batches) */
+    lc_metrics_t m;  /* counters anyone may add to; rendered by status.c */
+    lc_buf_t scratch; /* encoding scratch: filled and used within one call, never held */
+    int draining;    /* SIGTERM/SIGINT received: refuse new work, fail health checks */
+
+    lc_net_t *net;
+    lc_http_t *http;
+    lc_api_t *api;
     lc_store_t *store;
-    lc_map_t *rooms;      /* name -> lc_room_t */
-    lc_room_t *room_list; /* the same rooms, for ticking */
-    lc_conn_t *conns;     /* every open connection, for shutdown */
-    unsigned ws_alive;    /* WebSocket wsis lws has not freed yet (close frames in flight) */
-    uv_timer_t tick;
-    uv_signal_t sigterm, sigint;
-    uv_timer_t stop_timer;
-    int draining;         /* SIGTERM/SIGINT received */
-    uint64_t drain_deadline;
-    int handles_open;
-    lc_buf_t scratch;     /* encoding scratch, reused */
-    uint8_t *wbuf;        /* LC_WRITE_BATCH bytes, reused by every WRITEABLE */
-    char boot[24];        /* random id of this process's life (like batches) */
-    uint8_t jwt_key[4096]; /* tokens required when jwt_keylen > 0 */
-    size_t jwt_keylen;
-    char **block;         /* word filter terms, lower-case */
-    size_t nblock;
-    lc_map_t *ips;        /* client IP -> open connections (per-IP cap) */
-    uv_signal_t sighup;
-    uv_timer_t sweep;     /* once a second: token expiry */
-    int api_on;                   /* publish API enabled (a key is configured) */
-    unsigned api_pending;         /* API requests waiting for Redis (shutdown waits) */
-    unsigned char api_key_hash[32]; /* SHA-256 of the API key */
-    lc_metrics_t m;
+    lc_conns_t *conns;
+    lc_rooms_t *rooms;
+    lc_session_t *session;
+    lc_auth_t *auth;
+    lc_filter_t *filter;
+    lc_upgrade_t *upgrade;
 } lc_server_t;
 
 #endif

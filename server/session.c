@@ -1,3 +1,6 @@
+/*
+ * What a connection's messages mean. See session.h.
+ */
 #include "session.h"
 
 #include <stdlib.h>
@@ -5,42 +8,56 @@
 
 #include "auth.h"
 #include "filter.h"
-#include "jwt.h"
 #include "log.h"
-#include "moderation.h"
 #include "room.h"
-#include "sale.h"
 #include "store.h"
 
-static int store_ready(lc_conn_t *c) {
-    return lc_store_up(c->srv->store) && lc_store_sub_up(c->srv->store);
-}
+typedef void handler_fn(lc_conn_t *c, const lc_msg_t *m);
 
-void lc_session_limited(lc_conn_t *c) {
-    if (++c->limited >= c->srv->cfg.abuse_close) lc_conn_close(c, 1008, "rate limit exceeded");
+typedef struct handler {
+    handler_fn *fn;
+    uint8_t joined; /* only after welcome */
+} handler_t;
+
+struct lc_session {
+    handler_t by_type[LC_MSG__COUNT];
+};
+
+/* ---- the core's messages ---- */
+
+static int store_ready(const lc_conn_t *c) {
+    return lc_store_up(c->srv->store) && lc_store_sub_up(c->srv->store);
 }
 
 /* Over a bucket: say so (the error frame is counted), and close a client
  * that keeps going. */
 static void rate_limited(lc_conn_t *c, const char *what) {
     lc_conn_send_error(c, LC_ERR_RATE_LIMITED, "%s: slow down", what);
-    lc_session_limited(c);
+    lc_conn_limited(c);
 }
 
 static int exempt(const lc_conn_t *c) { return c->role == LC_ROLE_STREAMER; }
+
+static void on_ping(lc_conn_t *c, const lc_msg_t *m) {
+    lc_msg_t pong;
+    lc_msg_init(&pong, LC_MSG_PONG);
+    lc_conn_send_msg(c, &pong);
+}
 
 static void on_hello(lc_conn_t *c, const lc_msg_t *m) {
     if (c->state != LC_CONN_NEW) {
         lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "hello: already said");
         return;
     }
-    if (lc_auth_hello(c, m) != 0) return;
+    if (lc_auth_hello(c->srv->auth, c, m) != 0) return;
     if (!store_ready(c)) {
         lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "storage unavailable, retry hello later");
         return;
     }
     lc_room_join(c->room, c, lc_msg_has(m, since) ? &m->since : NULL);
 }
+
+static void on_refresh(lc_conn_t *c, const lc_msg_t *m) { lc_auth_refresh(c->srv->auth, c, m); }
 
 /* A comment in flight. Refusals must be counted "in a row" in the order
  * the client sent its frames, but a comment's verdict (slow mode) comes
@@ -53,30 +70,30 @@ typedef struct comment_op {
     uint16_t run_before;
 } comment_op_t;
 
-static void on_comment_stored(void *arg, int status, const lc_store_val_t *v, size_t n) {
+/* What comment.lua decided, when it decided: on ok the comment comes back
+ * through the room's channel; on dup it already did (or is in the history
+ * of the client's resume). */
+static void comment_verdict(lc_conn_t *c, const lc_msg_t *r, uint16_t run_before) {
+    if (lc_str_eq(r->status, "banned")) {
+        lc_conn_banned(c);
+    } else if (lc_str_eq(r->status, "muted")) {
+        lc_conn_send_error(c, LC_ERR_MUTED, "muted in this room");
+    } else if (lc_str_eq(r->status, "rate_limited")) {
+        lc_conn_send_error(c, LC_ERR_RATE_LIMITED, "slow mode: wait before commenting again");
+        c->limited = (uint16_t)(c->limited + run_before); /* the run this frame seemed to end goes on */
+        lc_conn_limited(c);                               /* ... and this frame is in it */
+    }
+}
+
+static void on_comment_stored(void *arg, int status, const lc_msg_t *r) {
     comment_op_t *op = arg;
     lc_conn_t *c = op->c;
     uint16_t run_before = op->run_before;
     free(op);
-    if (status == LC_STORE_REFUSED) {
-        c->srv->m.redis_failures++;
-        lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "comment not stored, retry later");
-    } else if (status != 0 || n < 1 || !v[0].s) {
-        /* it may be posted: with its req, the same comment again is posted once */
-        c->srv->m.redis_failures++;
-        lc_conn_send_error(c, LC_ERR_UNKNOWN, "no answer from storage: the comment may be posted; "
-                           "send it again with the same req");
-    } else if (lc_str_eq(lc_str(v[0].s, v[0].n), "banned")) {
-        lc_moderation_close_banned(c);
-    } else if (lc_str_eq(lc_str(v[0].s, v[0].n), "muted")) {
-        lc_conn_send_error(c, LC_ERR_MUTED, "muted in this room");
-    } else if (lc_str_eq(lc_str(v[0].s, v[0].n), "rate_limited")) {
-        lc_conn_send_error(c, LC_ERR_RATE_LIMITED, "slow mode: wait before commenting again");
-        c->limited = (uint16_t)(c->limited + run_before); /* the run this frame seemed to end goes on */
-        lc_session_limited(c);                            /* ... and this frame is in it */
-    }
-    /* on ok the comment comes back through the room's channel; on dup it
-     * already did (or is in the history of the client's resume) */
+    /* lost: it may be posted; with its req, the same comment again is posted once */
+    if (!lc_conn_answer_lost(c, status, r, LC_MSG_REPLY,
+                             "no answer from storage: the comment may be posted; send it again with the same req"))
+        comment_verdict(c, r, run_before);
     lc_conn_unref(c);
 }
 
@@ -87,7 +104,7 @@ static void on_comment(lc_conn_t *c, const lc_msg_t *m) {
         rate_limited(c, "comments");
         return;
     }
-    if (lc_filter_match(srv, m->text.p, m->text.n)) {
+    if (lc_filter_match(srv->filter, m->text.p, m->text.n)) {
         lc_conn_send_error(c, LC_ERR_FILTERED, "comment refused by the word filter");
         return;
     }
@@ -99,13 +116,12 @@ static void on_comment(lc_conn_t *c, const lc_msg_t *m) {
     op->c = lc_conn_ref(c);
     op->run_before = c->limited;
     c->limited = 0;
-    size_t rn;
-    const char *room = lc_room_name(c->room, &rn);
-    int has_req = lc_msg_has(m, req);
-    lc_store_comment_t sc = {c->user, m->text.p, has_req ? m->req.p : "", c->ulen, m->text.n,
-                             has_req ? m->req.n : 0, srv->cfg.history, srv->cfg.req_ttl_s,
-                             c->role != LC_ROLE_VIEWER};
-    if (lc_store_comment(srv->store, room, rn, &sc, on_comment_stored, op) != 0) {
+    lc_store_comment_req_t req = {
+        .room = lc_room_name(c->room), .user = lc_str(c->user, c->ulen), .text = m->text,
+        .req = lc_msg_has(m, req) ? m->req : lc_str("", 0), .cap = srv->cfg.history,
+        .req_ttl_s = srv->cfg.req_ttl_s, .exempt = c->role != LC_ROLE_VIEWER,
+    };
+    if (lc_store_comment(srv->store, &req, on_comment_stored, op) != 0) {
         c->limited = op->run_before;
         lc_conn_unref(c);
         free(op);
@@ -115,8 +131,7 @@ static void on_comment(lc_conn_t *c, const lc_msg_t *m) {
 
 static void on_like(lc_conn_t *c, const lc_msg_t *m) {
     lc_server_t *srv = c->srv;
-    if (!exempt(c) && !lc_bucket_take(&c->b_like, srv->cfg.like_rate, srv->cfg.like_burst,
-                                      uv_now(srv->loop))) {
+    if (!exempt(c) && !lc_bucket_take(&c->b_like, srv->cfg.like_rate, srv->cfg.like_burst, uv_now(srv->loop))) {
         rate_limited(c, "likes");
         return;
     }
@@ -124,10 +139,59 @@ static void on_like(lc_conn_t *c, const lc_msg_t *m) {
     lc_room_add_likes(c->room, m->count);
 }
 
+/* ---- the table ---- */
+
+static int claim(lc_session_t *s, lc_msg_type_t t, handler_fn *fn, int joined, const char *who) {
+    if (s->by_type[t].fn) {
+        lc_log("session: %s and another handler both claim %s messages", who, lc_msg_type_name(t));
+        return -1;
+    }
+    s->by_type[t] = (handler_t){fn, (uint8_t)joined};
+    return 0;
+}
+
+lc_session_t *lc_session_create(lc_server_t *srv, const lc_feature_t *const *features) {
+    lc_session_t *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    int bad = claim(s, LC_MSG_HELLO, on_hello, 0, "the core") | claim(s, LC_MSG_PING, on_ping, 0, "the core") |
+              claim(s, LC_MSG_COMMENT, on_comment, 1, "the core") | claim(s, LC_MSG_LIKE, on_like, 1, "the core") |
+              claim(s, LC_MSG_REFRESH, on_refresh, 1, "the core");
+    for (size_t i = 0; features && features[i]; i++)
+        for (const lc_msg_type_t *t = features[i]->messages; t && *t != LC_MSG_NONE; t++)
+            bad |= claim(s, *t, features[i]->on_message, 1, features[i]->name);
+    if (bad) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void lc_session_destroy(lc_session_t *s) { free(s); }
+
+/* ---- a connection's life ---- */
+
+lc_conn_t *lc_session_open(lc_server_t *srv, void *transport, lc_fmt_t fmt, const char *room, size_t n) {
+    lc_room_t *r = lc_room_get(srv->rooms, room, n);
+    if (!r) return NULL;
+    lc_conn_t *c = lc_conn_new(srv->conns, transport, fmt);
+    if (!c) {
+        lc_room_unref(r);
+        return NULL;
+    }
+    c->room = r;
+    return c;
+}
+
+void lc_session_closed(lc_conn_t *c) {
+    lc_room_leave(c->room, c);
+    lc_room_unref(c->room);
+    lc_conn_closed(c);
+}
+
 void lc_session_on_frame(lc_conn_t *c, const uint8_t *buf, size_t len, int binary) {
     if (binary != (c->fmt == LC_FMT_MSGPACK)) {
-        lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "%s frame on a %s connection",
-                           binary ? "binary" : "text", c->fmt == LC_FMT_MSGPACK ? "msgpack" : "json");
+        lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "%s frame on a %s connection", binary ? "binary" : "text",
+                           c->fmt == LC_FMT_MSGPACK ? "msgpack" : "json");
         return;
     }
     lc_msg_t m;
@@ -137,33 +201,12 @@ void lc_session_on_frame(lc_conn_t *c, const uint8_t *buf, size_t len, int binar
         return;
     }
     c->srv->m.msgs_in[m.type]++;
-    switch (m.type) {
-    case LC_MSG_PING: {
-        lc_msg_t pong;
-        lc_msg_init(&pong, LC_MSG_PONG);
-        lc_conn_send_msg(c, &pong);
-        break;
-    }
-    case LC_MSG_HELLO:
-        on_hello(c, &m);
-        break;
-    default:
-        if (c->state != LC_CONN_JOINED) {
-            lc_conn_send_error(c, LC_ERR_NOT_READY, "%s before welcome", lc_msg_type_name(m.type));
-        } else if (m.type == LC_MSG_COMMENT) {
-            on_comment(c, &m);
-        } else if (m.type == LC_MSG_LIKE) {
-            on_like(c, &m);
-        } else if (m.type == LC_MSG_REFRESH) {
-            lc_auth_refresh(c, &m);
-        } else if (m.type >= LC_MSG_SALE_OPEN && m.type <= LC_MSG_GROUP_JOIN) {
-            lc_sale_handle(c, &m);
-        } else if (m.type >= LC_MSG_MUTE && m.type <= LC_MSG_SLOW_MODE) {
-            lc_moderation_handle(c, &m);
-        } else {
-            lc_conn_send_error(c, LC_ERR_UNKNOWN_TYPE, "unknown type: %s", lc_msg_type_name(m.type));
-        }
-        break;
-    }
+    const handler_t *h = &c->srv->session->by_type[m.type];
+    if (!h->fn)
+        lc_conn_send_error(c, LC_ERR_UNKNOWN_TYPE, "unknown type: %s", lc_msg_type_name(m.type));
+    else if (h->joined && c->state != LC_CONN_JOINED)
+        lc_conn_send_error(c, LC_ERR_NOT_READY, "%s before welcome", lc_msg_type_name(m.type));
+    else
+        h->fn(c, &m);
     lc_msg_clear(&m);
 }

@@ -13,15 +13,14 @@
  * regular file of at most STATIC_MAX bytes is served.
  *
  * Files are small (a few KiB): each request reads its file whole and
- * writes it with one lws_write(); lws keeps what the socket did not take
- * and completes the transaction once it is sent. GET and HEAD only; an
- * ETag (size and mtime) answers a matching If-None-Match with 304.
+ * answers with it in one piece (lc_http_respond: lws keeps what the socket
+ * did not take and sends it before it closes). GET and HEAD only; an ETag
+ * (size and mtime) answers a matching If-None-Match with 304.
  */
 #include "static.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libwebsockets.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +28,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "http.h"
 #include "log.h"
 
 #ifndef LC_WEB_ROOT_INSTALLED
@@ -125,86 +123,55 @@ static int read_all(int fd, uint8_t *p, size_t n) {
     return 0;
 }
 
-static int header(struct lws *wsi, enum lws_token_indexes tok, const char *v, uint8_t **p, uint8_t *end) {
-    return lws_add_http_header_by_token(wsi, tok, (const unsigned char *)v, (int)strlen(v), p, end);
-}
-
-/* A small text answer with extra headers (405 needs Allow). */
-static int simple(struct lws *wsi, unsigned status, const char *allow, const char *body) {
-    uint8_t hdr[LWS_PRE + 2048];
-    uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-    size_t n = strlen(body);
-    if (lc_http_begin(wsi, status, "text/plain; charset=utf-8", n, &p, end) ||
-        header(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, "no-store", &p, end) ||
-        (allow && header(wsi, WSI_TOKEN_HTTP_ALLOW, allow, &p, end)) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
-        return -1;
-    if (lc_http_is_head(wsi)) return 0;
-    uint8_t buf[LWS_PRE + 128];
-    if (n >= sizeof(buf) - LWS_PRE) return -1;
-    memcpy(buf + LWS_PRE, body, n);
-    return lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) == (int)n ? 0 : -1;
-}
-
 /* 1 if the request's If-None-Match names ETAG (or is "*"). */
-static int not_modified(struct lws *wsi, const char *etag) {
+static int not_modified(const lc_http_req_t *q, const char *etag) {
     char inm[256];
-    if (lws_hdr_copy(wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) <= 0) return 0;
+    if (lc_http_header(q, "if-none-match", inm, sizeof(inm)) <= 0) return 0;
     return strcmp(inm, "*") == 0 || strstr(inm, etag) != NULL;
 }
 
-/* Answers with the file (or 304, or only the headers for HEAD). Returns
- * 0, or -1 when the connection must close. */
-static int send_file(struct lws *wsi, int fd, const struct stat *st, const ctype_t *ct, int head) {
+/* Answers with the file (or 304; lc_http sends a HEAD only the headers). */
+static void send_file(lc_http_req_t *q, int fd, const struct stat *st, const ctype_t *ct) {
     char etag[64];
     snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st->st_size,
              (unsigned long long)st->st_mtim.tv_sec * 1000000000ull + (unsigned long long)st->st_mtim.tv_nsec);
-    int unchanged = not_modified(wsi, etag);
-    size_t n = (size_t)st->st_size;
-    uint8_t hdr[LWS_PRE + 2048];
-    uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-    if (unchanged) { /* no body, and no Content-Length that would not be the body's */
-        if (lws_add_http_common_headers(wsi, HTTP_STATUS_NOT_MODIFIED, NULL, LWS_ILLEGAL_HTTP_CONTENT_LEN, &p,
-                                        end))
-            return -1;
-    } else if (lc_http_begin(wsi, HTTP_STATUS_OK, ct->type, n, &p, end)) {
-        return -1;
+    const lc_http_header_t hs[2] = {{"cache-control", ct->cache}, {"etag", etag}};
+    if (not_modified(q, etag)) {
+        lc_http_respond(q, 304, NULL, hs, 2, NULL, 0);
+        return;
     }
-    if (header(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, ct->cache, &p, end) ||
-        header(wsi, WSI_TOKEN_HTTP_ETAG, etag, &p, end))
-        return -1;
-    if (unchanged || head || n == 0)
-        return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
-    uint8_t *body = malloc(LWS_PRE + n);
-    if (!body) return -1;
-    int rc = -1;
-    if (read_all(fd, body + LWS_PRE, n) == 0 && lws_finalize_write_http_header(wsi, start, &p, end) == 0 &&
-        lws_write(wsi, body + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) == (int)n)
-        rc = 0;
+    size_t n = (size_t)st->st_size;
+    uint8_t *body = malloc(n ? n : 1);
+    if (!body || read_all(fd, body, n) != 0) {
+        lc_log("static: cannot read %s", lc_http_path(q));
+        lc_http_text(q, 503, "cannot read the file\n");
+    } else {
+        lc_http_respond(q, 200, ct->type, hs, 2, body, n);
+    }
     free(body);
-    return rc;
 }
 
-int lc_static_serve(lc_server_t *srv, struct lws *wsi, const char *path) {
-    int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    int head = !get && lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
-    int rc;
-    if (!get && !head) {
-        rc = simple(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "GET, HEAD", "method not allowed\n");
-    } else {
-        const ctype_t *ct = NULL;
-        struct stat st;
-        int fd = open_file(srv, path, &st);
-        if (fd >= 0) {
-            const char *last = strrchr(path, '/');
-            ct = ctype_of(last && last[1] == '\0' ? "index.html" : path);
-        }
-        if (fd < 0 || !ct)
-            rc = simple(wsi, HTTP_STATUS_NOT_FOUND, NULL, "not found\n");
-        else
-            rc = send_file(wsi, fd, &st, ct, head);
-        if (fd >= 0) close(fd);
+int lc_static_routes(lc_server_t *srv) { return lc_http_route(srv->http, "/", lc_static_handle, srv); }
+
+void lc_static_handle(void *arg, lc_http_req_t *q) {
+    const lc_server_t *srv = arg;
+    lc_http_method_t m = lc_http_method(q);
+    if (m != LC_HTTP_GET && m != LC_HTTP_HEAD) {
+        const lc_http_header_t allow = {"allow", "GET, HEAD"};
+        lc_http_respond(q, 405, "text/plain; charset=utf-8", &allow, 1, "method not allowed\n", 19);
+        return;
     }
-    if (rc != 0) return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    const char *path = lc_http_path(q);
+    const ctype_t *ct = NULL;
+    struct stat st;
+    int fd = open_file(srv, path, &st);
+    if (fd >= 0) {
+        const char *last = strrchr(path, '/');
+        ct = ctype_of(last && last[1] == '\0' ? "index.html" : path);
+    }
+    if (fd < 0 || !ct)
+        lc_http_text(q, 404, "not found\n");
+    else
+        send_file(q, fd, &st, ct);
+    if (fd >= 0) close(fd);
 }

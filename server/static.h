@@ -6,12 +6,15 @@
 #ifndef LC_STATIC_H
 #define LC_STATIC_H
 
-#include "server.h"
+#include "http.h"
 
-struct lws;
+/* Adds the catch-all route "/" to srv->http: call it after every other
+ * module's routes (the first match wins). Returns 0, or -1. */
+int lc_static_routes(lc_server_t *srv);
 
-/* Serves GET PATH from the web root, or answers 404. Returns the HTTP
- * callback's return value (0 to keep the connection, -1 to close). */
-int lc_static_serve(lc_server_t *srv, struct lws *wsi, const char *path);
+/* The catch-all route's handler (arg: the lc_server_t, for --web-root):
+ * GET or HEAD of a file under the web root ("/" and any ".../" are its
+ * index.html), else 404; other methods 405 with Allow: GET, HEAD. */
+void lc_static_handle(void *srv, lc_http_req_t *q);
 
 #endif

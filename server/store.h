@@ -2,12 +2,14 @@
  * lc_store: all of livecart's Redis access, and the only module that
  * includes hiredis. It knows no WebSockets and no room structs: every call
  * names a room, and answers come back by callback. Routing rooms to several
- * Redis primaries later changes this module alone.
+ * Redis primaries (a Redis Cluster) changes this module alone: the typed
+ * commands (store_cmd.c) build one generic call each, and the backend
+ * (store.c: one Redis) sends it.
  *
- * Two connections: one for commands (pipelined; scripts are loaded when it
- * connects and run by SHA, re-sent with EVAL on NOSCRIPT), one for pub/sub.
- * Both reconnect by themselves with back-off; a command unanswered for
- * timeout_ms drops its connection, so no caller waits forever.
+ * Commands are typed: one argument struct per command, filled with
+ * designated initializers; scripts answer with one protocol message
+ * (proto/ schema, msgpack, direction BUS) that is decoded here and handed
+ * over as an lc_msg_t -- nobody parses a script's reply by position.
  *
  * Calls return 0 when the command was sent: then the callback runs exactly
  * once, later, with a status below. They return -1 when nothing was sent
@@ -20,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "lc_proto.h"
 
 typedef struct lc_store lc_store_t;
 
@@ -39,18 +43,22 @@ typedef struct lc_store_events {
     void (*on_state)(void *arg);
     /* A SUBSCRIBE for room took effect: the first time, and again after the
      * subscriber reconnected (messages in between were not received). */
-    void (*on_subscribed)(void *arg, const char *room, size_t n);
+    void (*on_subscribed)(void *arg, lc_str_t room);
     /* A message on room's channel; payload is valid during the call only. */
-    void (*on_message)(void *arg, const char *room, size_t n, const char *payload, size_t len);
+    void (*on_message)(void *arg, lc_str_t room, const char *payload, size_t len);
 } lc_store_events_t;
 
-/* host must be a numeric address (resolve names before, at start-up). */
-lc_store_t *lc_store_create(uv_loop_t *loop, const char *host, int port, unsigned timeout_ms,
-                            const lc_store_events_t *ev, void *arg);
+typedef struct lc_store_opts {
+    const char *host; /* numeric (names are resolved at start-up, never on the loop) */
+    int port;
+    unsigned timeout_ms; /* a command unanswered this long drops its connection */
+} lc_store_opts_t;
 
-/* Closes both connections. Callbacks of pending commands run now, with
- * status -1, and must not call the store. The memory is freed once libuv
- * has closed the handles (keep running the loop). */
+lc_store_t *lc_store_create(uv_loop_t *loop, const lc_store_opts_t *opts, const lc_store_events_t *ev, void *arg);
+
+/* Closes the connections. Callbacks of pending commands run now, with
+ * LC_STORE_UNKNOWN, and must not call the store. The memory is freed once
+ * libuv has closed the handles (keep running the loop). */
 void lc_store_destroy(lc_store_t *s);
 
 int lc_store_up(const lc_store_t *s);     /* commands can be sent */
@@ -67,122 +75,151 @@ typedef struct lc_store_latency {
 } lc_store_latency_t;
 const lc_store_latency_t *lc_store_latency(const lc_store_t *s);
 
-/* One entry of a room's stream; pointers valid during the callback.
- * kind 'c' comment (a = user, b = text), 'a' announce (b = text),
- * 'p' product (a = sku, b = title, c = price). */
-typedef struct lc_store_entry {
-    char kind;
-    const char *id, *a, *b, *c;
-    size_t id_n, a_n, b_n, c_n;
-} lc_store_entry_t;
-
-/* One element of a flat script reply: a string or an integer. */
-typedef struct lc_store_val {
-    const char *s; /* NULL for an integer */
-    size_t n;
-    int64_t i;
-} lc_store_val_t;
-
-/* An open sale of a room, as join.lua lists it. */
-typedef struct lc_store_sale {
-    const char *kind, *sku, *title; /* kind: "sale" or "group" */
-    size_t kind_n, sku_n, title_n;
-    int64_t price, left, limit, size, ttl_s, teams;
-    int64_t total; /* the opening stock */
-} lc_store_sale_t;
-
-typedef struct lc_store_join {
-    int64_t likes;  /* the room's like total */
-    int64_t others; /* viewers on other live shards */
-    const char *last; /* newest comment id, "0-0" if none */
-    size_t last_n;
-    int recovered; /* with since: 1 if entries hold everything after it */
-    const lc_store_entry_t *entries; /* oldest first */
-    size_t n;
-    const lc_store_sale_t *sales;
-    size_t nsales;
-    const lc_store_val_t *banned; /* which of the joining users are banned */
-    size_t nbanned;
-    int64_t slow_secs; /* slow mode, 0: off */
-} lc_store_join_t;
-
-typedef void lc_store_join_cb(void *arg, int status, const lc_store_join_t *res);
+/* A script's answer: one decoded message, valid during the callback only
+ * (NULL unless status is LC_STORE_OK). */
+typedef void lc_store_msg_cb(void *arg, int status, const lc_msg_t *reply);
 typedef void lc_store_int_cb(void *arg, int status, int64_t value);
-typedef void lc_store_vals_cb(void *arg, int status, const lc_store_val_t *v, size_t n);
 
-/* Room state for welcoming viewers: the last `count` comments, or (since
- * non-NULL) those after since, at most cap; and which of users are banned. */
-int lc_store_join(lc_store_t *s, const char *room, size_t rn, const char *shard, unsigned count,
-                  const char *since, size_t since_n, unsigned cap, const lc_store_val_t *users,
-                  size_t nusers, lc_store_join_cb *cb, void *arg);
+/* ---- the room's stream, counters and welcome ---- */
 
-/* A comment for comment.lua. req: the client's id for it ("" for none;
- * then kept req_ttl_s for de-duplication); exempt: no slow mode. */
-typedef struct lc_store_comment {
-    const char *user, *text, *req;
-    size_t user_n, text_n, req_n;
-    unsigned cap, req_ttl_s;
-    int exempt;
-} lc_store_comment_t;
+/* What a shard needs to welcome viewers, or to catch a room up after its
+ * subscription came back (join.lua). Answers `room_state`: likes, viewers
+ * on the other live shards, the newest stream id `last`, `history` (the
+ * last `count` entries, or with `since` those after it, at most `cap`, and
+ * `recovered`: whether that is all of them), the open `sales`, `entries`
+ * naming which of `users` are banned, `secs` of slow mode. */
+typedef struct lc_store_join_req {
+    lc_str_t room;
+    const char *shard;     /* this shard: its own viewer share is not counted */
+    unsigned count;        /* entries of a plain welcome */
+    lc_str_t since;        /* resume after this id; n == 0: none */
+    unsigned cap;          /* most entries after since */
+    const lc_str_t *users; /* the joining users */
+    size_t nusers;
+} lc_store_join_req_t;
+int lc_store_join(lc_store_t *s, const lc_store_join_req_t *r, lc_store_msg_cb *cb, void *arg);
 
 /* Appends a comment to the room's stream (capped near cap) and publishes it,
  * unless the user is banned, muted or inside slow mode, or (user, req) was
- * posted already. Answers {status, id}. */
-int lc_store_comment(lc_store_t *s, const char *room, size_t rn, const lc_store_comment_t *c,
-                     lc_store_vals_cb *cb, void *arg);
+ * posted already (comment.lua). Answers `reply`: status ok, dup, banned,
+ * muted or rate_limited, and `id`. */
+typedef struct lc_store_comment_req {
+    lc_str_t room, user, text;
+    lc_str_t req;       /* the client's id for it; n == 0: none */
+    unsigned cap;       /* the stream's length */
+    unsigned req_ttl_s; /* how long (user, req) is remembered */
+    int exempt;         /* streamer or moderator: no slow mode */
+} lc_store_comment_req_t;
+int lc_store_comment(lc_store_t *s, const lc_store_comment_req_t *r, lc_store_msg_cb *cb, void *arg);
 
-/* A shop message for post.lua: kind "announce" (args: text) or "product"
- * (args: sku, title, price); key: an idempotency key ("" for none), kept
- * key_ttl_s; cap: the stream's cap. */
-typedef struct lc_store_post {
-    const char *kind;
-    const lc_store_val_t *args;
-    size_t nargs;
-    const char *key;
-    size_t key_n;
+/* A shop message for the room's stream (post.lua). Answers `reply`: status
+ * ok, replayed (the key was used with this body: `id` is the first post's)
+ * or key_reused (another body). */
+typedef struct lc_store_post_req {
+    lc_str_t room;
+    lc_msg_type_t type; /* LC_MSG_ANNOUNCE (text) or LC_MSG_PRODUCT (sku, title, price) */
+    lc_str_t text, sku, title;
+    int64_t price;
+    lc_str_t key;       /* Idempotency-Key; n == 0: none */
     unsigned key_ttl_s, cap;
-} lc_store_post_t;
-
-/* Posts it. Answers {status ("ok", "replayed", "key_reused"), id}. */
-int lc_store_post(lc_store_t *s, const char *room, size_t rn, const lc_store_post_t *p, lc_store_vals_cb *cb,
-                  void *arg);
-
-/* Runs one moderate.lua op (mute, ban, unban, delete, slow). Answers {status}. */
-int lc_store_moderate(lc_store_t *s, const char *room, size_t rn, const char *op,
-                      const lc_store_val_t *args, size_t nargs, lc_store_vals_cb *cb, void *arg);
+} lc_store_post_req_t;
+int lc_store_post(lc_store_t *s, const lc_store_post_req_t *r, lc_store_msg_cb *cb, void *arg);
 
 /* Adds a batch of likes exactly once per (shard, boot, seq); answers the total. */
-int lc_store_likes(lc_store_t *s, const char *room, size_t rn, const char *shard,
-                   const char *boot, uint64_t seq, int64_t count, lc_store_int_cb *cb, void *arg);
+typedef struct lc_store_likes_req {
+    lc_str_t room;
+    const char *shard, *boot;
+    uint64_t seq;
+    int64_t count;
+} lc_store_likes_req_t;
+int lc_store_likes(lc_store_t *s, const lc_store_likes_req_t *r, lc_store_int_cb *cb, void *arg);
 
 /* Sets this shard's viewer share (0 removes it); answers the room's total. */
-int lc_store_viewers(lc_store_t *s, const char *room, size_t rn, const char *shard,
-                     int64_t count, unsigned ttl_ms, lc_store_int_cb *cb, void *arg);
+typedef struct lc_store_viewers_req {
+    lc_str_t room;
+    const char *shard;
+    int64_t count;
+    unsigned ttl_ms;
+} lc_store_viewers_req_t;
+int lc_store_viewers(lc_store_t *s, const lc_store_viewers_req_t *r, lc_store_int_cb *cb, void *arg);
 
-/* Decides one flash-sale buy (buy.lua). Answers {status, order, qty, left}. */
+/* ---- moderation (moderate.lua) ---- */
+
+typedef enum { LC_MOD_MUTE, LC_MOD_BAN, LC_MOD_UNBAN, LC_MOD_DELETE, LC_MOD_SLOW } lc_mod_op_t;
+/* Answers `reply`: status ok, or not_found (delete of no such comment). */
+typedef struct lc_store_moderate_req {
+    lc_str_t room;
+    lc_mod_op_t op;
+    lc_str_t user; /* mute, ban, unban */
+    lc_str_t id;   /* delete: the comment's id */
+    int64_t secs;  /* mute: for how long; slow: the interval (0: off) */
+} lc_store_moderate_req_t;
+int lc_store_moderate(lc_store_t *s, const lc_store_moderate_req_t *r, lc_store_msg_cb *cb, void *arg);
+
+/* ---- flash sales and group-buys (buy.lua, commerce.lua) ---- */
+
+/* Decides one flash-sale buy. Answers `order` (req, sku, status, and order,
+ * qty on ok; left). The same (user, req) again answers the first decision. */
 typedef struct lc_store_buy_req {
-    const char *sku, *user, *req, *ip; /* ip: "" when unknown */
-    size_t sku_n, user_n, req_n;
+    lc_str_t room, sku, user, req;
+    lc_str_t ip; /* n == 0: unknown */
     int64_t qty;
     const char *shard;
-    unsigned req_ttl_s, ip_cap, fast_ms, ip_users;
+    unsigned req_ttl_s;
+    unsigned ip_cap;   /* units per IP per sale, 0: off */
+    unsigned fast_ms;  /* audit an ok buy this soon after the sale opened */
+    unsigned ip_users; /* audit buys from an IP with more buyers than this */
 } lc_store_buy_req_t;
+int lc_store_buy(lc_store_t *s, const lc_store_buy_req_t *r, lc_store_msg_cb *cb, void *arg);
 
-int lc_store_buy(lc_store_t *s, const char *room, size_t rn, const lc_store_buy_req_t *b,
-                 lc_store_vals_cb *cb, void *arg);
+/* Opens a flash sale (group 0) or a group-buy (group 1) and publishes it.
+ * Answers `reply`: status ok or exists. */
+typedef struct lc_store_sale_open_req {
+    lc_str_t room, sku, title;
+    int group;
+    int64_t price, stock;
+    int64_t limit;       /* flash sale: units per user */
+    int64_t size, ttl_s; /* group-buy: members per team, seconds to fill one */
+} lc_store_sale_open_req_t;
+int lc_store_sale_open(lc_store_t *s, const lc_store_sale_open_req_t *r, lc_store_msg_cb *cb, void *arg);
 
-/* Runs one commerce.lua op with its arguments (see the script for each
- * op's arguments and answer). */
-int lc_store_commerce(lc_store_t *s, const char *room, size_t rn, const char *op,
-                      const lc_store_val_t *args, size_t nargs, lc_store_vals_cb *cb, void *arg);
+/* Closes a sale (its open teams dissolve). Answers `reply`: ok or closed. */
+int lc_store_sale_close(lc_store_t *s, lc_str_t room, lc_str_t sku, lc_store_msg_cb *cb, void *arg);
+
+/* Cancels one of user's orders within window_ms. Answers `cancelled`. */
+typedef struct lc_store_cancel_req {
+    lc_str_t room, user, order;
+    int64_t window_ms;
+    const char *shard;
+} lc_store_cancel_req_t;
+int lc_store_cancel(lc_store_t *s, const lc_store_cancel_req_t *r, lc_store_msg_cb *cb, void *arg);
+
+/* Joins a group-buy team (team n == 0: the oldest open one, or a new one).
+ * Answers `group`. Idempotent by (user, req). */
+typedef struct lc_store_group_join_req {
+    lc_str_t room, user, req, sku, team;
+    const char *shard;
+    unsigned req_ttl_s;
+} lc_store_group_join_req_t;
+int lc_store_group_join(lc_store_t *s, const lc_store_group_join_req_t *r, lc_store_msg_cb *cb, void *arg);
+
+/* Dissolves the room's teams past their deadline. Answers `reply`: ok, and
+ * `count` dissolved. */
+int lc_store_sale_expire(lc_store_t *s, lc_str_t room, lc_store_msg_cb *cb, void *arg);
+
+/* Publishes sku's stock (and team counts) if they changed since the last
+ * publish. Answers `reply`: ok or none. */
+int lc_store_sale_publish(lc_store_t *s, lc_str_t room, lc_str_t sku, lc_store_msg_cb *cb, void *arg);
 
 /* Adds room to the global set of rooms that have sold something
  * (lc:sale-rooms), for the shop's order consumer to discover. Fire and forget. */
-void lc_store_note_sale_room(lc_store_t *s, const char *room, size_t rn);
+void lc_store_note_sale_room(lc_store_t *s, lc_str_t room);
+
+/* ---- pub/sub ---- */
 
 /* Keeps room's channel subscribed (also across reconnects) until
  * unsubscribe. Returns 0, or -1 out of memory. */
-int lc_store_subscribe(lc_store_t *s, const char *room, size_t rn);
-void lc_store_unsubscribe(lc_store_t *s, const char *room, size_t rn);
+int lc_store_subscribe(lc_store_t *s, lc_str_t room);
+void lc_store_unsubscribe(lc_store_t *s, lc_str_t room);
 
 #endif

@@ -12,13 +12,21 @@
 -- KEYS[4] lc:{R}:orders    KEYS[5] lc:{R}:orderidx   KEYS[6] lc:{R}:ipunits:SKU
 -- KEYS[7] lc:{R}:ipusers:SKU  KEYS[8] lc:{R}:audit
 -- ARGV: user, req, sku, qty, shard, req_ttl_s, ip, ip_cap (0: off), fast_ms, ip_users
--- Returns {status, order id or '', qty, left}
+-- Answers one protocol message, built by the generated prelude's pack(type, fields)
+-- (tools/embed.c: checks the keys against proto/schema.c, then cmsgpack.pack):
+--   order {req, sku, status (ok, limit, sold_out, closed), order and qty on ok, left}
+-- The record kept under (user, req) in lc:{R}:reqs stays {status, order id or '', qty}
+-- (msgpack array): a retry answers it again with the current stock as left.
 local rk = #ARGV[1] .. ':' .. ARGV[1] .. ARGV[2]
-local function left() return tonumber(redis.call('HGET', KEYS[1], 'left') or '0') end
+local function answer(status, id, qty)
+  local ok = status == 'ok'
+  return pack('order', {req = ARGV[2], sku = ARGV[3], status = status, order = ok and id or nil,
+    qty = ok and qty or nil, left = tonumber(redis.call('HGET', KEYS[1], 'left') or '0')})
+end
 local prev = redis.call('HGET', KEYS[3], rk)
 if prev then
   local a = cmsgpack.unpack(prev)
-  return {a[1], a[2], a[3], left()}
+  return answer(a[1], a[2], a[3])
 end
 local qty = tonumber(ARGV[4])
 local s = redis.call('HMGET', KEYS[1], 'open', 'kind', 'left', 'limit', 'price', 'opened')
@@ -61,4 +69,4 @@ if s[1] == '1' and s[2] == 'sale' then
 end
 redis.call('HSET', KEYS[3], rk, cmsgpack.pack({status, id, qty}))
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
-return {status, id, qty, left()}
+return answer(status, id, qty)

@@ -10,22 +10,24 @@
 -- KEYS[4] lc:{R}:slow  KEYS[5] lc:{R}:lastc  KEYS[6] lc:{R}:creqs
 -- ARGV: channel, user, text, cap, exempt (1: streamer/moderator, no slow mode),
 --       req ('' for none), req_ttl_s
--- Returns {status, id}: ok, dup, banned, muted, rate_limited.
+-- Messages (the published comment and the answer) are built by the generated
+-- prelude's pack(type, fields) (tools/embed.c: keys checked against proto/schema.c).
+-- Answers reply {status: ok, dup, banned, muted or rate_limited; id on ok and dup}.
 local user = ARGV[2]
 local rk = ARGV[6] ~= '' and (#user .. ':' .. user .. ARGV[6]) or nil
 if rk then
   local prev = redis.call('HGET', KEYS[6], rk)
-  if prev then return {'dup', prev} end
+  if prev then return pack('reply', {status = 'dup', id = prev}) end
 end
-if redis.call('SISMEMBER', KEYS[2], user) == 1 then return {'banned', ''} end
+if redis.call('SISMEMBER', KEYS[2], user) == 1 then return pack('reply', {status = 'banned'}) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local until_ms = tonumber(redis.call('HGET', KEYS[3], user) or '0')
-if until_ms > now then return {'muted', ''} end
+if until_ms > now then return pack('reply', {status = 'muted'}) end
 local slow = tonumber(redis.call('GET', KEYS[4]) or '0')
 if slow > 0 and ARGV[5] ~= '1' then
   local last = tonumber(redis.call('HGET', KEYS[5], user) or '0')
-  if now - last < slow * 1000 then return {'rate_limited', ''} end
+  if now - last < slow * 1000 then return pack('reply', {status = 'rate_limited'}) end
   redis.call('HSET', KEYS[5], user, now)
   redis.call('EXPIRE', KEYS[5], slow + 60)
 end
@@ -35,6 +37,5 @@ if rk then
   redis.call('EXPIRE', KEYS[6], tonumber(ARGV[7]))
 end
 local ms = tonumber(string.match(id, '^(%d+)'))
-redis.call('PUBLISH', ARGV[1],
-  cmsgpack.pack({type = 'comment', id = id, user = user, text = ARGV[3], ts = ms}))
-return {'ok', id}
+redis.call('PUBLISH', ARGV[1], pack('comment', {id = id, user = user, text = ARGV[3], ts = ms}))
+return pack('reply', {status = 'ok', id = id})

@@ -5,12 +5,20 @@
 -- sku-specific keys are built here because the client names only the order
 -- (cancel) or the sku. KEYS[1] is the room's sale index lc:{R}:sales.
 -- ARGV[1] op, ARGV[2] prefix, ARGV[3] channel, then the op's arguments.
+-- Every message (published on the channel, or the answer) is built by the
+-- generated prelude's pack(type, fields), and list items by msg(type, fields)
+-- (tools/embed.c: keys checked against proto/schema.c). Answers, by op:
+--   open, close: reply {status: ok, exists (open), closed (close)}
+--   cancel: cancelled {order, status, and sku, qty, left when the order was found}
+--   join: group {req, sku, status, team if any, members and size when > 0, left}
+--   expire: reply {status ok, count (teams dissolved)}   pub: reply {status: ok, none}
 local op, P, CH = ARGV[1], ARGV[2], ARGV[3]
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function pub(m) redis.call('PUBLISH', CH, cmsgpack.pack(m)) end
+local function pub(packed) redis.call('PUBLISH', CH, packed) end
+local function reply(status) return pack('reply', {status = status}) end
 local function sale_key(sku) return P .. 'sale:' .. sku end
 
 -- A team that can no longer complete (expired, sale closed, or too little
@@ -23,12 +31,12 @@ local function dissolve(id)
   local entries = {}
   for _, u in ipairs(members) do
     redis.call('HDEL', P .. 'inteam:' .. sku, u)
-    entries[#entries + 1] = {type = 'member', user = u}
+    entries[#entries + 1] = msg('member', {user = u})
   end
   redis.call('DEL', tk, tk .. ':m', tk .. ':r')
   redis.call('ZREM', P .. 'teams:' .. sku, id)
   redis.call('ZREM', P .. 'tdead', id)
-  pub({type = 'team_failed', team = id, sku = sku, entries = entries})
+  pub(pack('team_failed', {team = id, sku = sku, entries = entries}))
 end
 
 local function dissolve_all(sku)
@@ -47,7 +55,7 @@ if op == 'open' then
   -- ARGV: 4 sku, 5 kind (sale|group), 6 title, 7 price, 8 stock, 9 limit, 10 size, 11 ttl_s
   local sku, kind = ARGV[4], ARGV[5]
   local k = sale_key(sku)
-  if redis.call('HGET', k, 'open') == '1' then return {'exists'} end
+  if redis.call('HGET', k, 'open') == '1' then return reply('exists') end
   redis.call('DEL', k, P .. 'bought:' .. sku)
   redis.call('HSET', k, 'kind', kind, 'title', ARGV[6], 'price', ARGV[7], 'stock', ARGV[8],
     'left', ARGV[8], 'limit', ARGV[9], 'size', ARGV[10], 'ttl_s', ARGV[11], 'open', '1',
@@ -55,40 +63,40 @@ if op == 'open' then
   redis.call('DEL', P .. 'ipunits:' .. sku, P .. 'ipusers:' .. sku)
   redis.call('SADD', KEYS[1], sku)
   if kind == 'group' then
-    pub({type = 'group_sale', sku = sku, title = ARGV[6], price = tonumber(ARGV[7]),
-      size = tonumber(ARGV[10]), stock = tonumber(ARGV[8]), ttl_s = tonumber(ARGV[11]), teams = 0})
+    pub(pack('group_sale', {sku = sku, title = ARGV[6], price = tonumber(ARGV[7]),
+      size = tonumber(ARGV[10]), stock = tonumber(ARGV[8]), ttl_s = tonumber(ARGV[11]), teams = 0}))
   else
-    pub({type = 'sale', sku = sku, title = ARGV[6], price = tonumber(ARGV[7]),
-      stock = tonumber(ARGV[8]), limit = tonumber(ARGV[9])})
+    pub(pack('sale', {sku = sku, title = ARGV[6], price = tonumber(ARGV[7]),
+      stock = tonumber(ARGV[8]), limit = tonumber(ARGV[9])}))
   end
-  return {'ok'}
+  return reply('ok')
 
 elseif op == 'close' then
   -- ARGV: 4 sku
   local sku = ARGV[4]
   local k = sale_key(sku)
-  if redis.call('HGET', k, 'open') ~= '1' then return {'closed'} end
+  if redis.call('HGET', k, 'open') ~= '1' then return reply('closed') end
   redis.call('HSET', k, 'open', '0')
   redis.call('SREM', KEYS[1], sku)
   if redis.call('HGET', k, 'kind') == 'group' then dissolve_all(sku) end
-  pub({type = 'sale_closed', sku = sku})
-  return {'ok'}
+  pub(pack('sale_closed', {sku = sku}))
+  return reply('ok')
 
 elseif op == 'cancel' then
   -- ARGV: 4 user, 5 order, 6 window_ms, 7 shard
   local user, id = ARGV[4], ARGV[5]
+  local function answer(status, o, left)
+    return pack('cancelled', {order = id, status = status, sku = o and o[2], qty = o and o[3],
+      left = o and (left or tonumber(redis.call('HGET', sale_key(o[2]), 'left') or '0'))})
+  end
   local raw = redis.call('HGET', P .. 'orderidx', id)
-  if not raw then return {'not_found', '', 0, 0} end
+  if not raw then return answer('not_found') end
   local o = cmsgpack.unpack(raw) -- {user, sku, qty, ts, state, group, ip}
-  if o[1] ~= user then return {'not_found', '', 0, 0} end
+  if o[1] ~= user then return answer('not_found') end
   local k = sale_key(o[2])
-  if o[5] == 'cancelled' then
-    return {'already', o[2], o[3], tonumber(redis.call('HGET', k, 'left') or '0')}
-  end
+  if o[5] == 'cancelled' then return answer('already', o) end
   local now = now_ms()
-  if now - o[4] > tonumber(ARGV[6]) then
-    return {'expired', o[2], o[3], tonumber(redis.call('HGET', k, 'left') or '0')}
-  end
+  if now - o[4] > tonumber(ARGV[6]) then return answer('expired', o) end
   local left = redis.call('HINCRBY', k, 'left', o[3])
   if o[6] == 0 then redis.call('HINCRBY', P .. 'bought:' .. o[2], user, -o[3]) end
   if o[7] and o[7] ~= '' then redis.call('HINCRBY', P .. 'ipunits:' .. o[2], o[7], -o[3]) end
@@ -96,15 +104,20 @@ elseif op == 'cancel' then
   redis.call('HSET', P .. 'orderidx', id, cmsgpack.pack(o))
   redis.call('XADD', P .. 'orders', '*', 'kind', 'cancel', 'order', id, 'user', user, 'sku', o[2],
     'qty', o[3], 'shard', ARGV[7], 'ts', now)
-  return {'ok', o[2], o[3], left}
+  return answer('ok', o, left)
 
 elseif op == 'join' then
   -- ARGV: 4 user, 5 req, 6 sku, 7 team ('' for any), 8 shard, 9 req_ttl_s
-  -- Returns {status, team, members, size, left}
+  -- The record kept under (user, req) in P..'reqs' stays the array
+  -- {status, team, members, size, left}: a retry answers it again as it was.
   local user, req, sku, want = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local function answer(a)
+    return pack('group', {req = req, sku = sku, status = a[1], team = a[2] ~= '' and a[2] or nil,
+      members = a[3] > 0 and a[3] or nil, size = a[4] > 0 and a[4] or nil, left = a[5]})
+  end
   local rk = req_key(user, req)
   local prev = redis.call('HGET', P .. 'reqs', rk)
-  if prev then return cmsgpack.unpack(prev) end
+  if prev then return answer(cmsgpack.unpack(prev)) end
   expire_due()
   local k = sale_key(sku)
   local s = redis.call('HMGET', k, 'open', 'kind', 'left', 'size', 'ttl_s', 'price')
@@ -151,12 +164,12 @@ elseif op == 'join' then
           redis.call('HSET', P .. 'orderidx', oid, cmsgpack.pack({u, sku, 1, now, 'open', 1}))
           redis.call('EXPIRE', P .. 'orderidx', tonumber(ARGV[9]))
           redis.call('HDEL', P .. 'inteam:' .. sku, u)
-          entries[#entries + 1] = {type = 'member', user = u, order = oid}
+          entries[#entries + 1] = msg('member', {user = u, order = oid})
         end
         redis.call('DEL', tk, tk .. ':m', tk .. ':r')
         redis.call('ZREM', teams, id)
         redis.call('ZREM', P .. 'tdead', id)
-        pub({type = 'team_done', team = id, sku = sku, entries = entries})
+        pub(pack('team_done', {team = id, sku = sku, entries = entries}))
         if left < size then dissolve_all(sku) end
       end
       ans = {'joined', id, m, size, left}
@@ -164,10 +177,10 @@ elseif op == 'join' then
   end
   redis.call('HSET', P .. 'reqs', rk, cmsgpack.pack(ans))
   redis.call('EXPIRE', P .. 'reqs', tonumber(ARGV[9]))
-  return ans
+  return answer(ans)
 
 elseif op == 'expire' then
-  return {'ok', expire_due()}
+  return pack('reply', {status = 'ok', count = expire_due()})
 
 elseif op == 'pub' then
   -- ARGV: 4 sku. Publishes the sku's stock (and team counts) if they
@@ -176,19 +189,19 @@ elseif op == 'pub' then
   local sku = ARGV[4]
   local k = sale_key(sku)
   local s = redis.call('HMGET', k, 'left', 'pub_left', 'kind', 'pub_teams', 'pub_waiting')
-  if not s[1] then return {'none'} end
+  if not s[1] then return reply('none') end
   if s[1] ~= s[2] then
     redis.call('HSET', k, 'pub_left', s[1])
-    pub({type = 'stock', sku = sku, left = tonumber(s[1])})
+    pub(pack('stock', {sku = sku, left = tonumber(s[1])}))
   end
   if s[3] == 'group' then
     local teams = redis.call('ZCARD', P .. 'teams:' .. sku)
     local waiting = redis.call('HLEN', P .. 'inteam:' .. sku)
     if tostring(teams) ~= s[4] or tostring(waiting) ~= s[5] then
       redis.call('HSET', k, 'pub_teams', teams, 'pub_waiting', waiting)
-      pub({type = 'teams', sku = sku, teams = teams, waiting = waiting})
+      pub(pack('teams', {sku = sku, teams = teams, waiting = waiting}))
     end
   end
-  return {'ok'}
+  return reply('ok')
 end
 return redis.error_reply('unknown op ' .. tostring(op))

@@ -1,24 +1,30 @@
 -- What a shard needs to welcome viewers, or to catch a room up after its
 -- subscription came back: the like total, the viewers of the other live
--- shares, the newest comment id, and comments (the last N, or all after a
--- given id, saying whether that is really all of them).
--- It also lists the room's open sales with their current stock.
+-- shares, the newest stream id, and the stream's entries (the last N, or all
+-- after a given id, saying whether that is really all of them); the room's
+-- open sales with their current stock; which of the joining users are
+-- banned; slow mode.
 -- KEYS[1] lc:{R}:chat  KEYS[2] lc:{R}:likes  KEYS[3] lc:{R}:vshare  KEYS[4] lc:{R}:vexp
 -- KEYS[5] lc:{R}:sales  KEYS[6] lc:{R}:bans  KEYS[7] lc:{R}:slow
--- ARGV: shard, n (last N comments when no since), since ('' for none), cap,
+-- ARGV: shard, n (last N entries when no since), since ('' for none), cap,
 --       then the users joining (to learn which of them are banned)
--- Returns {likes, others, last, recovered (1/0), sales, banned users, slow mode secs,
---          then 5 fields per stream entry (see push)}
--- with comments oldest first; sales is a flat array of 10 fields per sale:
--- kind, sku, title, price, left, limit, size, ttl_s, open teams, opening stock.
+-- Answers one message, built by the generated prelude's pack(type, fields),
+-- its list items by msg(type, fields) (tools/embed.c, from proto/schema.c):
+--   room_state {likes, viewers (on the other live shards), last ('0-0' if none),
+--     recovered (only with since), history (oldest first: comment {id, user, text, ts},
+--     announce {id, text, ts}, product {id, sku, title, price, ts}; ts is the id's ms),
+--     sales (sale {sku, title, price, stock, limit, total} or group_sale {sku, title,
+--     price, size, stock, ttl_s, teams, total}), entries (member {user} per banned
+--     joiner), secs (slow mode, when on)}
+-- An entry someone else wrote with fields that are no valid message is still
+-- listed (an empty string or -1 where a field is missing): the store's decoder
+-- drops such history items instead of failing the welcome.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local others = 0
 for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. now, '+inf')) do
   if s ~= ARGV[1] then others = others + tonumber(redis.call('HGET', KEYS[3], s) or '0') end
 end
-local out
-local likes = tonumber(redis.call('GET', KEYS[2]) or '0')
 
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -30,18 +36,24 @@ local function before(a, b) -- id a < id b, numerically
   return am < bm or (am == bm and as < bs)
 end
 
--- every entry as 5 fields: id, kind (c comment, a announce, p product), then
--- comment: user, text, ''   announce: '', text, ''   product: sku, title, price
+-- A stream entry as its message: k absent comment (u user, t text), k=a
+-- announce (t), k=p product (s sku, n title, p price); another k is skipped.
+local history = {}
 local function push(e)
   local f = {}
   for k = 1, #e[2], 2 do f[e[2][k]] = e[2][k + 1] end
-  local k = f.k or 'c'
-  out[#out + 1] = e[1]; out[#out + 1] = k
-  if k == 'p' then
-    out[#out + 1] = f.s or ''; out[#out + 1] = f.n or ''; out[#out + 1] = f.p or '0'
-  else
-    out[#out + 1] = f.u or ''; out[#out + 1] = f.t or ''; out[#out + 1] = ''
+  local id, k = e[1], f.k
+  local ts = tonumber(string.match(id, '^(%d+)'))
+  local m
+  if k == nil then
+    m = msg('comment', {id = id, user = f.u or '', text = f.t or '', ts = ts})
+  elseif k == 'a' then
+    m = msg('announce', {id = id, text = f.t or '', ts = ts})
+  elseif k == 'p' then
+    m = msg('product', {id = id, sku = f.s or '', title = f.n or '', price = tonumber(f.p or '') or -1,
+      ts = ts})
   end
+  history[#history + 1] = m
 end
 
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
@@ -51,36 +63,45 @@ for _, sku in ipairs(redis.call('SMEMBERS', KEYS[5])) do
   local f = redis.call('HMGET', prefix .. 'sale:' .. sku, 'kind', 'title', 'price', 'left', 'limit',
     'size', 'ttl_s', 'stock')
   if f[1] then
-    sales[#sales + 1] = f[1]; sales[#sales + 1] = sku; sales[#sales + 1] = f[2]
-    for i = 3, 7 do sales[#sales + 1] = tonumber(f[i] or '0') end
-    sales[#sales + 1] = redis.call('ZCARD', prefix .. 'teams:' .. sku)
-    sales[#sales + 1] = tonumber(f[8] or '0')
+    local v = {}
+    for i = 3, 8 do v[i] = tonumber(f[i] or '0') or 0 end
+    local total = v[8] >= v[4] and v[8] or nil -- sales opened before `stock` was kept have none
+    if f[1] == 'group' then
+      sales[#sales + 1] = msg('group_sale', {sku = sku, title = f[2] or '', price = v[3], stock = v[4],
+        size = v[6], ttl_s = v[7], teams = redis.call('ZCARD', prefix .. 'teams:' .. sku), total = total})
+    else
+      sales[#sales + 1] = msg('sale', {sku = sku, title = f[2] or '', price = v[3], stock = v[4],
+        limit = v[5], total = total})
+    end
   end
 end
 local banned = {}
 for i = 5, #ARGV do
-  if redis.call('SISMEMBER', KEYS[6], ARGV[i]) == 1 then banned[#banned + 1] = ARGV[i] end
+  if redis.call('SISMEMBER', KEYS[6], ARGV[i]) == 1 then banned[#banned + 1] = msg('member', {user = ARGV[i]}) end
 end
-out = {likes, others, newest[1] and newest[1][1] or '0-0', 1, sales, banned,
-  tonumber(redis.call('GET', KEYS[7]) or '0')}
+local slow = tonumber(redis.call('GET', KEYS[7]) or '0')
+local out = {likes = tonumber(redis.call('GET', KEYS[2]) or '0'), viewers = others,
+  last = newest[1] and newest[1][1] or '0-0', history = history, sales = sales, entries = banned,
+  secs = slow > 0 and slow or nil}
 local n = tonumber(ARGV[2])
 local low = '-'
 if ARGV[3] ~= '' then
   n = tonumber(ARGV[4])
   low = '(' .. ARGV[3]
+  out.recovered = true
 end
 -- newest first, one more than wanted to learn whether there are more
 local entries = redis.call('XREVRANGE', KEYS[1], '+', low, 'COUNT', n + 1)
 if ARGV[3] ~= '' then
   if #entries > n then
-    out[4] = 0
+    out.recovered = false
   else
-    -- Trimming removes the oldest entries, so comments after `since` can only
+    -- Trimming removes the oldest entries, so entries after `since` can only
     -- be missing if `since` is older than the oldest entry still held and
     -- some entries were removed (entries-added > length). Conservative: when
-    -- `since` is exactly the last trimmed id this says 0 although nothing is
-    -- missing; it never says 1 over a hole. (max-deleted-entry-id would be
-    -- exact, but Redis 7.0 updates it on XDEL only, not when trimming.)
+    -- `since` is exactly the last trimmed id this says false although nothing
+    -- is missing; it never says true over a hole. (max-deleted-entry-id would
+    -- be exact, but Redis 7.0 updates it on XDEL only, not when trimming.)
     local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
     if first and before(ARGV[3], first[1]) then
       local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -89,9 +110,9 @@ if ARGV[3] ~= '' then
         if info[k] == 'entries-added' then added = tonumber(info[k + 1]) end
         if info[k] == 'length' then len = tonumber(info[k + 1]) end
       end
-      if added > len then out[4] = 0 end
+      if added > len then out.recovered = false end
     end
   end
 end
 for i = math.min(#entries, n), 1, -1 do push(entries[i]) end
-return out
+return pack('room_state', out)

@@ -3,7 +3,8 @@
 -- same batch, the stored mark shows it was applied and nothing is added.
 -- KEYS[1] lc:{R}:likes  KEYS[2] lc:{R}:likeseq
 -- ARGV: channel, shard, boot, seq, count
--- Returns the room's total.
+-- Publishes likes {total} (built by the generated prelude's pack, tools/embed.c).
+-- Answers the room's total (an integer).
 local mark = redis.call('HGET', KEYS[2], ARGV[2])
 if mark then
   local boot, seq = string.match(mark, '^(.-):(%d+)$')
@@ -13,5 +14,5 @@ if mark then
 end
 local total = redis.call('INCRBY', KEYS[1], ARGV[5])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3] .. ':' .. ARGV[4])
-redis.call('PUBLISH', ARGV[1], cmsgpack.pack({type = 'likes', total = total}))
+redis.call('PUBLISH', ARGV[1], pack('likes', {total = total}))
 return total

@@ -4,7 +4,8 @@
 -- shard clocks do not matter). Publishes the total when it changed.
 -- KEYS[1] lc:{R}:vshare  KEYS[2] lc:{R}:vexp  KEYS[3] lc:{R}:viewers
 -- ARGV: channel, shard, count, ttl_ms
--- Returns the room's total.
+-- Publishes viewers {count} (built by the generated prelude's pack, tools/embed.c).
+-- Answers the room's total (an integer).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if tonumber(ARGV[3]) > 0 then
@@ -24,6 +25,6 @@ for _, v in ipairs(redis.call('HVALS', KEYS[1])) do total = total + tonumber(v) 
 local old = tonumber(redis.call('GET', KEYS[3]) or '-1')
 if total ~= old then
   redis.call('SET', KEYS[3], total)
-  redis.call('PUBLISH', ARGV[1], cmsgpack.pack({type = 'viewers', count = total}))
+  redis.call('PUBLISH', ARGV[1], pack('viewers', {count = total}))
 end
 return total

@@ -113,6 +113,22 @@ static void test_websocket_keys_must_be_16_bytes_of_base64(void) {
     CHECK(!lc_http_ws_key_valid("dGhlIHNhbXBsZSBub25jZQAA", 24));
 }
 
+static void test_content_length_is_plain_digits(void) {
+    unsigned long long v = 7;
+    CHECK(lc_http_content_length("0", &v) == 0 && v == 0);
+    CHECK(lc_http_content_length("4096", &v) == 0 && v == 4096);
+    CHECK(lc_http_content_length("999999999999999999", &v) == 0 && v == 999999999999999999ull);
+    const char *bad[] = {"", "-1", "+1", " 1", "1 ", "1x", "0x10", "1,1", "1000000000000000000", NULL};
+    for (int i = 0; bad[i]; i++) CHECK_EQ_INT(lc_http_content_length(bad[i], &v), -1);
+}
+
+static void test_reason_phrases(void) {
+    CHECK(strcmp(lc_http_reason(404), "Not Found") == 0);
+    CHECK(strcmp(lc_http_reason(426), "Upgrade Required") == 0);
+    CHECK(strcmp(lc_http_reason(429), "Too Many Requests") == 0);
+    CHECK(strcmp(lc_http_reason(299), "Error") == 0);
+}
+
 int main(void) {
     RUN(test_client_ip_is_the_peer_unless_a_trusted_proxy_forwards);
     RUN(test_client_ip_is_the_rightmost_untrusted_forwarded_entry);
@@ -122,5 +138,7 @@ int main(void) {
     RUN(test_a_chunked_body_decodes_whatever_the_pieces);
     RUN(test_malformed_chunking_is_refused);
     RUN(test_websocket_keys_must_be_16_bytes_of_base64);
+    RUN(test_content_length_is_plain_digits);
+    RUN(test_reason_phrases);
     return lc_test_done();
 }

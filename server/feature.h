@@ -1,0 +1,48 @@
+/*
+ * lc_feature: what a feature (flash sales, moderation, and the coming
+ * coupons, lotteries, leaderboards) plugs into the core with -- the shape
+ * of an nginx module. A feature fills one of these and is listed once, in
+ * feature_list.c; the room engine and the session call its hooks and include
+ * no feature's header. Every hook may be NULL.
+ *
+ * Per-room state: a feature keeps what it knows of a room in its slot
+ * (lc_room_slot, by the feature's name); the room engine frees nothing in
+ * it, on_free does.
+ */
+#ifndef LC_FEATURE_H
+#define LC_FEATURE_H
+
+#include <stdint.h>
+
+#include "conn.h"
+#include "lc_proto.h"
+
+typedef struct lc_feature {
+    const char *name;
+    /* The client messages this feature answers (LC_MSG_NONE-terminated);
+     * each reaches on_message from a joined connection. */
+    const lc_msg_type_t *messages;
+    void (*on_message)(lc_conn_t *c, const lc_msg_t *m);
+    /* A message on the room's channel that the core does not know: 1 if
+     * this feature took it. */
+    int (*on_bus)(lc_room_t *r, const lc_msg_t *m);
+    /* A join answer (`room_state`, see store.h) is in: add this feature's
+     * part of the welcome (w), from st; the items of st stay valid until w
+     * is encoded. Returns 0, or -1 (out of memory: the joins fail). */
+    int (*on_welcome)(lc_room_t *r, const lc_msg_t *st, lc_msg_t *w);
+    /* May c join, given st? 0 to refuse: the feature has answered and
+     * closed it. */
+    int (*admit)(lc_room_t *r, const lc_msg_t *st, lc_conn_t *c);
+    /* Once per tick, for every room. */
+    void (*on_tick)(lc_room_t *r, uint64_t now_ms);
+    /* 1 while the feature still has work for the room in flight (the room
+     * is not freed, shutdown waits). */
+    int (*busy)(lc_room_t *r);
+    /* The room is going away: free the slot. */
+    void (*on_free)(lc_room_t *r, void *slot);
+} lc_feature_t;
+
+/* Most features one server runs. */
+#define LC_FEATURES_MAX 8
+
+#endif
