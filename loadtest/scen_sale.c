@@ -3,7 +3,11 @@
  *
  * All buyers join one room (spread over the --url shards), then a streamer
  * opens a sale and every buyer starts buying the moment its `sale` message
- * arrives, as a real viewer's app would.
+ * arrives, as a real viewer's app would. With --rooms R the buyers are dealt
+ * over R rooms (PREFIX-0 .. PREFIX-R-1, as in the watch scenario), each room
+ * has its own streamer and its own sale of --stock units, all opened at the
+ * same moment; totals are over every room, the checks about a sale are made
+ * in each room (scen_sale_report.c).
  *
  * --inflight 0 (race): each buyer sends one buy and at once a retry with
  *   the same req. Checks: ok orders = min(stock, buyers x limit), every retry
@@ -18,50 +22,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lt.h"
+#include "scen_sale.h"
 
 #define MAX_CONNECTING 500
 
-enum { ST_OK, ST_SOLD_OUT, ST_LIMIT, ST_CLOSED, ST_INVALID, ST_RATE, ST_UNAVAIL, ST_UNKNOWN, ST_OTHER, ST__N };
-static const char *const st_names[ST__N] = {"ok",           "sold_out",    "limit",   "closed", "invalid",
-                                            "rate_limited", "unavailable", "unknown", "other"};
-
-typedef struct sale sale_t;
-
-typedef struct buyer {
-    sale_t *s;
-    lt_conn_t *c;
-    char user[40];
-    uint8_t welcomed, gone, buying;
-    int outstanding;
-    uint64_t seq, open_us;
-    uint64_t *sent_us; /* send time by seq % slots */
-    int first_status, replies;
-    char first_order[42];
-    long units;
-    long last_left;
-    int have_left, sold_outs, mismatches;
-} buyer_t;
-
-struct sale {
-    lt_run_t *run;
-    buyer_t *b;
-    int n, slots;
-    lt_conn_t *streamer;
-    int streamer_ready, open_sent, open_error;
-    char sku[48];
-    unsigned next;
-    int connecting, welcomed, gone, done_buyers;
-    uint64_t st[ST__N];
-    uint64_t buy_start_ms, buy_stop_ms, last_reply_ms, buys_sent;
-    int stop_sending, settling;
-    uv_timer_t opener, phase;
-    lt_hist_t welcome_h;
-};
+const char *const lt_sale_st_names[ST__N] = {"ok",           "sold_out",    "limit",   "closed", "invalid",
+                                             "rate_limited", "unavailable", "unknown", "other"};
 
 static int status_of(lc_str_t s) {
     for (int i = 0; i < ST__N - 1; i++)
-        if (lc_str_eq(s, st_names[i])) return i;
+        if (lc_str_eq(s, lt_sale_st_names[i])) return i;
     return ST_OTHER;
 }
 
@@ -107,6 +77,12 @@ static void start_buying(sale_t *s, buyer_t *b) {
     for (int i = 0; i < s->run->inflight; i++) send_buy(s, b, ++b->seq);
 }
 
+/* Counts an answer in the totals and in the buyer's room. */
+static void count_status(sale_t *s, const buyer_t *b, int st) {
+    s->st[st]++;
+    s->rooms[b->room].st[st]++;
+}
+
 static void on_order(sale_t *s, buyer_t *b, const lc_msg_t *m) {
     lt_run_t *run = s->run;
     uint64_t seq = m->req.n > 1 ? strtoull(m->req.p + 1, NULL, 10) : 0;
@@ -120,7 +96,7 @@ static void on_order(sale_t *s, buyer_t *b, const lc_msg_t *m) {
     if (st == ST_UNKNOWN) {
         /* the buy reached Redis and its answer was lost: it may have happened. The same req
          * again is answered with the truth (PROTOCOL.md): ask, and count what we asked. */
-        s->st[ST_UNKNOWN]++;
+        count_status(s, b, ST_UNKNOWN);
         send_buy(s, b, seq);
         return;
     }
@@ -129,7 +105,7 @@ static void on_order(sale_t *s, buyer_t *b, const lc_msg_t *m) {
     if (run->inflight == 0) {
         if (b->replies++ == 0) {
             b->first_status = st;
-            s->st[st]++;
+            count_status(s, b, st);
             if (st == ST_OK) b->units += m->qty;
             snprintf(b->first_order, sizeof(b->first_order), "%s", order);
         } else {
@@ -138,7 +114,7 @@ static void on_order(sale_t *s, buyer_t *b, const lc_msg_t *m) {
         }
         return;
     }
-    s->st[st]++;
+    count_status(s, b, st);
     if (st == ST_OK) b->units += m->qty;
     if (!s->stop_sending)
         send_buy(s, b, ++b->seq);
@@ -146,9 +122,8 @@ static void on_order(sale_t *s, buyer_t *b, const lc_msg_t *m) {
         buyer_done(s);
 }
 
-static void maybe_open_sale(sale_t *s) {
-    if (s->open_sent || !s->streamer_ready || s->welcomed + s->gone < s->n) return;
-    s->open_sent = 1;
+/* Opens room r's sale. Returns 0, or -1 when it cannot be sent. */
+static int open_room_sale(sale_t *s, sroom_t *r) {
     lc_msg_t m;
     lc_msg_init(&m, LC_MSG_SALE_OPEN);
     lc_msg_set(&m, sku, lc_cstr(s->sku));
@@ -156,9 +131,34 @@ static void maybe_open_sale(sale_t *s) {
     lc_msg_set(&m, price, 100);
     lc_msg_set(&m, stock, s->run->stock);
     lc_msg_set(&m, limit, s->run->limit);
-    lt_conn_send(s->streamer, &m);
-    fprintf(stderr, "%d buyers in the room: opening sale %s (stock %ld, limit %ld)\n", s->welcomed,
-            s->sku, s->run->stock, s->run->limit);
+    if (!r->streamer || lt_conn_send(r->streamer, &m) != 0) {
+        fprintf(stderr, "streamer%s: cannot send sale_open\n", r->label);
+        return -1;
+    }
+    r->opened = 1;
+    s->rooms_opened++;
+    return 0;
+}
+
+/* Every room's sale opens at the same moment, once every buyer is in and
+ * every streamer is welcomed: the race starts for all rooms at once, with no
+ * handshakes left to compete with the buys. */
+static void maybe_open_sale(sale_t *s) {
+    if (s->open_sent || s->streamers_ready < s->nrooms || s->welcomed + s->gone < s->n) return;
+    s->open_sent = 1;
+    for (int i = 0; i < s->nrooms; i++) {
+        if (open_room_sale(s, &s->rooms[i]) != 0) {
+            s->open_error = 1;
+            lt_finish(s->run);
+            return;
+        }
+    }
+    if (s->nrooms == 1)
+        fprintf(stderr, "%d buyers in the room: opening sale %s (stock %ld, limit %ld)\n", s->welcomed,
+                s->sku, s->run->stock, s->run->limit);
+    else
+        fprintf(stderr, "%d buyers in %d rooms: opening sale %s in each (stock %ld per room, limit %ld)\n",
+                s->welcomed, s->nrooms, s->sku, s->run->stock, s->run->limit);
 }
 
 static void buyer_open(lt_conn_t *c) {
@@ -179,6 +179,7 @@ static void buyer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
         b->welcomed = 1;
         s->connecting--;
         s->welcomed++;
+        s->rooms[b->room].welcomed++;
         lt_hist_record(&s->welcome_h, lt_now_us() - b->open_us);
         maybe_open_sale(s);
         break;
@@ -230,23 +231,29 @@ static void streamer_open(lt_conn_t *c) {
 }
 
 static void streamer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
-    sale_t *s = lt_conn_user(c);
+    sroom_t *r = lt_conn_user(c);
+    sale_t *s = r->s;
     if (m->type == LC_MSG_WELCOME) {
-        s->streamer_ready = 1;
+        if (r->ready) return;
+        r->ready = 1;
+        s->streamers_ready++;
         maybe_open_sale(s);
     } else if (m->type == LC_MSG_ERROR) {
-        fprintf(stderr, "streamer got error %.*s: %.*s\n", (int)m->code.n, m->code.p, (int)m->message.n,
-                m->message.p);
+        fprintf(stderr, "streamer%s got error %.*s: %.*s\n", r->label, (int)m->code.n, m->code.p,
+                (int)m->message.n, m->message.p);
+        r->error = 1;
         s->open_error = 1;
         lt_finish(s->run);
     }
 }
 
 static void streamer_close(lt_conn_t *c, int code, const char *err) {
-    sale_t *s = lt_conn_user(c);
-    s->streamer = NULL;
+    sroom_t *r = lt_conn_user(c);
+    sale_t *s = r->s;
+    r->streamer = NULL;
     if (!s->run->stopping && !s->open_sent) {
-        fprintf(stderr, "streamer connection failed: %s (%d)\n", err ? err : "closed", code);
+        fprintf(stderr, "streamer%s connection failed: %s (%d)\n", r->label, err ? err : "closed", code);
+        r->error = 1;
         s->open_error = 1;
         lt_finish(s->run);
     }
@@ -263,7 +270,7 @@ static void on_opener(uv_timer_t *t) {
     while (s->next < (unsigned)s->n && budget-- > 0 && s->connecting < MAX_CONNECTING) {
         unsigned i = s->next++;
         buyer_t *b = &s->b[i];
-        b->c = lt_conn_open(run->cl, lt_pick_target(run, i), run->room, lt_pick_fmt(run, i),
+        b->c = lt_conn_open(run->cl, lt_pick_target(run, i), s->rooms[b->room].name, lt_pick_fmt(run, i),
                             lt_pick_src(run, i), &buyer_ops, b);
         if (!b->c) {
             b->gone = 1;
@@ -287,31 +294,60 @@ static void on_duration(uv_timer_t *t) {
     if (!busy) settle(s);
 }
 
+/* The rooms, named as the watch scenario names them (--room itself when
+ * there is one), each with its streamer. Returns 0 or -1. */
+static int rooms_open(sale_t *s) {
+    lt_run_t *run = s->run;
+    for (int i = 0; i < s->nrooms; i++) {
+        sroom_t *r = &s->rooms[i];
+        r->s = s;
+        if (s->nrooms == 1) {
+            snprintf(r->name, sizeof(r->name), "%s", run->room);
+        } else {
+            snprintf(r->name, sizeof(r->name), "%.50s-%d", run->room, i);
+            snprintf(r->label, sizeof(r->label), " in %s", r->name);
+        }
+    }
+    for (int i = 0; i < s->nrooms; i++) {
+        sroom_t *r = &s->rooms[i];
+        const lt_target_t *t = lt_pick_target(run, (unsigned)i);
+        r->streamer = lt_conn_open(run->cl, t, r->name, LC_FMT_JSON, NULL, &streamer_ops, r);
+        if (!r->streamer) {
+            fprintf(stderr, "cannot connect the streamer%s to %s:%d\n", r->label, t->host, t->port);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int sale_start(lt_run_t *run) {
+    if (run->rooms > run->conns) {
+        fprintf(stderr, "sale: --rooms %d is more than --conns %d: a room without buyers tests nothing\n",
+                run->rooms, run->conns);
+        return -1;
+    }
     sale_t *s = calloc(1, sizeof(*s));
     if (!s) return -1;
     run->sc_state = s;
     s->run = run;
     s->n = run->conns;
+    s->nrooms = run->rooms;
     s->slots = run->inflight > 0 ? run->inflight : 2;
     s->b = calloc((size_t)s->n, sizeof(*s->b));
+    s->rooms = calloc((size_t)s->nrooms, sizeof(*s->rooms));
     uint64_t *slots = calloc((size_t)s->n * (size_t)s->slots, sizeof(uint64_t));
-    if (!s->b || !slots) return -1;
+    if (!s->b || !s->rooms || !slots) return -1;
     snprintf(s->sku, sizeof(s->sku), "load-%d-%llu", (int)getpid(),
              (unsigned long long)(lt_now_us() / 1000 % 1000000));
     for (int i = 0; i < s->n; i++) {
         s->b[i].s = s;
+        s->b[i].room = i % s->nrooms; /* dealt round-robin, as the watch scenario deals viewers */
+        s->rooms[s->b[i].room].members++;
         s->b[i].sent_us = slots + (size_t)i * (size_t)s->slots;
         snprintf(s->b[i].user, sizeof(s->b[i].user), "buyer-%d-%d", (int)getpid(), i);
     }
     lt_hist_init(&s->welcome_h);
-    s->streamer = lt_conn_open(run->cl, lt_pick_target(run, 0), run->room, LC_FMT_JSON, NULL,
-                               &streamer_ops, s);
-    if (!s->streamer) {
-        fprintf(stderr, "cannot connect the streamer to %s:%d\n", run->targets[0].host,
-                run->targets[0].port);
-        return -1;
-    }
+    if (rooms_open(s) != 0) return -1;
     uv_timer_init(run->loop, &s->opener);
     uv_timer_init(run->loop, &s->phase);
     s->opener.data = s->phase.data = s;
@@ -341,90 +377,21 @@ static int sale_finish(lt_run_t *run, json_t *report) {
     uv_close((uv_handle_t *)&s->phase, NULL);
     for (int i = 0; i < s->n; i++)
         if (s->b[i].c) lt_conn_close(s->b[i].c);
-    if (s->streamer) lt_conn_close(s->streamer);
-
-    uint64_t end = s->last_reply_ms > s->buy_stop_ms && run->inflight == 0 ? s->last_reply_ms : s->buy_stop_ms;
-    if (!end) end = lt_now_ms(run);
-    double secs = s->buy_start_ms && end > s->buy_start_ms ? (double)(end - s->buy_start_ms) / 1000.0 : 0;
-    uint64_t answers = 0;
-    json_t *st = json_object();
-    for (int i = 0; i < ST__N; i++) {
-        if (i != ST_UNKNOWN) answers += s->st[i]; /* asked again: not an answer */
-        json_object_set_new(st, st_names[i], json_integer((json_int_t)s->st[i]));
-    }
-    if (run->inflight == 0) answers *= 2;
-    double rate = secs > 0 ? (double)run->msgs / secs : 0;
-    json_t *res = json_pack("{sssisisIsIsfsfso}", "sku", s->sku, "buyers", s->n, "welcomed", s->welcomed,
-                            "buys_sent", (json_int_t)s->buys_sent, "answers", (json_int_t)run->msgs,
-                            "buy_seconds", secs, "answers_per_s", rate, "status", st);
-    lt_hist_json(res, "buy_latency_us", &run->lat);
-    lt_hist_json(res, "welcome_us", &s->welcome_h);
-    json_object_set_new(report, "result", res);
-    fprintf(stderr,
-            "sale %s: %d buyers, %llu buys sent, %llu answers in %.2f s = %.0f answers/s\n"
-            "  ok %llu, sold_out %llu, limit %llu, rate_limited %llu, unavailable %llu, unknown (asked again) %llu, "
-            "other %llu\n"
-            "  buy latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
-            s->sku, s->n, (unsigned long long)s->buys_sent, (unsigned long long)run->msgs, secs, rate,
-            (unsigned long long)s->st[ST_OK], (unsigned long long)s->st[ST_SOLD_OUT],
-            (unsigned long long)s->st[ST_LIMIT], (unsigned long long)s->st[ST_RATE],
-            (unsigned long long)s->st[ST_UNAVAIL], (unsigned long long)s->st[ST_UNKNOWN],
-            (unsigned long long)(s->st[ST_CLOSED] + s->st[ST_INVALID] + s->st[ST_OTHER]),
-            lt_hist_percentile(&run->lat, 50) / 1000.0, lt_hist_percentile(&run->lat, 99) / 1000.0,
-            lt_hist_percentile(&run->lat, 99.9) / 1000.0, run->lat.max / 1000.0);
-
-    json_t *inv = json_object();
-    int failed = 0;
-    long units = 0, over = 0, mism = 0, bad_last = 0, bad_sold = 0;
-    for (int i = 0; i < s->n; i++) {
-        buyer_t *b = &s->b[i];
-        units += b->units;
-        over += b->units > run->limit;
-        mism += b->mismatches;
-    }
-    int sold_out = units == run->stock; /* left reached 0: the room must have heard it */
-    for (int i = 0; i < s->n; i++) {
-        buyer_t *b = &s->b[i];
-        if (b->gone || !b->welcomed) continue;
-        if (sold_out && (!b->have_left || b->last_left != 0)) bad_last++;
-        if (sold_out && b->sold_outs != 1) bad_sold++;
-    }
-    failed += lt_check(run, inv, "sale_opened", s->open_sent && !s->open_error, "streamer opened %s", s->sku);
-    failed += lt_check(run, inv, "every_buyer_joined", s->welcomed == s->n, "%d of %d welcomed",
-                       s->welcomed, s->n);
-    failed += lt_check(run, inv, "never_oversold", units <= run->stock, "%ld units sold of %ld", units,
-                       run->stock);
-    failed += lt_check(run, inv, "no_user_over_limit", over == 0, "%ld buyers over the limit %ld", over,
-                       run->limit);
-    failed += lt_check(run, inv, "no_unavailable", s->st[ST_UNAVAIL] == 0 && s->st[ST_OTHER] == 0,
-                       "%llu unavailable, %llu other statuses", (unsigned long long)s->st[ST_UNAVAIL],
-                       (unsigned long long)s->st[ST_OTHER]);
-    if (run->inflight == 0) {
-        long want = run->stock / run->qty;
-        long cap = (long)s->welcomed * (run->limit / run->qty);
-        if (cap < want) want = cap;
-        failed += lt_check(run, inv, "ok_equals_stock", (long)s->st[ST_OK] == want,
-                           "%llu ok answers, expected %ld", (unsigned long long)s->st[ST_OK], want);
-        failed += lt_check(run, inv, "retries_repeat_first_answer", mism == 0,
-                           "%ld retries answered differently", mism);
-    }
-    if (sold_out) {
-        failed += lt_check(run, inv, "last_stock_is_zero", bad_last == 0,
-                           "%ld buyers whose last stock message is not 0", bad_last);
-        failed += lt_check(run, inv, "one_sold_out_each", bad_sold == 0,
-                           "%ld buyers without exactly one sold_out", bad_sold);
-    }
-    json_object_set_new(report, "invariants", inv);
-    return failed;
+    for (int i = 0; i < s->nrooms; i++)
+        if (s->rooms[i].streamer) lt_conn_close(s->rooms[i].streamer);
+    lt_sale_result(s, report);
+    return lt_sale_checks(s, report);
 }
 
 static void sale_cleanup(lt_run_t *run) {
     sale_t *s = run->sc_state;
     if (s->b) free(s->b[0].sent_us); /* one block for every buyer's slots */
     free(s->b);
+    free(s->rooms);
     free(s);
     run->sc_state = NULL;
 }
 
-const lt_scenario_t lt_scenario_sale = {"sale", "B buyers race a flash sale (--conns B --stock S)",
+const lt_scenario_t lt_scenario_sale = {"sale",
+                                        "B buyers race a flash sale (--conns B --stock S; --rooms R: a sale in each)",
                                         sale_start, sale_progress, sale_finish, sale_cleanup};

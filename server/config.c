@@ -67,6 +67,14 @@ static const lc_flag_t lc__flags[] = {
     LC_GROUP("Redis and the cluster"),
     LC_HOSTPORT("redis", redis_host, redis_port, "127.0.0.1:6379",
                 "Redis; the host is looked up once, at start-up"),
+    LC_STR("redis-cluster", "HOST:PORT,...", redis_cluster, LC_FLAG_NO_SPACE, NULL, "off: one Redis",
+           "a Redis Cluster instead: its map is learnt from these nodes (up to 8)"),
+    LC_UINT_OR0("ack-replicas", "N", ack_replicas, 1, 16, "1",
+                "with --redis-cluster: replicas that must hold a buy, cancel or group order "
+                "before it is answered ok; 0: no wait"),
+    LC_UINT("ack-timeout-ms", "N", ack_timeout_ms, 10, 60000, "1000",
+            "fewer replicas than --ack-replicas this long: the answer is unknown; "
+            "below --redis-timeout-ms"),
     LC_STR("shard", "NAME", shard, LC_FLAG_NO_SPACE, NULL, "HOSTNAME:PORT",
            "this shard's name in Redis"),
     LC_UINT("redis-timeout-ms", "N", redis_timeout_ms, 100, 600000, "5000",
@@ -418,6 +426,39 @@ static int lc__resolve(char *host, size_t cap) {
     return 0;
 }
 
+/* --redis-cluster's list, each host resolved (once, here). */
+static int lc__seeds(lc_config_t *c, FILE *err) {
+    const lc_flag_t port = {.min = 1, .max = 65535};
+    char list[sizeof(c->redis_cluster)];
+    memcpy(list, c->redis_cluster, sizeof(list));
+    c->ncluster = 0;
+    for (char *save = NULL, *one = strtok_r(list, ",", &save); one; one = strtok_r(NULL, ",", &save)) {
+        const char *colon = strrchr(one, ':');
+        long long v;
+        int i = c->ncluster;
+        size_t hn = colon ? (size_t)(colon - one) : 0;
+        if (i >= LC_CLUSTER_SEEDS_MAX || !colon || hn == 0 || hn >= sizeof(c->cluster_hosts[0]) ||
+            lc__num(&port, colon + 1, &v) != 0) {
+            fprintf(err, "livecart-server: bad --redis-cluster node '%s' (HOST:PORT, at most %d)\n", one,
+                    LC_CLUSTER_SEEDS_MAX);
+            return -1;
+        }
+        memcpy(c->cluster_hosts[i], one, hn);
+        c->cluster_hosts[i][hn] = '\0';
+        if (lc__resolve(c->cluster_hosts[i], sizeof(c->cluster_hosts[i])) != 0) {
+            fprintf(err, "livecart-server: cannot resolve Redis host '%s'\n", c->cluster_hosts[i]);
+            return -1;
+        }
+        c->cluster_ports[i] = (int)v;
+        c->ncluster++;
+    }
+    if (c->ncluster == 0) {
+        fprintf(err, "livecart-server: --redis-cluster names no node\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* What no single flag can check: flags that depend on each other, the
  * default shard name (needs the port), the Redis lookup. */
 static int lc__finish(lc_config_t *c, FILE *err) {
@@ -433,6 +474,11 @@ static int lc__finish(lc_config_t *c, FILE *err) {
     }
     if (lc__resolve(c->redis_host, sizeof(c->redis_host)) != 0) {
         fprintf(err, "livecart-server: cannot resolve Redis host '%s'\n", c->redis_host);
+        return -1;
+    }
+    if (c->redis_cluster[0] && lc__seeds(c, err) != 0) return -1;
+    if (c->redis_cluster[0] && c->ack_replicas && c->ack_timeout_ms >= c->redis_timeout_ms) {
+        fprintf(err, "livecart-server: --ack-timeout-ms must be below --redis-timeout-ms\n");
         return -1;
     }
     return 0;

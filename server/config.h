@@ -20,6 +20,13 @@ typedef struct lc_config {
     char bind[64];
     char redis_host[256]; /* numeric after lc_config_parse resolved it */
     int redis_port;
+    char redis_cluster[512];  /* --redis-cluster as given; empty: one Redis */
+#define LC_CLUSTER_SEEDS_MAX 8
+    char cluster_hosts[LC_CLUSTER_SEEDS_MAX][64]; /* its nodes, numeric */
+    int cluster_ports[LC_CLUSTER_SEEDS_MAX];
+    int ncluster;
+    unsigned ack_replicas;    /* with a cluster: durable answers wait for this many replicas */
+    unsigned ack_timeout_ms;
     char shard[128];
     unsigned tick_ms;
     unsigned share_ttl_ms;    /* a viewer share not refreshed this long expires */

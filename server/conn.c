@@ -157,6 +157,11 @@ void lc_conn_banned(lc_conn_t *c) {
     lc_conn_close(c, LC_CLOSE_REVOKED, "banned");
 }
 
+void lc_conn_hello_failed(lc_conn_t *c) {
+    c->hello_failed_ms = uv_now(c->srv->loop);
+    if (c->hello_fails < UINT8_MAX) c->hello_fails++;
+}
+
 void lc_conn_limited(lc_conn_t *c) {
     if (++c->limited >= c->srv->cfg.abuse_close) lc_conn_close(c, LC_CLOSE_POLICY, "rate limit exceeded");
 }

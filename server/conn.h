@@ -83,7 +83,7 @@ struct lc_conn {
     char ip[48];      /* the client's address (after trusted proxies) */
     int64_t exp;      /* token expiry (s since epoch); 0: no token */
     lc_bucket_t b_comment, b_like, b_buy;
-    uint16_t limited; /* refused frames in a row (lc_conn_limited) */
+    uint32_t limited; /* refused frames in a row (lc_conn_limited); --abuse-close goes to 10^6 */
 
     /* ---- the room engine's (room.c, room_join.c) ---- */
     lc_list_t rlink;  /* on the room's waiting, idle or busy list */
@@ -91,7 +91,9 @@ struct lc_conn {
     lc_sid_t last;    /* newest stream entry delivered: no duplicates, gap hint */
     uint8_t idle;     /* on the idle list: caught up */
     uint8_t resume;   /* WAITING with a `since`: last holds it */
-    uint8_t gaps;
+    uint16_t gaps;    /* gaps sent (--max-gaps goes to 1000) */
+    uint64_t hello_failed_ms; /* loop clock of the last hello answered unavailable */
+    uint8_t hello_fails;      /* hellos answered unavailable in a row (session.c) */
 
     /* ---- conn.c's ---- */
     void *t;                  /* the transport's handle (net.c: the lws wsi); NULL once closed */
@@ -176,6 +178,9 @@ void lc_conn_banned(lc_conn_t *c);
 /* A request went over its bucket (the caller answered it): closes (1008) a
  * client that keeps going past --abuse-close refusals in a row. */
 void lc_conn_limited(lc_conn_t *c);
+/* Its hello was answered unavailable (Redis down, or the join failed): the
+ * next one must wait a little (session.c). */
+void lc_conn_hello_failed(lc_conn_t *c);
 /* The connection has something to send: it is written at the end of this
  * loop iteration (directly, or once the socket can take more). */
 void lc_conn_wake(lc_conn_t *c);

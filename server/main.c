@@ -40,6 +40,7 @@ typedef struct lc_main {
 
 static void on_store_state(void *arg) { lc_rooms_on_store_state(((lc_server_t *)arg)->rooms); }
 static void on_subscribed(void *arg, lc_str_t room) { lc_rooms_on_subscribed(((lc_server_t *)arg)->rooms, room); }
+static void on_sub_lost(void *arg, lc_str_t room) { lc_rooms_on_sub_lost(((lc_server_t *)arg)->rooms, room); }
 static void on_message(void *arg, lc_str_t room, const char *p, size_t len) {
     lc_rooms_on_message(((lc_server_t *)arg)->rooms, room, p, len);
 }
@@ -118,8 +119,19 @@ static int create_modules(lc_server_t *srv) {
         !(srv->session = lc_session_create(srv, lc_features)) || !(srv->http = lc_http_create(srv)))
         return -1;
     if (lc_status_routes(srv) != 0 || lc_api_routes(srv->api, srv) != 0 || lc_static_routes(srv) != 0) return -1;
-    lc_store_events_t ev = {on_store_state, on_subscribed, on_message};
-    lc_store_opts_t opts = {srv->cfg.redis_host, srv->cfg.redis_port, srv->cfg.redis_timeout_ms};
+    const lc_config_t *cfg = &srv->cfg;
+    lc_store_events_t ev = {.on_state = on_store_state, .on_subscribed = on_subscribed,
+                            .on_sub_lost = on_sub_lost, .on_message = on_message};
+    lc_store_addr_t seeds[LC_CLUSTER_SEEDS_MAX];
+    lc_store_opts_t opts = {.seeds = seeds, .nseeds = (size_t)cfg->ncluster, .timeout_ms = cfg->redis_timeout_ms,
+                            .ack_replicas = cfg->ncluster ? cfg->ack_replicas : 0, .ack_timeout_ms = cfg->ack_timeout_ms};
+    if (strlen(cfg->redis_host) >= sizeof(opts.redis.host)) return -1; /* numeric: never */
+    memcpy(opts.redis.host, cfg->redis_host, strlen(cfg->redis_host) + 1);
+    opts.redis.port = cfg->redis_port;
+    for (int i = 0; i < cfg->ncluster; i++) {
+        memcpy(seeds[i].host, cfg->cluster_hosts[i], sizeof(seeds[i].host)); /* both char[64] */
+        seeds[i].port = cfg->cluster_ports[i];
+    }
     if (!(srv->store = lc_store_create(srv->loop, &opts, &ev, srv))) return -1;
     return lc_net_start(srv) ? 0 : -1;
 }
@@ -168,9 +180,14 @@ int main(int argc, char **argv) {
     make_boot_id(srv->boot, sizeof(srv->boot));
     if (create_modules(srv) != 0) return 1;
     start_handles(&mn);
-    lc_log("livecart-server listening on %s://%s:%d/live (shard %s, redis %s:%d, tick %u ms)",
-           srv->cfg.tls_cert[0] ? "wss" : "ws", srv->cfg.bind, srv->cfg.port, srv->cfg.shard,
-           srv->cfg.redis_host, srv->cfg.redis_port, srv->cfg.tick_ms);
+    char redis[600];
+    if (srv->cfg.ncluster)
+        snprintf(redis, sizeof(redis), "redis cluster %s", srv->cfg.redis_cluster);
+    else
+        snprintf(redis, sizeof(redis), "redis %s:%d", srv->cfg.redis_host, srv->cfg.redis_port);
+    lc_log("livecart-server listening on %s://%s:%d/live (shard %s, %s, tick %u ms)",
+           srv->cfg.tls_cert[0] ? "wss" : "ws", srv->cfg.bind, srv->cfg.port, srv->cfg.shard, redis,
+           srv->cfg.tick_ms);
     if (!srv->cfg.max_conns_per_ip && !lc_http_addr_is_loopback(srv->cfg.bind))
         lc_log("WARNING: --max-conns-per-ip is off on --bind %s: one client address may open any number "
                "of connections (deploy/ sets 200)", srv->cfg.bind);

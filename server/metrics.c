@@ -32,12 +32,15 @@ static void one(out_t *o, const char *name, const char *type, const char *help, 
     put(o, "%s %llu\n", name, v);
 }
 
-static const char *const order_st[LC_ORDER__COUNT] = {"ok",           "sold_out",    "limit",   "closed", "invalid",
-                                                      "rate_limited", "unavailable", "unknown", "other"};
-static const char *const join_st[LC_JOIN__COUNT] = {"joined",       "already",     "sold_out", "closed", "not_found",
-                                                    "invalid",      "rate_limited", "unavailable", "unknown",
-                                                    "other"};
-static const char *const api_st[LC_API__COUNT] = {"2xx", "400", "401", "404", "413", "503", "other"};
+static const char *const order_st[LC_ORDER__COUNT] = {"ok",          "sold_out", "limit",      "closed",
+                                                      "invalid",     "rate_limited", "req_reused",
+                                                      "unavailable", "unknown",  "other"};
+static const char *const join_st[LC_JOIN__COUNT] = {"joined",       "already",      "sold_out",   "closed",
+                                                    "not_found",    "invalid",      "rate_limited", "req_reused",
+                                                    "unavailable",  "unknown",      "other"};
+/* every status the API answers with has its own label; 504 is "it may have happened" */
+static const char *const api_st[LC_API__COUNT] = {"2xx", "400", "401", "404", "405", "409", "411",
+                                                  "413", "422", "503", "504", "other"};
 
 static int status_index(const char *const *names, int count, const char *st, size_t n) {
     for (int i = 0; i < count - 1; i++)
@@ -53,8 +56,9 @@ void lc_metrics_order(lc_metrics_t *m, int group, const char *status, size_t n) 
 }
 
 void lc_metrics_api(lc_metrics_t *m, unsigned status) {
-    int i = status < 300 ? 0 : status == 400 ? 1 : status == 401 ? 2 : status == 404 ? 3
-          : status == 413 ? 4 : status == 503 ? 5 : 6;
+    char code[8];
+    int n = snprintf(code, sizeof(code), "%u", status);
+    int i = status >= 200 && status < 300 ? 0 : status_index(api_st, LC_API__COUNT, code, n > 0 ? (size_t)n : 0);
     m->api[i]++;
 }
 
@@ -112,12 +116,32 @@ static void closes(out_t *o, const lc_metrics_t *m) {
         m->accept_refused);
 }
 
+/* What an ok is worth, and what the cluster router did. */
+static void redis_cluster(out_t *o, const lc_metrics_gauges_t *g) {
+    family(o, "livecart_redis_durability", "gauge",
+           "1 for the rule an ok answer to a buy, cancel or group join was made durable by.");
+    put(o, "livecart_redis_durability{mode=\"%s\"} 1\n", g->durability ? g->durability : "unknown");
+    family(o, "livecart_redis_redirects_total", "counter", "Cluster redirections followed, by kind.");
+    put(o, "livecart_redis_redirects_total{kind=\"moved\"} %llu\n", (unsigned long long)g->moved);
+    put(o, "livecart_redis_redirects_total{kind=\"ask\"} %llu\n", (unsigned long long)g->asked);
+    put(o, "livecart_redis_redirects_total{kind=\"tryagain\"} %llu\n", (unsigned long long)g->tryagain);
+    one(o, "livecart_redis_ack_short_total", "counter",
+        "Durable answers turned unknown: fewer than --ack-replicas replicas in time.", g->ack_short);
+    one(o, "livecart_redis_map_refreshes_total", "counter", "Cluster slot maps learnt.", g->map_refreshes);
+    one(o, "livecart_redis_primaries", "gauge", "Redis primaries serving slots (1 without a cluster).",
+        g->primaries);
+    one(o, "livecart_redis_primaries_down", "gauge", "Of those, the ones this shard cannot reach.",
+        g->primaries_down);
+}
+
 int lc_metrics_render(const lc_metrics_t *m, const lc_metrics_gauges_t *g, lc_buf_t *out) {
     out_t o = {out, 0};
     traffic(&o, m, g);
     closes(&o, m);
     one(&o, "livecart_redis_failures_total", "counter", "Redis requests that failed or were lost.", m->redis_failures);
-    one(&o, "livecart_redis_up", "gauge", "1 while both Redis connections are up.", g->redis_up != 0);
+    one(&o, "livecart_redis_up", "gauge", "1 while commands and subscriptions can be sent to Redis.",
+        g->redis_up != 0);
+    redis_cluster(&o, g);
     one(&o, "livecart_redis_pending", "gauge", "Redis commands awaiting a reply.", g->redis_pending);
     by_status(&o, "livecart_api_requests_total", "Publish API answers, by status.", api_st, m->api, LC_API__COUNT);
     latency(&o, &g->latency);

@@ -14,9 +14,9 @@
 #include "lc_proto.h"
 
 /* Answer statuses of buys and group joins (PROTOCOL.md), a fixed set. */
-enum { LC_ORDER__COUNT = 9, LC_JOIN__COUNT = 10 };
+enum { LC_ORDER__COUNT = 10, LC_JOIN__COUNT = 11 };
 /* Publish API answers by status: 2xx, 400, 401, 404, 413, 503, other. */
-enum { LC_API__COUNT = 7 };
+enum { LC_API__COUNT = 12 };
 
 typedef struct lc_metrics {
     uint64_t conns_open, conns_total;
@@ -45,7 +45,12 @@ typedef struct lc_metrics_hist {
  * moment of the scrape. */
 typedef struct lc_metrics_gauges {
     size_t rooms;              /* rooms with state on this shard */
-    int redis_up;              /* both Redis connections are up */
+    int redis_up;              /* commands and subscriptions can go (lc_store_up, _sub_up) */
+    const char *durability;    /* what an ok is worth: none, everysec, fsync, replicas, unknown */
+    uint64_t moved, asked, tryagain; /* cluster redirections followed, calls retried */
+    uint64_t ack_short;        /* durable answers turned unknown: too few replicas in time */
+    uint64_t map_refreshes;    /* cluster maps learnt */
+    unsigned primaries, primaries_down;
     size_t redis_pending;      /* commands awaiting a reply */
     lc_metrics_hist_t latency; /* Redis command round trips */
     int draining;              /* shutting down */

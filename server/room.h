@@ -36,6 +36,7 @@ size_t lc_rooms_count(const lc_rooms_t *rs);
 /* Store events, routed to the room by name. */
 void lc_rooms_on_message(lc_rooms_t *rs, lc_str_t room, const char *payload, size_t len);
 void lc_rooms_on_subscribed(lc_rooms_t *rs, lc_str_t room);
+void lc_rooms_on_sub_lost(lc_rooms_t *rs, lc_str_t room);
 void lc_rooms_on_store_state(lc_rooms_t *rs);
 
 /* Once per tick: flush batches and shares, broadcast changed counters, run

@@ -114,6 +114,11 @@ static int room_tick(lc_room_t *r, uint64_t now) {
         lc_store_unsubscribe(srv->store, lc_room_name(r));
         r->sub = SUB_NONE;
         r->recovering = r->need_recover = 0;
+        /* entries held for a catch-up that will not come: a later subscription
+         * starts clean, with no spurious gap */
+        for (size_t i = 0; i < r->nheld; i++) lc_frame_unref(r->held[i]);
+        r->nheld = 0;
+        r->held_overflow = 0;
     }
     return r->refs == 0;
 }

@@ -43,6 +43,7 @@ void lc__room_fail_conn(lc_room_t *r, lc_conn_t *c) {
         lc_list_remove(&c->rlink);
     }
     c->state = LC_CONN_NEW;
+    lc_conn_hello_failed(c);
     lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "storage unavailable, retry hello later");
 }
 
@@ -317,15 +318,29 @@ void lc_rooms_on_subscribed(lc_rooms_t *rs, lc_str_t name) {
     start_joins(r);
 }
 
+/* The store's connections changed: nobody waits on a Redis that is gone,
+ * and shares are asserted again (Redis may have lost them). Rooms whose
+ * subscription stopped hear it one by one (lc_rooms_on_sub_lost). */
 void lc_rooms_on_store_state(lc_rooms_t *rs) {
     lc_store_t *store = rs->srv->store;
     int up = lc_store_up(store), sub_up = lc_store_sub_up(store);
     lc_list_foreach(it, &rs->all) {
         lc_room_t *r = LC_CONTAINER_OF(it, lc_room_t, link);
-        if (!sub_up && r->sub == SUB_LIVE) r->sub = SUB_PENDING; /* the store resubscribes */
         lc_list_t *w;
         while ((!up || !sub_up) && (w = lc_list_first(&r->waiting)))
-            lc__room_fail_conn(r, LC_CONTAINER_OF(w, lc_conn_t, rlink)); /* nobody waits on a Redis that is gone */
-        if (up) r->share_at = 0; /* re-assert shares: Redis may have lost them */
+            lc__room_fail_conn(r, LC_CONTAINER_OF(w, lc_conn_t, rlink));
+        if (up) r->share_at = 0;
     }
+}
+
+/* The room's subscription stopped (its node's subscriber dropped, or its
+ * slot moved): until on_subscribed, live entries may be missed, so the
+ * room catches up from the stream then; joins wait for it no longer. */
+void lc_rooms_on_sub_lost(lc_rooms_t *rs, lc_str_t name) {
+    lc_room_t *r = lc_map_get(rs->by_name, name.p, name.n);
+    if (!r || r->sub != SUB_LIVE) return;
+    r->sub = SUB_PENDING;
+    lc_list_t *w;
+    while ((w = lc_list_first(&r->waiting))) lc__room_fail_conn(r, LC_CONTAINER_OF(w, lc_conn_t, rlink));
+    r->share_at = 0;
 }

@@ -100,7 +100,7 @@ static void on_cancelled(void *arg, int status, const lc_msg_t *r) {
     op_free(o);
 }
 
-/* open and close answer a `reply`: ok, exists or closed. On ok the room
+/* open and close answer a `reply`: ok, exists, too_many or closed. On ok the room
  * hears it through the channel, the streamer included. */
 static void on_admin_done(void *arg, int status, const lc_msg_t *r) {
     op_t *o = arg;
@@ -112,6 +112,9 @@ static void on_admin_done(void *arg, int status, const lc_msg_t *r) {
             lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "sale %.*s is already open", o->skun, o->sku);
         else if (lc_str_eq(r->status, "closed"))
             lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "no open sale %.*s", o->skun, o->sku);
+        else if (lc_str_eq(r->status, "too_many"))
+            lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "at most %d sales may be open in a room: close one first",
+                               LC_STORE_MAX_OPEN_SALES);
     }
     op_free(o);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "close.h"
 #include "filter.h"
 #include "log.h"
 #include "room.h"
@@ -44,13 +45,34 @@ static void on_ping(lc_conn_t *c, const lc_msg_t *m) {
     lc_conn_send_msg(c, &pong);
 }
 
+/* Hellos answered unavailable in a row: after HELLO_QUICK of them the next
+ * one must wait HELLO_BACKOFF_MS (else rate_limited, and lc_conn_limited
+ * closes a client that keeps going). Each hello costs a script and a log
+ * line: a client spinning on a failing hello must not cost Redis a loop,
+ * and one that re-sends it when Redis is back is answered at once. */
+#define HELLO_QUICK 3
+#define HELLO_BACKOFF_MS 200
+
 static void on_hello(lc_conn_t *c, const lc_msg_t *m) {
     if (c->state != LC_CONN_NEW) {
         lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "hello: already said");
         return;
     }
+    uint64_t now = uv_now(c->srv->loop);
+    if (c->hello_fails >= HELLO_QUICK && now < c->hello_failed_ms + HELLO_BACKOFF_MS) {
+        rate_limited(c, "hello after a refused one");
+        return;
+    }
+    /* the one id no stream entry can follow (Redis refuses the range) */
+    lc_sid_t since;
+    if (lc_msg_has(m, since) && lc_sid_parse(&since, m->since.p, m->since.n) == 0 && since.ms == UINT64_MAX &&
+        since.seq == UINT64_MAX) {
+        lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "hello.since: no comment has that id");
+        return;
+    }
     if (lc_auth_hello(c->srv->auth, c, m) != 0) return;
     if (!store_ready(c)) {
+        lc_conn_hello_failed(c);
         lc_conn_send_error(c, LC_ERR_UNAVAILABLE, "storage unavailable, retry hello later");
         return;
     }
@@ -67,20 +89,20 @@ static void on_refresh(lc_conn_t *c, const lc_msg_t *m) { lc_auth_refresh(c->srv
  * itself. */
 typedef struct comment_op {
     lc_conn_t *c;
-    uint16_t run_before;
+    uint32_t run_before;
 } comment_op_t;
 
 /* What comment.lua decided, when it decided: on ok the comment comes back
  * through the room's channel; on dup it already did (or is in the history
  * of the client's resume). */
-static void comment_verdict(lc_conn_t *c, const lc_msg_t *r, uint16_t run_before) {
+static void comment_verdict(lc_conn_t *c, const lc_msg_t *r, uint32_t run_before) {
     if (lc_str_eq(r->status, "banned")) {
         lc_conn_banned(c);
     } else if (lc_str_eq(r->status, "muted")) {
         lc_conn_send_error(c, LC_ERR_MUTED, "muted in this room");
     } else if (lc_str_eq(r->status, "rate_limited")) {
         lc_conn_send_error(c, LC_ERR_RATE_LIMITED, "slow mode: wait before commenting again");
-        c->limited = (uint16_t)(c->limited + run_before); /* the run this frame seemed to end goes on */
+        c->limited += run_before; /* the run this frame seemed to end goes on */
         lc_conn_limited(c);                               /* ... and this frame is in it */
     }
 }
@@ -88,7 +110,7 @@ static void comment_verdict(lc_conn_t *c, const lc_msg_t *r, uint16_t run_before
 static void on_comment_stored(void *arg, int status, const lc_msg_t *r) {
     comment_op_t *op = arg;
     lc_conn_t *c = op->c;
-    uint16_t run_before = op->run_before;
+    uint32_t run_before = op->run_before;
     free(op);
     /* lost: it may be posted; with its req, the same comment again is posted once */
     if (!lc_conn_answer_lost(c, status, r, LC_MSG_REPLY,

@@ -1,378 +1,347 @@
 /*
- * The single-instance backend of the store (store_int.h): one Redis, two
- * hiredis async connections on the server's libuv loop.
+ * The store's life cycle, its routing and the rooms' subscriptions
+ * (store_node.h). The nodes' connections are store_node.c's; the cluster's
+ * map is store_cluster.c's.
  *
- * - The command connection is pipelined. Scripts are loaded when it
- *   connects (SCRIPT LOAD, which also tells us each SHA) and run by EVALSHA;
- *   a NOSCRIPT (SCRIPT FLUSH, a failover to a replica that never saw them)
- *   re-sends that call once with EVAL and the source.
- * - The subscriber connection carries the rooms' channels.
- * - hiredis 0.14 has no reconnect: both connections reconnect here, with
- *   back-off, and the subscriber subscribes every kept room again.
- * - A command unanswered for timeout_ms drops its connection (the
- *   watchdog), so no caller waits forever: its callback runs with
- *   LC_STORE_UNKNOWN, as do those of every other pending command.
- *
- * Replies are classified once, here: a decoded answer (LC_STORE_OK), an
- * error Redis gives before running anything (LC_STORE_REFUSED), or anything
- * else (LC_STORE_UNKNOWN: it may have run).
+ * - A call goes to the node serving the slot of its room ({ROOM} is the
+ *   hash tag of every key of the room), or of its first key for the few
+ *   keys outside every room (lc:sale-rooms: slot 12826, documented in
+ *   docs/DESIGN.md).
+ * - A room kept subscribed is placed on the subscriber of its slot's node.
+ *   When the node loses it (its connection dropped: it subscribes again by
+ *   itself; its slot moved: it tells us) the room hears on_sub_lost, and
+ *   on_subscribed once it is back, wherever the slot now lives; the room
+ *   engine catches up from the stream in between, as after any reconnect.
+ * - With one Redis, the shard learns what an ok is worth from Redis itself
+ *   (CONFIG GET appendonly appendfsync) and says it (lc_store_durability).
  */
 #include "store.h"
 
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "map.h"
-#include "scripts.h"
-#include "store_conn.h"
-#include "store_int.h"
+#include "store_call.h"
+#include "store_cluster.h"
+#include "store_node.h"
 
 #define WATCHDOG_MS 250
+#define ROOM_MAX 64 /* no room name is longer (lc_ident_valid) */
+#define CH_MAX 96   /* "lc:{" + a room + "}:ch" */
 
-struct lc_store {
-    uv_loop_t *loop;
-    char host[256];
-    unsigned timeout_ms;
-    lc_store_events_t ev;
-    void *arg;
-    lc__conn_t cmd, sub;
-    uv_timer_t watchdog;
-    int closing, handles_open;
-    unsigned loads_left; /* SCRIPT LOADs unanswered on the command connection */
-    char sha[LC_SCRIPT__COUNT][41];
-    lc_map_t *channels; /* rooms whose channel we keep subscribed */
-    lc_store_latency_t lat;
-};
+/* A room kept subscribed, and where. */
+typedef struct kept {
+    lc_list_t link; /* on s->kept */
+    int node;       /* the node whose subscriber holds its channel, -1: none yet */
+    size_t n;
+    char name[ROOM_MAX];
+} kept_t;
 
-/* One call on the wire. Its words are kept to send it again with EVAL if
- * Redis lost the script. */
-typedef struct req {
-    lc__req_t q; /* first: the allocation is the req */
-    lc_store_t *s;
-    int script; /* lc_script_id_t or LC__NO_SCRIPT */
-    int retried;
-    lc__reply_t reply;
-    lc_msg_type_t expect;
-    lc__cb_t cb;
-    void *arg;
-} req_t;
+static lc_str_t kept_name(const kept_t *k) { return lc_str(k->name, k->n); }
 
-/* ---- requests ---- */
-
-static void call_done(lc__req_t *q, const redisReply *rp);
-
-/* The words of a call: EVALSHA sha nkeys KEYS... ARGV..., or the command. */
-static req_t *req_from_call(lc_store_t *s, const lc__call_t *c) {
-    const lc__args_t *a = c->args;
-    int head = c->script == LC__NO_SCRIPT ? 0 : 3;
-    char *p, nk[16];
-    int nkn = snprintf(nk, sizeof(nk), "%d", a->nkeys);
-    req_t *r = (req_t *)lc__req_alloc(sizeof(req_t), head + (int)a->n, a->used + 40 + 7 + (size_t)nkn, &p);
-    if (!r) return NULL;
-    int w = 0;
-    if (head) {
-        lc__req_word(&r->q, w++, &p, "EVALSHA", 7);
-        lc__req_word(&r->q, w++, &p, s->sha[c->script], 40);
-        lc__req_word(&r->q, w++, &p, nk, (size_t)nkn);
-    }
-    for (int pass = head ? 0 : 1; pass < 2; pass++) /* scripts: keys first */
-        for (size_t i = 0; i < a->n; i++)
-            if (!head || a->items[i].is_key == !pass) lc__req_word(&r->q, w++, &p, lc__args_at(a, i), a->items[i].n);
-    r->q.done = call_done;
-    r->s = s;
-    r->script = c->script;
-    r->reply = c->reply;
-    r->expect = c->expect;
-    r->cb = c->cb;
-    r->arg = c->arg;
-    return r;
+static size_t channel_of(char *ch, lc_str_t room) {
+    return (size_t)snprintf(ch, CH_MAX, "lc:{%.*s}:ch", (int)room.n, room.p);
 }
 
-int lc__store_send(lc_store_t *s, const lc__call_t *c) {
-    if (!lc_store_up(s) || c->args->err) return -1;
-    if (c->script != LC__NO_SCRIPT && (c->script < 0 || c->script >= LC_SCRIPT__COUNT)) return -1;
-    req_t *r = req_from_call(s, c);
-    if (!r) return -1;
-    if (lc__conn_send(&s->cmd, &r->q) != 0) {
-        free(r);
+/* "lc:{ROOM}:ch" -> ROOM */
+static int channel_room(lc_str_t ch, lc_str_t *room) {
+    if (ch.n < 9 || memcmp(ch.p, "lc:{", 4) != 0 || memcmp(ch.p + ch.n - 4, "}:ch", 4) != 0) return -1;
+    *room = lc_str(ch.p + 4, ch.n - 8);
+    return 0;
+}
+
+/* ---- subscriptions ---- */
+
+/* Puts k's channel on the subscriber of its slot's node (if known). */
+static void place(lc_store_t *s, kept_t *k) {
+    lc__node_t *nd = lc__node_for_slot(s, lc_slot_of_room(k->name, k->n));
+    if (!nd) return;
+    char ch[CH_MAX];
+    size_t n = channel_of(ch, kept_name(k));
+    if (lc__sub_add(&nd->sub, lc_str(ch, n)) != 0) {
+        lc_log("redis: out of memory subscribing room %.*s; trying again", (int)k->n, k->name);
+        return;
+    }
+    k->node = nd->index;
+}
+
+static void unplace(lc_store_t *s, kept_t *k) {
+    if (k->node < 0) return;
+    char ch[CH_MAX];
+    size_t n = channel_of(ch, kept_name(k));
+    lc__node_t *nd = s->nodes[k->node];
+    if (nd) lc__sub_remove(&nd->sub, lc_str(ch, n));
+    k->node = -1;
+}
+
+int lc_store_subscribe(lc_store_t *s, lc_str_t room) {
+    if (room.n > ROOM_MAX || room.n == 0) return -1;
+    if (lc_map_get(s->rooms, room.p, room.n)) return 0;
+    kept_t *k = calloc(1, sizeof(*k));
+    if (!k) return -1;
+    memcpy(k->name, room.p, room.n);
+    k->n = room.n;
+    k->node = -1;
+    if (lc_map_put(s->rooms, k->name, k->n, k) != 0) {
+        free(k);
         return -1;
+    }
+    lc_list_push_back(&s->kept, &k->link);
+    place(s, k);
+    return 0;
+}
+
+void lc_store_unsubscribe(lc_store_t *s, lc_str_t room) {
+    kept_t *k = lc_map_del(s->rooms, room.p, room.n);
+    if (!k) return;
+    unplace(s, k);
+    lc_list_remove(&k->link);
+    free(k);
+}
+
+/* The map changed: move subscriptions to their slots' nodes. */
+static void reconcile(lc_store_t *s) {
+    lc_list_foreach(it, &s->kept) {
+        kept_t *k = LC_CONTAINER_OF(it, kept_t, link);
+        uint16_t owner = s->map.owner[lc_slot_of_room(k->name, k->n)];
+        if (k->node >= 0 && k->node == owner) continue;
+        if (k->node >= 0) { /* the slot moved under a live subscription */
+            unplace(s, k);
+            if (s->ev.on_sub_lost) s->ev.on_sub_lost(s->arg, kept_name(k));
+        }
+        place(s, k);
+    }
+}
+
+/* Rooms no node holds (a channel was lost while the map was not yet
+ * updated): the watchdog places them as soon as the map says where. */
+static void place_unplaced(lc_store_t *s) {
+    lc_list_foreach(it, &s->kept) {
+        kept_t *k = LC_CONTAINER_OF(it, kept_t, link);
+        if (k->node < 0) place(s, k);
+    }
+}
+
+static void on_sub_event(lc__node_t *nd, int kind, lc_str_t ch, const char *p, size_t n) {
+    lc_store_t *s = nd->s;
+    if (s->closing) return;
+    if (kind == LC__SUB_DOWN_ALL) { /* the subscriber dropped: it subscribes again itself */
+        lc_list_foreach(it, &s->kept) {
+            kept_t *k = LC_CONTAINER_OF(it, kept_t, link);
+            if (k->node == nd->index && s->ev.on_sub_lost) s->ev.on_sub_lost(s->arg, kept_name(k));
+        }
+        return;
+    }
+    lc_str_t room;
+    if (channel_room(ch, &room) != 0) return;
+    kept_t *k = lc_map_get(s->rooms, room.p, room.n);
+    if (!k || k->node != nd->index) return;
+    if (kind == LC__SUB_MSG) {
+        s->ev.on_message(s->arg, room, p, n);
+    } else if (kind == LC__SUB_OK) {
+        s->ev.on_subscribed(s->arg, room);
+    } else if (kind == LC__SUB_LOST) { /* the node does not serve it now */
+        k->node = -1;
+        if (s->ev.on_sub_lost) s->ev.on_sub_lost(s->arg, room);
+        lc__want_refresh(s);
+    }
+}
+
+/* ---- state ---- */
+
+static void on_changed(lc__node_t *nd) {
+    lc_store_t *s = nd->s;
+    if (s->closing) return;
+    if (s->cluster && !lc__node_up(nd)) lc__want_refresh(s);
+    if (s->ev.on_state) s->ev.on_state(s->arg);
+}
+
+static int any_up(const lc_store_t *s, int sub) {
+    if (s->closing || !s->map_known) return 0;
+    for (unsigned i = 0; i < s->map.nnodes; i++) {
+        const lc__node_t *nd = s->nodes[i];
+        if (nd && nd->primary && (sub ? lc__sub_up(&nd->sub) : lc__node_up(nd))) return 1;
     }
     return 0;
 }
 
-static void fail_req(req_t *r, int status) {
-    if (r->reply == LC__REPLY_MSG)
-        r->cb.msg(r->arg, status, NULL);
-    else if (r->reply == LC__REPLY_INT)
-        r->cb.num(r->arg, status, 0);
+int lc_store_up(const lc_store_t *s) { return any_up(s, 0); }
+int lc_store_sub_up(const lc_store_t *s) { return any_up(s, 1); }
+
+size_t lc_store_pending(const lc_store_t *s) {
+    size_t n = 0;
+    for (unsigned i = 0; i < s->map.nnodes; i++)
+        if (s->nodes[i]) n += lc__node_pending(s->nodes[i]);
+    return n;
 }
 
-static const char *script_name(int script) {
-    return script >= 0 && script < LC_SCRIPT__COUNT ? lc_script_name[script] : "(command)";
-}
+const lc_store_latency_t *lc_store_latency(const lc_store_t *s) { return &s->lat; }
 
-/* Hands a reply to the callback; -1 if it is not what the call expects. */
-static int deliver(req_t *r, const redisReply *rp) {
-    if (r->reply == LC__REPLY_NONE) return 0;
-    if (r->reply == LC__REPLY_INT) {
-        if (rp->type != REDIS_REPLY_INTEGER) return -1;
-        r->cb.num(r->arg, LC_STORE_OK, rp->integer);
-        return 0;
-    }
-    if (rp->type != REDIS_REPLY_STRING) return -1;
-    lc_msg_t m;
-    lc_proto_err_t err;
-    if (lc_msg_decode(&m, LC_FMT_MSGPACK, LC_DIR_S2C | LC_DIR_BUS, rp->str, (size_t)rp->len, &err) != 0) {
-        lc_log("redis: %s.lua answered no valid message: %s", script_name(r->script), err.message);
-        return -1;
-    }
-    if (m.type != r->expect) {
-        lc_log("redis: %s.lua answered %s, not %s", script_name(r->script), lc_msg_type_name(m.type),
-               lc_msg_type_name(r->expect));
-        lc_msg_clear(&m);
-        return -1;
-    }
-    r->cb.msg(r->arg, LC_STORE_OK, &m);
-    lc_msg_clear(&m);
-    return 0;
-}
-
-/* 1 for the errors Redis gives before it runs a command (or a script) at
- * all; anything else -- a script that failed part-way, an error we do not
- * know -- may have had an effect. NOSCRIPT is here because it is retried
- * once with the source, and a second one means the script never ran. */
-static int refused_before_running(const char *err) {
-    static const char *const before[] = {"OOM ", "BUSY ", "LOADING ", "READONLY ", "MASTERDOWN ",
-                                         "NOSCRIPT ", "CLUSTERDOWN ", "TRYAGAIN ", "NOREPLICAS ",
-                                         "MISCONF ", "NOAUTH ", "NOPERM ", "WRONGPASS "};
-    for (size_t i = 0; i < sizeof(before) / sizeof(before[0]); i++)
-        if (strncmp(err, before[i], strlen(before[i])) == 0) return 1;
-    return 0;
-}
-
-static void observe(lc_store_t *s, uint64_t sent_ns) {
-    uint64_t us = (uv_hrtime() - sent_ns) / 1000;
-    unsigned i = 0;
-    while (i < LC_STORE_LAT_BUCKETS - 1 && us > (64ull << i)) i++;
-    s->lat.le[i]++;
-    s->lat.count++;
-    s->lat.sum_us += us;
-}
-
-/* Redis lost the script (SCRIPT FLUSH, failover): send the source; EVAL
- * also caches it again for the commands that follow. 1 if re-sent. */
-static int resend_with_source(req_t *r, const redisReply *rp) {
-    lc__conn_t *c = r->q.conn;
-    if (!rp || rp->type != REDIS_REPLY_ERROR || r->retried || r->script == LC__NO_SCRIPT ||
-        strncmp(rp->str, "NOSCRIPT", 8) != 0 || c->state != LC__CONN_UP)
-        return 0;
-    r->retried = 1;
-    r->q.argv[0] = "EVAL";
-    r->q.argvlen[0] = 4;
-    r->q.argv[1] = lc_script_src[r->script];
-    r->q.argvlen[1] = strlen(lc_script_src[r->script]);
-    return lc__conn_send(c, &r->q) == 0;
-}
-
-static void call_done(lc__req_t *q, const redisReply *rp) {
-    req_t *r = (req_t *)q;
-    if (rp) observe(r->s, q->sent_ns);
-    if (resend_with_source(r, rp)) return;
-    if (!rp) {
-        fail_req(r, LC_STORE_UNKNOWN); /* connection lost: the command may or may not have run */
-    } else if (rp->type == REDIS_REPLY_ERROR) {
-        lc_log("redis: command failed: %.200s", rp->str);
-        fail_req(r, refused_before_running(rp->str) ? LC_STORE_REFUSED : LC_STORE_UNKNOWN);
-    } else if (deliver(r, rp) != 0) {
-        if (rp->type != REDIS_REPLY_STRING) lc_log("redis: unexpected reply type %d", rp->type);
-        fail_req(r, LC_STORE_UNKNOWN);
-    }
-    free(r);
-}
-
-/* ---- connections ---- */
-
-static void on_change(lc__conn_t *c) {
-    lc_store_t *s = c->owner;
-    if (!s->closing && s->ev.on_state) s->ev.on_state(s->arg);
-}
-
-/* A SCRIPT LOAD answered: keep the SHA; the last one makes the command
- * connection up. A failed one leaves it preparing: the watchdog reconnects. */
-static void loaded(lc__req_t *q, const redisReply *rp) {
-    req_t *r = (req_t *)q;
-    lc_store_t *s = r->s;
-    if (rp && rp->type == REDIS_REPLY_STRING && rp->len == 40) {
-        memcpy(s->sha[r->script], rp->str, 40);
-        s->sha[r->script][40] = '\0';
-        if (--s->loads_left == 0 && s->cmd.state == LC__CONN_PREPARING) {
-            if (!s->cmd.fails) lc_log("redis: connected to %s:%d, scripts loaded", s->host, s->cmd.port);
-            lc__conn_ready(&s->cmd);
-        }
-    } else if (rp) {
-        lc_log("redis: SCRIPT LOAD failed: %.200s", rp->type == REDIS_REPLY_ERROR ? rp->str : "?");
-    }
-    free(r);
-}
-
-/* The command connection is up: load every script first. Commands queued
- * after these on the same connection find them, and we learn each SHA from
- * the replies. */
-static void load_scripts(lc__conn_t *c) {
-    lc_store_t *s = c->owner;
-    s->loads_left = LC_SCRIPT__COUNT;
-    for (int i = 0; i < LC_SCRIPT__COUNT; i++) {
-        char *p;
-        size_t n = strlen(lc_script_src[i]);
-        req_t *r = (req_t *)lc__req_alloc(sizeof(req_t), 3, 10 + n, &p);
-        if (r) {
-            lc__req_word(&r->q, 0, &p, "SCRIPT", 6);
-            lc__req_word(&r->q, 1, &p, "LOAD", 4);
-            lc__req_word(&r->q, 2, &p, lc_script_src[i], n);
-            r->q.done = loaded;
-            r->s = s;
-            r->script = i;
-        }
-        if (!r || lc__conn_send(c, &r->q) != 0) {
-            free(r);
-            lc_log("redis: cannot send SCRIPT LOAD; the watchdog will reconnect");
-            return;
-        }
+void lc_store_stats(const lc_store_t *s, lc_store_stats_t *out) {
+    *out = s->stats;
+    out->nodes = out->nodes_down = 0;
+    for (unsigned i = 0; i < s->map.nnodes; i++) {
+        const lc__node_t *nd = s->nodes[i];
+        if (!nd || !nd->primary) continue;
+        out->nodes++;
+        if (!lc__node_up(nd)) out->nodes_down++;
     }
 }
 
-static void subscribe_one(void *arg, const char *room, size_t n, void *val);
-
-/* The subscriber is up: subscribe every room; each confirmation tells its
- * room to catch up on what it missed while the connection was down. */
-static void resubscribe(lc__conn_t *c) {
-    lc_store_t *s = c->owner;
-    lc_map_foreach(s->channels, subscribe_one, c);
-    lc__conn_ready(c);
+const char *lc_store_durability(const lc_store_t *s, int *mode) {
+    if (mode) *mode = s->durable_mode;
+    return s->durability;
 }
 
-static void on_watchdog(uv_timer_t *t) {
-    lc_store_t *s = t->data;
-    lc__conn_check(&s->cmd, s->timeout_ms);
-    lc__conn_check(&s->sub, s->timeout_ms);
+/* ---- what an ok is worth ---- */
+
+static void set_durability(lc_store_t *s, int mode, const char *what) {
+    char text[sizeof(s->durability)];
+    if (s->ack_replicas) {
+        int primary = !s->cluster && mode != LC_STORE_DURABLE_UNKNOWN; /* one Redis with replicas */
+        mode = LC_STORE_DURABLE_REPLICAS;
+        snprintf(text, sizeof(text), "replicas %u: ok once %u replica%s hold%s it%s%s", s->ack_replicas,
+                 s->ack_replicas, s->ack_replicas == 1 ? "" : "s", s->ack_replicas == 1 ? "s" : "",
+                 primary ? "; the primary: " : "", primary ? what : "");
+    } else {
+        snprintf(text, sizeof(text), "%s", what);
+    }
+    if (strcmp(text, s->durability) != 0 && mode != LC_STORE_DURABLE_UNKNOWN)
+        lc_log("redis: durability: %s", text);
+    memcpy(s->durability, text, sizeof(text));
+    s->durable_mode = mode;
+}
+
+static const char *config_value(const redisReply *rp, const char *name) {
+    if (!rp || rp->type != REDIS_REPLY_ARRAY) return NULL;
+    for (size_t i = 0; i + 1 < rp->elements; i += 2)
+        if (rp->element[i]->type == REDIS_REPLY_STRING && strcmp(rp->element[i]->str, name) == 0 &&
+            rp->element[i + 1]->type == REDIS_REPLY_STRING)
+            return rp->element[i + 1]->str;
+    return NULL;
+}
+
+static void config_done(lc__node_t *nd, const void *reply, void *arg) {
+    (void)arg;
+    lc_store_t *s = nd->s;
+    const char *aof = config_value(reply, "appendonly"), *fsync = config_value(reply, "appendfsync");
+    if (!aof || !fsync) return; /* asked again on the next connect */
+    if (strcmp(aof, "yes") != 0)
+        set_durability(s, LC_STORE_DURABLE_NONE, "none: no AOF, a Redis restart loses acknowledged orders");
+    else if (strcmp(fsync, "always") == 0)
+        set_durability(s, LC_STORE_DURABLE_FSYNC, "fsync always: every ok is on disk");
+    else if (strcmp(fsync, "everysec") == 0)
+        set_durability(s, LC_STORE_DURABLE_EVERYSEC,
+                       "everysec: up to 1 s of acknowledged orders can be lost on a power cut");
+    else
+        set_durability(s, LC_STORE_DURABLE_NONE,
+                       "AOF without fsync: a power cut can lose acknowledged orders (the OS decides when)");
+}
+
+static void on_connected(lc__node_t *nd) {
+    lc_store_t *s = nd->s;
+    if (s->cluster) { /* a cluster's rule is --ack-replicas; the first node up tells the map */
+        lc__cluster_tick(s);
+        return;
+    }
+    const char *argv[] = {"CONFIG", "GET", "append*"};
+    if (lc__node_plain(nd, 3, argv, config_done, NULL) != 0) lc_log("redis: cannot ask for the AOF settings");
 }
 
 /* ---- life cycle ---- */
 
-static void on_handle_closed(uv_handle_t *h) {
-    lc_store_t *s = h->data;
-    if (--s->handles_open == 0) {
-        lc_map_destroy(s->channels);
-        free(s);
-    }
+static void on_watchdog(uv_timer_t *t) {
+    lc_store_t *s = t->data;
+    for (unsigned i = 0; i < s->map.nnodes; i++)
+        if (s->nodes[i]) lc__node_check(s->nodes[i]);
+    lc__cluster_tick(s);
+    place_unplaced(s);
 }
+
+static void on_check(uv_check_t *c) { lc__calls_wait(c->data); }
+
+static void on_map_changed(lc_store_t *s) {
+    reconcile(s);
+    if (s->ev.on_state) s->ev.on_state(s->arg);
+}
+
+/* A node, a timer or the store's own reference closed; the last frees s. */
+static void on_closed(lc_store_t *s) {
+    if (--s->handles_open > 0) return;
+    lc_list_foreach_safe(it, &s->kept) free(LC_CONTAINER_OF(it, kept_t, link));
+    lc_map_destroy(s->rooms);
+    free(s);
+}
+
+static void on_handle_closed(uv_handle_t *h) { on_closed(h->data); }
 
 /* Closes what was started; the last close callback frees s. */
 static void close_all(lc_store_t *s) {
     s->closing = 1;
-    lc__conn_t *cs[] = {&s->cmd, &s->sub};
+    if (s->inited & 2) lc__calls_close(s); /* deferred and held calls fail now */
+    for (unsigned i = 0; i < s->map.nnodes; i++)
+        if (s->nodes[i]) lc__node_close(s->nodes[i]); /* pending calls fail now */
+    uv_handle_t *hs[] = {(uv_handle_t *)&s->watchdog, (uv_handle_t *)&s->wait_check};
+    int bits[] = {1, 4};
     for (int i = 0; i < 2; i++)
-        if (cs[i]->loop) lc__conn_close(cs[i], on_handle_closed); /* pending calls fail now */
-    uv_close((uv_handle_t *)&s->watchdog, on_handle_closed);
-}
-
-static int conn_start(lc_store_t *s, lc__conn_t *c, int port, const char *name, void (*on_connect)(lc__conn_t *)) {
-    *c = (lc__conn_t){.loop = s->loop, .host = s->host, .port = port, .name = name, .owner = s,
-                      .on_connect = on_connect, .on_change = on_change};
-    if (lc__conn_start(c) != 0) {
-        c->loop = NULL; /* nothing to close */
-        return -1;
-    }
-    s->handles_open++;
-    return 0;
+        if (s->inited & bits[i]) uv_close(hs[i], on_handle_closed);
+    on_closed(s); /* the store's own reference */
 }
 
 lc_store_t *lc_store_create(uv_loop_t *loop, const lc_store_opts_t *opts, const lc_store_events_t *ev, void *arg) {
     lc_store_t *s = calloc(1, sizeof(*s));
     if (!s) return NULL;
-    s->channels = lc_map_create();
-    if (!s->channels || uv_timer_init(loop, &s->watchdog) != 0) {
-        lc_map_destroy(s->channels);
+    if (!(s->rooms = lc_map_create())) {
         free(s);
         return NULL;
     }
+    /* one reference for the store itself (dropped by close_all), one per handle */
+    s->handles_open = 1;
     s->loop = loop;
-    snprintf(s->host, sizeof(s->host), "%s", opts->host);
+    s->hooks = (lc__store_hooks_t){.changed = on_changed, .connected = on_connected, .sub_event = on_sub_event,
+                                   .map_changed = on_map_changed, .closed = on_closed};
+    s->watchdog.data = s->wait_check.data = s;
+    if (uv_timer_init(loop, &s->watchdog) == 0) s->inited |= 1, s->handles_open++;
+    if (lc__calls_init(s) == 0) s->inited |= 2, s->handles_open++;
+    if (uv_check_init(loop, &s->wait_check) == 0) s->inited |= 4, s->handles_open++;
     s->timeout_ms = opts->timeout_ms;
+    s->ack_replicas = opts->ack_replicas;
+    s->ack_timeout_ms = opts->ack_timeout_ms;
     s->ev = *ev;
     s->arg = arg;
-    s->watchdog.data = s;
-    s->handles_open = 1;
-    if (conn_start(s, &s->cmd, opts->port, "command", load_scripts) != 0 ||
-        conn_start(s, &s->sub, opts->port, "subscriber", resubscribe) != 0) {
+    lc_list_init(&s->kept);
+    lc_slots_init(&s->map);
+    set_durability(s, LC_STORE_DURABLE_UNKNOWN, "unknown");
+    int ok = s->inited == 7;
+    if (ok && opts->nseeds == 0) { /* one Redis: one node serving every slot */
+        ok = lc_slots_assign(&s->map, 0, LC_SLOTS - 1, opts->redis.host, opts->redis.port) == 0;
+        s->map_known = 1;
+        if (ok) {
+            lc__node_t *nd = lc__node_get(s, 0);
+            ok = nd != NULL;
+            if (nd) nd->primary = 1;
+        }
+    } else if (ok) {
+        s->cluster = 1;
+        for (size_t i = 0; i < opts->nseeds && ok; i++)
+            ok = lc_slots_node(&s->map, opts->seeds[i].host, opts->seeds[i].port) >= 0;
+        if (ok) lc__cluster_start(s);
+        set_durability(s, LC_STORE_DURABLE_NONE,
+                       s->ack_replicas ? NULL : "replicas 0: a primary failover can lose acknowledged orders");
+    }
+    if (!ok) {
         close_all(s);
         return NULL;
     }
     if (uv_timer_start(&s->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS) != 0)
         lc_log("redis: cannot start the watchdog timer");
+    if (s->ack_replicas && uv_check_start(&s->wait_check, on_check) != 0)
+        lc_log("redis: cannot start the group commit");
     return s;
 }
 
 void lc_store_destroy(lc_store_t *s) {
     if (s) close_all(s);
-}
-
-int lc_store_up(const lc_store_t *s) { return s->cmd.state == LC__CONN_UP && !s->closing; }
-int lc_store_sub_up(const lc_store_t *s) { return s->sub.state == LC__CONN_UP && !s->closing; }
-size_t lc_store_pending(const lc_store_t *s) { return s->cmd.npending; }
-const lc_store_latency_t *lc_store_latency(const lc_store_t *s) { return &s->lat; }
-
-/* ---- pub/sub ---- */
-
-#define CH_MAX 96 /* "lc:{" + a room (at most 64) + "}:ch" */
-
-/* "lc:{ROOM}:ch" -> ROOM */
-static int channel_room(const char *ch, size_t n, lc_str_t *room) {
-    if (n < 9 || memcmp(ch, "lc:{", 4) != 0 || memcmp(ch + n - 4, "}:ch", 4) != 0) return -1;
-    *room = lc_str(ch + 4, n - 8);
-    return 0;
-}
-
-static void on_sub(redisAsyncContext *ac, void *reply, void *priv) {
-    (void)ac;
-    lc_store_t *s = priv;
-    const redisReply *rp = reply;
-    if (!rp || s->closing || rp->type != REDIS_REPLY_ARRAY || rp->elements < 3) return;
-    const redisReply *kind = rp->element[0], *ch = rp->element[1], *body = rp->element[2];
-    if (kind->type != REDIS_REPLY_STRING || ch->type != REDIS_REPLY_STRING) return;
-    lc_str_t room;
-    if (channel_room(ch->str, (size_t)ch->len, &room) != 0) return;
-    if (strcmp(kind->str, "message") == 0 && body->type == REDIS_REPLY_STRING) {
-        s->ev.on_message(s->arg, room, body->str, (size_t)body->len);
-    } else if (strcmp(kind->str, "subscribe") == 0 && lc_map_get(s->channels, room.p, room.n)) {
-        s->ev.on_subscribed(s->arg, room);
-    }
-}
-
-static void subscribe_one(void *arg, const char *room, size_t n, void *val) {
-    (void)val;
-    lc__conn_t *c = arg;
-    char ch[CH_MAX];
-    int len = snprintf(ch, sizeof(ch), "lc:{%.*s}:ch", (int)n, room);
-    if (!c->ac || redisAsyncCommand(c->ac, on_sub, c->owner, "SUBSCRIBE %b", ch, (size_t)len) != REDIS_OK)
-        lc_log("redis: cannot send SUBSCRIBE; the room resubscribes when the subscriber reconnects");
-}
-
-int lc_store_subscribe(lc_store_t *s, lc_str_t room) {
-    if (room.n > 64) return -1; /* no room name is longer (lc_ident_valid) */
-    if (lc_map_get(s->channels, room.p, room.n)) return 0;
-    if (lc_map_put(s->channels, room.p, room.n, (void *)1) != 0) return -1;
-    if (lc_store_sub_up(s)) subscribe_one(&s->sub, room.p, room.n, NULL);
-    return 0;
-}
-
-void lc_store_unsubscribe(lc_store_t *s, lc_str_t room) {
-    if (!lc_map_del(s->channels, room.p, room.n)) return;
-    if (!lc_store_sub_up(s)) return;
-    char ch[CH_MAX];
-    int len = snprintf(ch, sizeof(ch), "lc:{%.*s}:ch", (int)room.n, room.p);
-    if (redisAsyncCommand(s->sub.ac, NULL, NULL, "UNSUBSCRIBE %b", ch, (size_t)len) != REDIS_OK)
-        lc_log("redis: cannot send UNSUBSCRIBE");
 }

@@ -1,10 +1,10 @@
 /*
  * lc_store: all of livecart's Redis access, and the only module that
  * includes hiredis. It knows no WebSockets and no room structs: every call
- * names a room, and answers come back by callback. Routing rooms to several
- * Redis primaries (a Redis Cluster) changes this module alone: the typed
- * commands (store_cmd.c) build one generic call each, and the backend
- * (store.c: one Redis) sends it.
+ * names a room, and answers come back by callback. One Redis or a Redis
+ * Cluster is the store's business alone: the typed commands (store_cmd.c)
+ * build one generic call each, routed by the slot of the room's {hash tag}
+ * to the node that serves it (store.c, store_node.c, store_cluster.c).
  *
  * Commands are typed: one argument struct per command, filled with
  * designated initializers; scripts answer with one protocol message
@@ -24,35 +24,7 @@
 #include <uv.h>
 
 #include "lc_proto.h"
-
-typedef struct lc_store lc_store_t;
-
-/* A callback's status. The difference between the last two is what a
- * client is told: a command that may have run must never be reported as
- * "nothing happened" (an order would exist that its buyer was told failed). */
-enum {
-    LC_STORE_OK = 0,       /* the reply */
-    LC_STORE_UNKNOWN = -1, /* sent, and no usable answer: the connection was lost or timed
-                            * out, or the script failed part-way. It may have run. */
-    LC_STORE_REFUSED = -2, /* Redis answered with an error that it gives before running
-                            * anything (OOM, BUSY, LOADING, READONLY, ...): it did not run. */
-};
-
-typedef struct lc_store_events {
-    /* The command or subscriber connection went up or down. */
-    void (*on_state)(void *arg);
-    /* A SUBSCRIBE for room took effect: the first time, and again after the
-     * subscriber reconnected (messages in between were not received). */
-    void (*on_subscribed)(void *arg, lc_str_t room);
-    /* A message on room's channel; payload is valid during the call only. */
-    void (*on_message)(void *arg, lc_str_t room, const char *payload, size_t len);
-} lc_store_events_t;
-
-typedef struct lc_store_opts {
-    const char *host; /* numeric (names are resolved at start-up, never on the loop) */
-    int port;
-    unsigned timeout_ms; /* a command unanswered this long drops its connection */
-} lc_store_opts_t;
+#include "store_types.h"
 
 lc_store_t *lc_store_create(uv_loop_t *loop, const lc_store_opts_t *opts, const lc_store_events_t *ev, void *arg);
 
@@ -61,24 +33,23 @@ lc_store_t *lc_store_create(uv_loop_t *loop, const lc_store_opts_t *opts, const 
  * libuv has closed the handles (keep running the loop). */
 void lc_store_destroy(lc_store_t *s);
 
-int lc_store_up(const lc_store_t *s);     /* commands can be sent */
-int lc_store_sub_up(const lc_store_t *s); /* subscriptions are live */
+/* Commands can be sent: the one Redis is up; in a cluster, its map is
+ * known and some primary is up (a call to a slot whose primary is down
+ * returns -1: that room is unavailable, the others are not). */
+int lc_store_up(const lc_store_t *s);
+/* Likewise for the subscriber connections. */
+int lc_store_sub_up(const lc_store_t *s);
 size_t lc_store_pending(const lc_store_t *s);
 
-/* Command round trips (send to reply, replies only), as a histogram:
- * le[i] counts those that took at most 64 us << i (cumulative is the
- * caller's business); sum_us their total. */
-#define LC_STORE_LAT_BUCKETS 18
-typedef struct lc_store_latency {
-    uint64_t le[LC_STORE_LAT_BUCKETS]; /* the last bucket takes everything slower too */
-    uint64_t count, sum_us;
-} lc_store_latency_t;
-const lc_store_latency_t *lc_store_latency(const lc_store_t *s);
+/* What an "ok" is worth (LC_STORE_DURABLE_*, store_types.h), one line for
+ * the log, /healthz and the metrics. */
+const char *lc_store_durability(const lc_store_t *s, int *mode);
 
-/* A script's answer: one decoded message, valid during the callback only
- * (NULL unless status is LC_STORE_OK). */
-typedef void lc_store_msg_cb(void *arg, int status, const lc_msg_t *reply);
-typedef void lc_store_int_cb(void *arg, int status, int64_t value);
+/* What the router did, for the metrics. */
+void lc_store_stats(const lc_store_t *s, lc_store_stats_t *out);
+
+/* Command round trips (lc_store_latency_t). */
+const lc_store_latency_t *lc_store_latency(const lc_store_t *s);
 
 /* ---- the room's stream, counters and welcome ---- */
 
@@ -173,7 +144,10 @@ typedef struct lc_store_buy_req {
 int lc_store_buy(lc_store_t *s, const lc_store_buy_req_t *r, lc_store_msg_cb *cb, void *arg);
 
 /* Opens a flash sale (group 0) or a group-buy (group 1) and publishes it.
- * Answers `reply`: status ok or exists. */
+ * Answers `reply`: status ok, exists, or too_many (the room has
+ * LC_STORE_MAX_OPEN_SALES open: every welcome lists them, so they are
+ * bounded). */
+#define LC_STORE_MAX_OPEN_SALES 100
 typedef struct lc_store_sale_open_req {
     lc_str_t room, sku, title;
     int group;

@@ -1,7 +1,7 @@
 /*
  * The typed commands of the store: each builds its keys and arguments with
- * the one builder (lc__args_t) and makes one generic call to the backend
- * (lc__store_send, store_int.h). Key names are PROTOCOL.md's "Redis layout";
+ * the one builder (lc__args_t, store_args.h) and makes one generic call
+ * (lc__call_send, store_call.h), routed by its room's slot. Key names are PROTOCOL.md's "Redis layout";
  * each script's header lists its KEYS and ARGV in the order used here.
  */
 #include <inttypes.h>
@@ -9,94 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
-
-/* ---- the argument builder ---- */
-
-void lc__args_init(lc__args_t *a) {
-    memset(a, 0, offsetof(lc__args_t, items0));
-    a->items = a->items0;
-    a->cap = sizeof(a->items0) / sizeof(a->items0[0]);
-    a->buf = a->buf0;
-    a->size = sizeof(a->buf0);
-}
-
-void lc__args_free(lc__args_t *a) {
-    if (a->items != a->items0) free(a->items);
-    if (a->buf != a->buf0) free(a->buf);
-    lc__args_init(a);
-}
-
-/* Grows the item array or the buffer (doubling); 0 or -1 (err set). */
-static int grow(void **p, void *inline0, size_t *cap, size_t elem, size_t need) {
-    size_t ncap = *cap;
-    while (ncap < need) ncap *= 2;
-    void *np = malloc(ncap * elem);
-    if (!np) return -1;
-    memcpy(np, *p, *cap * elem);
-    if (*p != inline0) free(*p);
-    *p = np;
-    *cap = ncap;
-    return 0;
-}
-
-/* Starts an item of up to max bytes; returns where to write them, or NULL. */
-static char *item_begin(lc__args_t *a, size_t max) {
-    if (a->err) return NULL;
-    if ((a->n == a->cap && grow((void **)&a->items, a->items0, &a->cap, sizeof(*a->items), a->n + 1) != 0) ||
-        (a->size - a->used < max &&
-         grow((void **)&a->buf, a->buf0, &a->size, 1, a->used + max) != 0)) {
-        a->err = 1;
-        return NULL;
-    }
-    a->items[a->n] = (lc__arg_t){a->used, 0, 0};
-    return a->buf + a->used;
-}
-
-static void item_end(lc__args_t *a, size_t n, int is_key) {
-    a->items[a->n].n = n;
-    a->items[a->n].is_key = is_key;
-    a->used += n;
-    a->n++;
-    a->nkeys += is_key;
-}
-
-static void add(lc__args_t *a, const char *p, size_t n, int is_key) {
-    char *dst = item_begin(a, n);
-    if (!dst) return;
-    if (n) memcpy(dst, p, n);
-    item_end(a, n, is_key);
-}
-
-/* "lc:{ROOM}:" suffix sub */
-static void add_room_name(lc__args_t *a, lc_str_t room, const char *suffix, lc_str_t sub, int is_key) {
-    size_t sn = strlen(suffix);
-    char *dst = item_begin(a, 6 + room.n + sn + sub.n);
-    if (!dst) return;
-    size_t n = 0;
-    memcpy(dst, "lc:{", 4), n += 4;
-    if (room.n) memcpy(dst + n, room.p, room.n), n += room.n;
-    memcpy(dst + n, "}:", 2), n += 2;
-    memcpy(dst + n, suffix, sn), n += sn;
-    if (sub.n) memcpy(dst + n, sub.p, sub.n), n += sub.n;
-    item_end(a, n, is_key);
-}
-
-void lc__args_key(lc__args_t *a, lc_str_t room, const char *suffix, lc_str_t sub) {
-    add_room_name(a, room, suffix, sub, 1);
-}
-void lc__args_gkey(lc__args_t *a, const char *key) { add(a, key, strlen(key), 1); }
-void lc__args_rname(lc__args_t *a, lc_str_t room, const char *suffix) {
-    add_room_name(a, room, suffix, lc_str("", 0), 0);
-}
-void lc__args_str(lc__args_t *a, lc_str_t s) { add(a, s.p, s.n, 0); }
-void lc__args_cstr(lc__args_t *a, const char *s) { add(a, s ? s : "", s ? strlen(s) : 0, 0); }
-
-void lc__args_int(lc__args_t *a, int64_t v) {
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%" PRId64, v);
-    add(a, num, (size_t)n, 0);
-}
+#include "scripts.h"
+#include "store.h"
+#include "store_args.h"
+#include "store_call.h"
 
 /* ---- the calls ---- */
 
@@ -105,16 +21,19 @@ void lc__args_int(lc__args_t *a, int64_t v) {
 /* Sends a script call answering one message of type expect; frees a. */
 static int send_msg(lc_store_t *s, lc_str_t room, int script, lc__args_t *a, lc_msg_type_t expect,
                     lc_store_msg_cb *cb, void *arg) {
+    /* what a buyer is told "ok" about -- an order, a cancel, a team's
+     * orders -- waits for the replicas (--ack-replicas) before it is told */
+    int durable = expect == LC_MSG_ORDER || expect == LC_MSG_CANCELLED || expect == LC_MSG_GROUP;
     lc__call_t c = {.room = room, .script = script, .args = a, .reply = LC__REPLY_MSG, .expect = expect,
-                    .cb.msg = cb, .arg = arg};
-    int rc = lc__store_send(s, &c);
+                    .cb.msg = cb, .arg = arg, .durable = durable};
+    int rc = lc__call_send(s, &c);
     lc__args_free(a);
     return rc;
 }
 
 static int send_int(lc_store_t *s, lc_str_t room, int script, lc__args_t *a, lc_store_int_cb *cb, void *arg) {
     lc__call_t c = {.room = room, .script = script, .args = a, .reply = LC__REPLY_INT, .cb.num = cb, .arg = arg};
-    int rc = lc__store_send(s, &c);
+    int rc = lc__call_send(s, &c);
     lc__args_free(a);
     return rc;
 }
@@ -269,6 +188,7 @@ int lc_store_sale_open(lc_store_t *s, const lc_store_sale_open_req_t *r, lc_stor
     lc__args_int(&a, r->limit);
     lc__args_int(&a, r->group ? r->size : 0);
     lc__args_int(&a, r->group ? r->ttl_s : 0);
+    lc__args_int(&a, LC_STORE_MAX_OPEN_SALES);
     return send_msg(s, r->room, LC_SCRIPT_COMMERCE, &a, LC_MSG_REPLY, cb, arg);
 }
 
@@ -322,6 +242,6 @@ void lc_store_note_sale_room(lc_store_t *s, lc_str_t room) {
     lc__args_str(&a, room);
     /* outside the room's slot: routed by its own key */
     lc__call_t c = {.room = lc_str("", 0), .script = LC__NO_SCRIPT, .args = &a, .reply = LC__REPLY_NONE};
-    (void)lc__store_send(s, &c); /* fire and forget: a lost one is added by the next sale */
+    (void)lc__call_send(s, &c); /* fire and forget: a lost one is added by the next sale */
     lc__args_free(&a);
 }

@@ -66,7 +66,9 @@ static uintptr_t ip_count(lc_upgrade_t *u, const char *ip) {
 }
 
 void lc_upgrade_count(lc_upgrade_t *u, const char *ip, int d) {
-    uintptr_t n = ip_count(u, ip) + (uintptr_t)(intptr_t)d;
+    uintptr_t was = ip_count(u, ip);
+    if (d < 0 && was == 0) return; /* its +1 found no memory: it was never counted */
+    uintptr_t n = was + (uintptr_t)(intptr_t)d;
     if (n == 0)
         lc_map_del(u->ips, ip, strlen(ip));
     else if (lc_map_put(u->ips, ip, strlen(ip), (void *)n) != 0 && d > 0)

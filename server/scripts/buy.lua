@@ -15,8 +15,10 @@
 -- Answers one protocol message, built by the generated prelude's pack(type, fields)
 -- (tools/embed.c: checks the keys against proto/schema.c, then cmsgpack.pack):
 --   order {req, sku, status (ok, limit, sold_out, closed), order and qty on ok, left}
--- The record kept under (user, req) in lc:{R}:reqs stays {status, order id or '', qty}
--- (msgpack array): a retry answers it again with the current stock as left.
+-- The record kept under (user, req) in lc:{R}:reqs is {status, order id or '', qty, sku,
+-- 'buy'} (msgpack array): a retry answers it again with the current stock as left. A req
+-- already used for another sku, or for a group join, is answered req_reused: one req is one
+-- tap (records from before the sku was kept have 3 items and are answered as they are).
 local rk = #ARGV[1] .. ':' .. ARGV[1] .. ARGV[2]
 local function answer(status, id, qty)
   local ok = status == 'ok'
@@ -25,8 +27,15 @@ local function answer(status, id, qty)
 end
 local prev = redis.call('HGET', KEYS[3], rk)
 if prev then
+  -- A write, though nothing changes: WAIT waits for what this connection
+  -- wrote, so without one a replayed ok could be told before the first
+  -- buy (made through another shard, maybe) reached the replicas.
+  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
   local a = cmsgpack.unpack(prev)
-  return answer(a[1], a[2], a[3])
+  if (a[5] == 'buy' and a[4] == ARGV[3]) or (#a == 3 and type(a[3]) == 'number') then
+    return answer(a[1], a[2], a[3])
+  end
+  return answer('req_reused', '', 0)
 end
 local qty = tonumber(ARGV[4])
 local s = redis.call('HMGET', KEYS[1], 'open', 'kind', 'left', 'limit', 'price', 'opened')
@@ -67,6 +76,6 @@ if s[1] == '1' and s[2] == 'sale' then
     end
   end
 end
-redis.call('HSET', KEYS[3], rk, cmsgpack.pack({status, id, qty}))
+redis.call('HSET', KEYS[3], rk, cmsgpack.pack({status, id, qty, ARGV[3], 'buy'}))
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
 return answer(status, id, qty)

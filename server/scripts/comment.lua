@@ -37,5 +37,5 @@ if rk then
   redis.call('EXPIRE', KEYS[6], tonumber(ARGV[7]))
 end
 local ms = tonumber(string.match(id, '^(%d+)'))
-redis.call('PUBLISH', ARGV[1], pack('comment', {id = id, user = user, text = ARGV[3], ts = ms}))
+redis.call('SPUBLISH', ARGV[1], pack('comment', {id = id, user = user, text = ARGV[3], ts = ms}))
 return pack('reply', {status = 'ok', id = id})

@@ -17,7 +17,7 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function pub(packed) redis.call('PUBLISH', CH, packed) end
+local function pub(packed) redis.call('SPUBLISH', CH, packed) end
 local function reply(status) return pack('reply', {status = status}) end
 local function sale_key(sku) return P .. 'sale:' .. sku end
 
@@ -52,10 +52,13 @@ end
 local function req_key(user, req) return #user .. ':' .. user .. req end
 
 if op == 'open' then
-  -- ARGV: 4 sku, 5 kind (sale|group), 6 title, 7 price, 8 stock, 9 limit, 10 size, 11 ttl_s
+  -- ARGV: 4 sku, 5 kind (sale|group), 6 title, 7 price, 8 stock, 9 limit, 10 size, 11 ttl_s,
+  -- 12 the most sales open at once in a room
   local sku, kind = ARGV[4], ARGV[5]
   local k = sale_key(sku)
   if redis.call('HGET', k, 'open') == '1' then return reply('exists') end
+  -- a room shows its open sales in every welcome: bounded, so a join stays cheap
+  if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[12]) then return reply('too_many') end
   redis.call('DEL', k, P .. 'bought:' .. sku)
   redis.call('HSET', k, 'kind', kind, 'title', ARGV[6], 'price', ARGV[7], 'stock', ARGV[8],
     'left', ARGV[8], 'limit', ARGV[9], 'size', ARGV[10], 'ttl_s', ARGV[11], 'open', '1',
@@ -94,7 +97,12 @@ elseif op == 'cancel' then
   local o = cmsgpack.unpack(raw) -- {user, sku, qty, ts, state, group, ip}
   if o[1] ~= user then return answer('not_found') end
   local k = sale_key(o[2])
-  if o[5] == 'cancelled' then return answer('already', o) end
+  if o[5] == 'cancelled' then
+    -- a write (the same record again), so the WAIT after this script covers
+    -- the first cancel too: 'already' is told only once that one is durable
+    redis.call('HSET', P .. 'orderidx', id, raw)
+    return answer('already', o)
+  end
   local now = now_ms()
   if now - o[4] > tonumber(ARGV[6]) then return answer('expired', o) end
   local left = redis.call('HINCRBY', k, 'left', o[3])
@@ -108,8 +116,10 @@ elseif op == 'cancel' then
 
 elseif op == 'join' then
   -- ARGV: 4 user, 5 req, 6 sku, 7 team ('' for any), 8 shard, 9 req_ttl_s
-  -- The record kept under (user, req) in P..'reqs' stays the array
-  -- {status, team, members, size, left}: a retry answers it again as it was.
+  -- The record kept under (user, req) in P..'reqs' is the array
+  -- {status, team, members, size, left, sku, 'group'}: a retry answers it
+  -- again as it was. A req already used for a buy, or for another sku, is
+  -- answered req_reused (records from before the sku was kept have 5 items).
   local user, req, sku, want = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
   local function answer(a)
     return pack('group', {req = req, sku = sku, status = a[1], team = a[2] ~= '' and a[2] or nil,
@@ -117,7 +127,12 @@ elseif op == 'join' then
   end
   local rk = req_key(user, req)
   local prev = redis.call('HGET', P .. 'reqs', rk)
-  if prev then return answer(cmsgpack.unpack(prev)) end
+  if prev then
+    redis.call('EXPIRE', P .. 'reqs', tonumber(ARGV[9])) -- a write: the WAIT covers the first answer (buy.lua)
+    local a = cmsgpack.unpack(prev)
+    if (a[7] == 'group' and a[6] == sku) or (#a == 5 and type(a[4]) == 'number') then return answer(a) end
+    return answer({'req_reused', '', 0, 0, tonumber(redis.call('HGET', sale_key(sku), 'left') or '0')})
+  end
   expire_due()
   local k = sale_key(sku)
   local s = redis.call('HMGET', k, 'open', 'kind', 'left', 'size', 'ttl_s', 'price')
@@ -175,7 +190,7 @@ elseif op == 'join' then
       ans = {'joined', id, m, size, left}
     end
   end
-  redis.call('HSET', P .. 'reqs', rk, cmsgpack.pack(ans))
+  redis.call('HSET', P .. 'reqs', rk, cmsgpack.pack({ans[1], ans[2], ans[3], ans[4], ans[5], sku, 'group'}))
   redis.call('EXPIRE', P .. 'reqs', tonumber(ARGV[9]))
   return answer(ans)
 

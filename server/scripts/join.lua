@@ -59,7 +59,10 @@ end
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local sales = {}
 local prefix = string.sub(KEYS[1], 1, -5) -- lc:{R}:
-for _, sku in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+-- (commerce.lua keeps at most 100 open; the bound here keeps a room from an
+-- older version joinable: the welcome's list holds at most 1000)
+for i, sku in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  if i > 1000 then break end
   local f = redis.call('HMGET', prefix .. 'sale:' .. sku, 'kind', 'title', 'price', 'left', 'limit',
     'size', 'ttl_s', 'stock')
   if f[1] then

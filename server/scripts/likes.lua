@@ -14,5 +14,5 @@ if mark then
 end
 local total = redis.call('INCRBY', KEYS[1], ARGV[5])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3] .. ':' .. ARGV[4])
-redis.call('PUBLISH', ARGV[1], pack('likes', {total = total}))
+redis.call('SPUBLISH', ARGV[1], pack('likes', {total = total}))
 return total

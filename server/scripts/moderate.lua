@@ -21,19 +21,19 @@ if op == 'mute' then
   return OK
 elseif op == 'ban' then
   redis.call('SADD', KEYS[1], ARGV[3])
-  redis.call('PUBLISH', CH, pack('ban', {user = ARGV[3]})) -- every shard closes that user's connections
+  redis.call('SPUBLISH', CH, pack('ban', {user = ARGV[3]})) -- every shard closes that user's connections
   return OK
 elseif op == 'unban' then
   redis.call('SREM', KEYS[1], ARGV[3])
   return OK
 elseif op == 'delete' then
   if redis.call('XDEL', KEYS[4], ARGV[3]) == 0 then return pack('reply', {status = 'not_found'}) end
-  redis.call('PUBLISH', CH, pack('deleted', {id = ARGV[3]}))
+  redis.call('SPUBLISH', CH, pack('deleted', {id = ARGV[3]}))
   return OK
 elseif op == 'slow' then
   local secs = tonumber(ARGV[3])
   if secs == 0 then redis.call('DEL', KEYS[3]) else redis.call('SET', KEYS[3], secs) end
-  redis.call('PUBLISH', CH, pack('slow_mode', {secs = secs}))
+  redis.call('SPUBLISH', CH, pack('slow_mode', {secs = secs}))
   return OK
 end
 return redis.error_reply('unknown op ' .. tostring(op))

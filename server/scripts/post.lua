@@ -36,5 +36,5 @@ if key ~= '' then
   redis.call('HSET', KEYS[2], key, id .. ' ' .. digest)
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
 end
-redis.call('PUBLISH', ARGV[1], m)
+redis.call('SPUBLISH', ARGV[1], m)
 return pack('reply', {status = 'ok', id = id})

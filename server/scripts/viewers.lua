@@ -25,6 +25,6 @@ for _, v in ipairs(redis.call('HVALS', KEYS[1])) do total = total + tonumber(v) 
 local old = tonumber(redis.call('GET', KEYS[3]) or '-1')
 if total ~= old then
   redis.call('SET', KEYS[3], total)
-  redis.call('PUBLISH', ARGV[1], pack('viewers', {count = total}))
+  redis.call('SPUBLISH', ARGV[1], pack('viewers', {count = total}))
 end
 return total

@@ -9,6 +9,30 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lc  # noqa: E402
 
+# LIVECART_REDIS_MODE=cluster: the module's Redis is a 3-primary Redis Cluster (cluster.py) and
+# servers get --redis-cluster; tests that need one plain redis-server (a proxy in front of it,
+# AOF restarts) ask for own_redis or are marked single_redis_only.
+REDIS_MODE = os.environ.get("LIVECART_REDIS_MODE", "single")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "single_redis_only: needs one plain redis-server (skipped on a cluster)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if REDIS_MODE != "cluster":
+        return
+    skip = pytest.mark.skip(reason="needs one plain redis-server, not a cluster")
+    for it in items:
+        if "single_redis_only" in it.keywords:
+            it.add_marker(skip)
+
+
+def _redis_opts(redis_proc):
+    """The server flags that point at the module's Redis when it is a cluster."""
+    seeds = getattr(redis_proc, "seeds", None)
+    return {"redis_cluster": seeds} if seeds else {}
+
 
 def _register(node, proc):
     procs = getattr(node, "_lc_procs", None)
@@ -45,8 +69,13 @@ def _check_server(s, log_offset=0):
 
 @pytest.fixture(scope="module")
 def redis_proc(tmp_path_factory):
-    """The module's redis-server (shared by the tests of one file; every test uses its own room)."""
-    r = lc.RedisProc(tmp_path_factory.mktemp("redis"))
+    """The module's redis-server (shared by the tests of one file; every test uses its own room),
+    or with LIVECART_REDIS_MODE=cluster its Redis Cluster."""
+    if REDIS_MODE == "cluster":
+        import cluster
+        r = cluster.RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    else:
+        r = lc.RedisProc(tmp_path_factory.mktemp("redis"))
     r.start()
     yield r
     if r.alive():
@@ -94,6 +123,8 @@ def start_server(request, tmp_path, redis_proc):
 
     def factory(shard=None, wait="healthy", redis_port=None, env=None, **opts):
         n = len(servers)
+        if not redis_port:
+            opts = {**_redis_opts(redis_proc), **opts}
         s = lc.Server(tmp_path / f"server{n}", redis_port or redis_proc.port,
                       shard=shard or f"s{n}", env=env, **opts)
         _register(request.node, s)
@@ -118,7 +149,7 @@ def start_server(request, tmp_path, redis_proc):
 
 @pytest.fixture(scope="module")
 def _module_server(tmp_path_factory, redis_proc):
-    s = lc.Server(tmp_path_factory.mktemp("server"), redis_proc.port, shard="M")
+    s = lc.Server(tmp_path_factory.mktemp("server"), redis_proc.port, shard="M", **_redis_opts(redis_proc))
     if os.path.exists(s.binary):
         try:
             s.start()

@@ -1180,7 +1180,14 @@ def req_entries(port, room, user):
     counts fields whose name holds the user name followed by something (the req)."""
     r = raw_client(port)
     try:
-        keys = r.hkeys(rkey(room, "reqs"))
+        try:
+            keys = r.hkeys(rkey(room, "reqs"))
+        except redis_mod.exceptions.ResponseError as e:   # a cluster node: MOVED slot host:port
+            if not str(e).startswith("MOVED "):
+                raise
+            r.close()
+            r = raw_client(int(str(e).split()[2].rsplit(":", 1)[1]))
+            keys = r.hkeys(rkey(room, "reqs"))
     finally:
         r.close()
     u = user.encode()
@@ -1252,15 +1259,60 @@ async def drain(clients, quiet=0.3):
     await asyncio.gather(*(one(c) for c in clients))
 
 
+class ShardSub:
+    """A sharded pub/sub subscriber (SSUBSCRIBE): the rooms' channels are shard channels, and
+    Debian's redis-py (4.3) has no ssubscribe, so this drives one redis-py Connection by hand.
+    get_message(timeout) -> {"type": "smessage"|"ssubscribe"|..., "channel", "data"} or None."""
+
+    def __init__(self, port, *channels, host=HOST):
+        self.conn = redis_mod.Connection(host=host, port=port, socket_timeout=T)
+        self.conn.connect()
+        for ch in channels:
+            self.subscribe(ch)
+
+    def subscribe(self, ch):
+        for _ in range(3):
+            self.conn.send_command("SSUBSCRIBE", ch)
+            try:
+                m = self.get_message(timeout=T)
+            except redis_mod.exceptions.ResponseError as e:   # a cluster node: MOVED slot host:port
+                if not str(e).startswith("MOVED "):
+                    raise
+                host, port = str(e).split()[2].rsplit(":", 1)
+                self.conn.disconnect()
+                self.conn = redis_mod.Connection(host=host or HOST, port=int(port), socket_timeout=T)
+                self.conn.connect()
+                continue
+            assert m and m["type"] == "ssubscribe", f"SSUBSCRIBE {ch}: {m}"
+            return
+        raise AssertionError(f"SSUBSCRIBE {ch}: redirected too often")
+
+    def get_message(self, timeout=0.1):
+        if not self.conn.can_read(timeout=timeout):
+            return None
+        r = self.conn.read_response()
+        if isinstance(r, list) and len(r) >= 3:
+            kind = r[0].decode() if isinstance(r[0], bytes) else r[0]
+            return {"type": kind, "channel": r[1], "data": r[2]}
+        return {"type": "other", "channel": None, "data": r}
+
+    def close(self):
+        self.conn.disconnect()
+
+
+def shard_numsub(client, channel):
+    """PUBSUB SHARDNUMSUB: how many subscribe to a shard channel on that node."""
+    r = client.execute_command("PUBSUB", "SHARDNUMSUB", channel)
+    return int(r[1]) if r and len(r) >= 2 else 0
+
+
 class ChannelWatcher:
-    """Subscribes to a room's channel lc:{room}:ch in a thread and keeps every message published
-    on it (msgpack-decoded) in `got`.  Use as a context manager or call close()."""
+    """Subscribes to a room's channel lc:{room}:ch (a shard channel) in a thread and keeps every
+    message published on it (msgpack-decoded) in `got`.  Use as a context manager or call
+    close()."""
 
     def __init__(self, port, room):
-        self.r = redis_mod.Redis(host=HOST, port=port)
-        self.p = self.r.pubsub()
-        self.p.subscribe(rkey(room, "ch"))
-        self.p.get_message(timeout=2)        # the subscribe confirmation: subscribed from here on
+        self.p = ShardSub(port, rkey(room, "ch"))   # confirmed: subscribed from here on
         self.got = []
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -1272,7 +1324,7 @@ class ChannelWatcher:
                 m = self.p.get_message(timeout=0.1)
             except Exception:  # noqa: BLE001 - e.g. Redis stopped on purpose
                 return
-            if m and m["type"] == "message":
+            if m and m["type"] == "smessage":
                 self.got.append(msgpack.unpackb(m["data"], raw=False))
 
     def of_sku(self, sku, types):
@@ -1282,7 +1334,6 @@ class ChannelWatcher:
         self._stop.set()
         self._t.join(5)
         self.p.close()
-        self.r.close()
 
     def __enter__(self):
         return self

@@ -20,6 +20,8 @@ import lc
 from lc import async_test
 
 UP = os.path.join(lc.REPO, "deploy", "livecart-up")
+# LIVECART_REDIS_MODE=cluster (conftest.py): every livecart-up here runs its own Redis Cluster
+CLUSTER = os.environ.get("LIVECART_REDIS_MODE") == "cluster"
 KEY = "deploy-test-key"
 
 pytestmark = pytest.mark.skipif(not shutil.which("haproxy") and not os.path.exists("/usr/sbin/haproxy"),
@@ -34,6 +36,8 @@ class Up:
         self.port = lc.free_port()
         keyfile = tmp_path / "api.key"
         keyfile.write_text(KEY + "\n")
+        if CLUSTER and "--redis-cluster" not in args:
+            args = ("--redis-cluster", "3", *args)
         argv = [UP, "--shards", str(shards), "--port", str(self.port), "--dir", str(self.dir),
                 "--server", lc.SERVER_BIN, *args, "--", "--api-key-file", str(keyfile), "--drain-ms", "600",
                 *extra]
@@ -42,7 +46,7 @@ class Up:
         self.shards = {}   # name -> port
         self.q = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        self.wait_line(lambda l: l.startswith("ready "), lc.scaled(40))
+        self.wait_line(lambda l: l.startswith("ready "), lc.scaled(60))
         for l in self.lines:
             m = re.fullmatch(r"shard (\S+) 127\.0\.0\.1:(\d+)", l)
             if m:
@@ -154,9 +158,10 @@ async def welcome_shard(port, room, user="u"):
 def test_up_prints_every_shard_then_ready_and_sigint_stops_everything(up):
     u = up(shards=2)
     assert len(u.shards) == 2 and u.lines[-1] == f"ready ws://127.0.0.1:{u.port}/live"
-    assert all(l.startswith("shard ") for l in u.lines[:-1])
+    assert all(l.startswith(("shard ", "redis cluster ")) for l in u.lines[:-1])
     pids = u.pids()
-    assert {"redis", "haproxy"} <= set(pids) and len(pids) == 4
+    redis = {f"redis{i}" for i in range(6)} if CLUSTER else {"redis"}
+    assert redis | {"haproxy"} <= set(pids) and len(pids) == len(redis) + 3
     assert (u.dir / "haproxy0.cfg").exists() and (u.dir / "haproxy.log").exists()
     for port in u.shards.values():
         assert lc.healthz(port)[0] == 200
@@ -469,13 +474,69 @@ def rds_for():
 
     def factory(u):
         import redis
+        from redis.cluster import RedisCluster
         # the cluster's Redis address is on the shards' command line
         args = open(f"/proc/{u.shard_pid(next(iter(u.shards)))}/cmdline").read().split("\0")
-        host, p = args[args.index("--redis") + 1].rsplit(":", 1)
-        c = redis.Redis(host=host, port=int(p), decode_responses=True)
+        if "--redis-cluster" in args:
+            host, p = args[args.index("--redis-cluster") + 1].split(",")[0].rsplit(":", 1)
+            c = RedisCluster(host=host, port=int(p), decode_responses=True)
+        else:
+            host, p = args[args.index("--redis") + 1].rsplit(":", 1)
+            c = redis.Redis(host=host, port=int(p), decode_responses=True)
         clients.append(c)
         return c
 
     yield factory
     for c in clients:
         c.close()
+
+
+@async_test(timeout=180)
+async def test_redis_cluster_node_killed_is_restarted_and_its_rooms_go_on(up):
+    """livecart-up --redis-cluster: the supervisor starts a killed node again (it rejoins the
+    cluster), and a room on its slots goes on through haproxy."""
+    u = up(shards=2, args=("--redis-cluster", "3"))
+    seeds = next(l for l in u.lines if l.startswith("redis cluster ")).split()[2].split(",")
+    assert len(seeds) == 3
+    room = lc.uniq("nodekill_")
+    c, _ = await welcome_shard(u.port, room, "ann")
+    await c.comment("before")
+    await c.wait_comment("before")
+    # the node serving the room's slot
+    import redis
+    from redis.cluster import RedisCluster
+    host, p = seeds[0].rsplit(":", 1)
+    rc = RedisCluster(host=host, port=int(p), decode_responses=True)
+    try:
+        node = rc.get_node_from_key(lc.rkey(room, "chat"))
+        port = node.port
+    finally:
+        rc.close()
+    # (redis-server sets its process title to "redis-server 127.0.0.1:PORT [cluster]")
+    name = next(n for n, pid in u.pids().items() if n.startswith("redis")
+                and f"127.0.0.1:{port} " in open(f"/proc/{pid}/cmdline").read().replace("\0", " "))
+    os.kill(u.pids()[name], signal.SIGKILL)
+    await u.await_line(lambda l: l == f"restarted redis {name} 127.0.0.1:{port}", lc.scaled(30))
+    # the room goes on: a comment is accepted once the replica has taken over
+    deadline = time.monotonic() + lc.scaled(30)
+    while not any(x["text"] == "after" for x in c.comments):
+        await c.send({"type": "comment", "text": "after", "req": "after"})
+        m = await c.wait_for(lambda m: (m["type"] == "comment" and m["text"] == "after") or m["type"] == "error",
+                             lc.scaled(10))
+        if m["type"] == "comment":
+            break
+        assert m.get("code") in ("unavailable", "unknown") and time.monotonic() < deadline, m
+        await asyncio.sleep(0.3)
+    # the restarted node is in the cluster again (a replica if a failover happened before it was
+    # back, else the primary it was, with its AOF), and every slot is served
+    back = redis.Redis(host=lc.HOST, port=port, decode_responses=True)
+    try:
+        def rejoined():
+            info = back.execute_command("CLUSTER", "INFO")
+            info = info if isinstance(info, dict) else dict(
+                ln.split(":", 1) for ln in info.split("\r\n") if ":" in ln)
+            return info.get("cluster_state") == "ok" and str(info.get("cluster_slots_ok")) == "16384"
+        lc.wait_until(rejoined, lc.scaled(20), what="the restarted node back in a healthy cluster")
+    finally:
+        back.close()
+    await c.close()

@@ -131,6 +131,7 @@ async def test_welcome_likes_is_the_room_total(server, room):
     assert b.welcome["likes"] == 42
 
 
+@pytest.mark.single_redis_only   # a reply-dropping proxy in front of one redis-server
 @async_test(timeout=60)
 async def test_like_batch_is_applied_exactly_once_when_redis_reply_is_lost(start_server, redis_proc, room, rds):
     proxy = lc.ReplyDroppingProxy(redis_proc.port)

@@ -58,15 +58,14 @@ async def test_likeseq_records_the_shards_last_batch_as_boot_colon_seq(server, r
 
 @async_test(timeout=60)
 async def test_channel_carries_msgpack_of_every_broadcast(server, room, rds, redis_proc):
-    p = redis.Redis(host=lc.HOST, port=redis_proc.port).pubsub()
-    p.subscribe(rkey(room, "ch"))
+    p = lc.ShardSub(redis_proc.port, rkey(room, "ch"))
     got = []
     stop = threading.Event()
 
     def listen():
         while not stop.is_set():
             m = p.get_message(timeout=0.1)
-            if m and m["type"] == "message":
+            if m and m["type"] == "smessage":
                 got.append(msgpack.unpackb(m["data"], raw=False))
 
     t = threading.Thread(target=listen, daemon=True)
@@ -123,12 +122,12 @@ async def test_comment_is_one_script_run_by_sha_doing_xadd_and_publish(server, r
     assert len(callers) == 1 and '"EVALSHA"' in callers[0].upper(), \
         f"the comment should be one EVALSHA from the shard: {callers}"
     assert any('"XADD"' in ln.upper() for ln in in_lua), in_lua
-    assert any('"PUBLISH"' in ln.upper() for ln in in_lua), in_lua
-    assert not any('"XADD"' in ln.upper() or '"PUBLISH"' in ln.upper() for ln in callers)
+    assert any('"SPUBLISH"' in ln.upper() for ln in in_lua), in_lua
+    assert not any('"XADD"' in ln.upper() or 'PUBLISH"' in ln.upper() for ln in callers)
 
 
 def _numsub(rds, room):
-    return dict(rds.pubsub_numsub(rkey(room, "ch"))).get(rkey(room, "ch"), 0)
+    return lc.shard_numsub(rds, rkey(room, "ch"))
 
 
 @async_test(timeout=60)

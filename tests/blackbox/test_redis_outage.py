@@ -174,3 +174,57 @@ async def test_redis_restart_with_empty_data_does_not_break_the_server(start_ser
     await lc.async_wait_until(lambda: int(rds.get(rkey(room, "viewers")) or -1) == 3, lc.scaled(8),
                               what="viewers == 3 in Redis after it came back empty")
     await a.wait_viewers(3, timeout=lc.scaled(5))
+
+
+@async_test(timeout=60)
+async def test_a_hello_right_after_a_refused_one_is_rate_limited_and_a_spinning_client_is_closed(
+        start_server, own_redis, room):
+    """Every hello costs a script: after three refused in a row a client must wait a little
+    (200 ms) before the next; one that does is answered again, one that spins is refused without
+    Redis and closed 1008."""
+    await own_redis.astop()
+    s = start_server(wait="listening", redis_port=own_redis.port)
+    c = await Client.connect(s, room, "json")
+    hello = {"type": "hello", "user": "spin"}
+    for _ in range(3):
+        await c.send(hello)
+        await c.expect_error("unavailable")
+    await c.send(hello)
+    await c.expect_error("rate_limited")
+    await asyncio.sleep(0.3)
+    await c.send(hello)
+    await c.expect_error("unavailable")          # waited: answered as before
+    refused = 0
+    while True:                                   # spin: one hello after the other
+        try:
+            await c.send(hello)
+            m = await c.recv_reply()
+        except lc.Closed as e:
+            assert e.code == 1008, e
+            break
+        except lc.websockets.exceptions.ConnectionClosed as e:   # closed while sending
+            assert e.rcvd and e.rcvd.code == 1008, e
+            break
+        assert m["type"] == "error" and m["code"] == "rate_limited", m
+        refused += 1
+        assert refused < 40, "never closed"
+    assert refused >= 28, refused
+
+
+@async_test(timeout=30)
+async def test_without_aof_the_shard_says_an_ok_does_not_survive_a_redis_restart(start_server, own_redis):
+    """own_redis runs without AOF: /healthz, the log and the metric say so (PROTOCOL.md, "What
+    ok means"), and after Redis comes back with AOF on the shard learns it again."""
+    s = start_server(redis_port=own_redis.port)
+    await lc.async_wait_until(lambda: "durability: none" in s.healthz()[1], lc.scaled(5), what="durability none")
+    assert lc.metrics(s.port)['livecart_redis_durability{mode="none"}'] == 1
+    r = own_redis.client()
+    try:
+        r.config_set("appendonly", "yes")
+        r.config_set("appendfsync", "everysec")
+        r.client_kill_filter(_type="normal", skipme=True)   # the shard reconnects and asks again
+    finally:
+        r.close()
+    await lc.async_wait_until(lambda: "durability: everysec" in s.healthz()[1], lc.scaled(10),
+                              what="durability everysec after the reconnect")
+    assert lc.metrics(s.port)['livecart_redis_durability{mode="everysec"}'] == 1

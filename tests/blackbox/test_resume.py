@@ -149,3 +149,15 @@ async def test_malformed_since_gets_bad_request(server, room, since):
     await c.send({"type": "hello", "user": "ann", "since": since})
     m = await c.recv_reply()
     assert m["type"] == "error" and m["code"] == "bad_request", f"since={since!r} -> {m}"
+
+
+@async_test()
+async def test_since_the_largest_possible_id_is_bad_request_and_hello_still_works(server, room):
+    """No entry can follow the largest id (Redis refuses that range): a typed refusal, not an
+    `unavailable` the client would retry forever."""
+    c = await Client.connect(server, room, "json")
+    await c.send({"type": "hello", "user": "u", "since": "18446744073709551615-18446744073709551615"})
+    m = await c.expect_error("bad_request")
+    assert "since" in m["message"], m
+    w = await c.hello("u")
+    assert w["type"] == "welcome"

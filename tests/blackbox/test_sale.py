@@ -947,6 +947,7 @@ async def test_sale_open_out_of_range_is_bad_request(start_server, room, rds, fm
 # ------------------------------------------------------------------ lost replies, crashes mid-race
 
 
+@pytest.mark.single_redis_only   # a reply-dropping proxy in front of one redis-server
 @async_test(timeout=60)
 async def test_lost_reply_to_a_buy_takes_stock_once_and_the_retry_gets_that_order(start_server, room, rds,
                                                                                 redis_proc):
@@ -987,6 +988,12 @@ async def test_redis_crash_in_the_middle_of_a_rush_neither_oversells_nor_doubles
     rds = aof_redis.client()
     A = start_server(shard="A", redis_port=aof_redis.port, **ROOMY)
     B = start_server(shard="B", redis_port=aof_redis.port, **ROOMY)
+    # the shard tells the truth about what an ok is worth here: fsynced before the answer
+    for s in (A, B):
+        await lc.async_wait_until(lambda s=s: "durability: fsync always" in s.healthz()[1], lc.scaled(5),
+                                  what="/healthz to state the durability")
+        assert lc.metrics(s.port)['livecart_redis_durability{mode="fsync"}'] == 1
+        assert "durability: fsync always" in s.current_log()
     host = await Client.joined(A, room, "host", "json", role="streamer")
     users = [f"rush{i:03d}" for i in range(120)]
     cs = await asyncio.gather(*(Client.joined((A, B)[i % 2], room, u, lc.FORMATS[i // 2 % 2])
@@ -1030,3 +1037,49 @@ async def test_redis_crash_in_the_middle_of_a_rush_neither_oversells_nor_doubles
         again = await lc.buy(cs[i], "RUSH", f"rush-{users[i]}")
         assert (again["status"], again.get("order")) == (answers[i]["status"], answers[i].get("order"))
     print(f"unavailable/unknown answers during the crash: {dict(unavailable)}")
+
+
+@async_test(timeout=60)
+async def test_a_req_used_for_another_sku_or_a_group_join_is_req_reused_never_a_false_ok(start_server, room, rds):
+    """One req is one tap: the same req for another sku, or for a group join, must not replay the
+    first answer as if it were about the new one (the buyer would believe it bought B)."""
+    s = start_server(**ROOMY)
+    host = await Client.joined(s, room, "host", "json", role="streamer")
+    ann = await Client.joined(s, room, "ann", "msgpack")
+    await lc.open_sale(host, "A", 5)
+    await lc.open_sale(host, "B", 5)
+    await lc.open_group(host, "G", 2, 4)
+    first = await lc.buy(ann, "A", "tap1")
+    assert first["status"] == "ok"
+    other = await lc.buy(ann, "B", "tap1")
+    assert other["status"] == "req_reused" and "order" not in other and other["left"] == 5, other
+    assert sale_left(rds, room, "B") == 5
+    g = await lc.group_join(ann, "G", "tap1")
+    assert g["status"] == "req_reused" and "team" not in g, g
+    joined = await lc.group_join(ann, "G", "tap2")
+    assert joined["status"] == "joined", joined
+    back = await lc.buy(ann, "A", "tap2")
+    assert back["status"] == "req_reused", back
+    again = await lc.buy(ann, "A", "tap1")        # the first tap still answers what it did
+    assert (again["status"], again["order"]) == ("ok", first["order"]), again
+    assert len(lc.orders(rds, room)) == 1
+
+
+@async_test(timeout=90)
+async def test_a_room_holds_at_most_100_open_sales_and_still_welcomes(start_server, room):
+    """Every welcome lists the open sales: they are bounded, and a room at the bound is joined as
+    before (the 101st open is refused, not the viewers)."""
+    s = start_server()
+    host = await Client.joined(s, room, "host", "json", role="streamer")
+    for i in range(100):
+        await host.send({"type": "sale_open", "sku": f"S{i}", "title": "t", "price": 1, "stock": 1})
+    await host.wait_for(lambda m: m["type"] == "sale" and m["sku"] == "S99", lc.scaled(20))
+    await host.send({"type": "sale_open", "sku": "S100", "title": "t", "price": 1, "stock": 1})
+    m = await host.expect_error("bad_request")
+    assert "at most 100" in m["message"], m
+    v = await Client.connect(s, room, "json")
+    w = await v.hello("late")
+    assert len(w["sales"]) == 100, len(w["sales"])
+    await host.send({"type": "sale_close", "sku": "S0"})
+    await host.wait_for(lambda m: m["type"] == "sale_closed" and m["sku"] == "S0", lc.scaled(10))
+    await lc.open_sale(host, "S100", 1)             # room again

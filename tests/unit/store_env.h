@@ -124,6 +124,7 @@ static int wait_until(int (*pred)(const void *), const void *arg, unsigned ms) {
 }
 static int nonzero(const void *p) { return *(const int *)p != 0; }
 static int up(const void *s) { return lc_store_up(s) && lc_store_sub_up(s); }
+static int idle(const void *s) { return lc_store_pending(s) == 0; }
 
 /* ---- answers ---- */
 
@@ -192,7 +193,7 @@ static void ev_message(void *arg, lc_str_t room, const char *p, size_t n) {
     CHECK(rc == 0);
     if (rc == 0) nbus++;
 }
-static const lc_store_events_t events = {ev_state, ev_subscribed, ev_message};
+static const lc_store_events_t events = {.on_state = ev_state, .on_subscribed = ev_subscribed, .on_message = ev_message};
 
 static void bus_clear(void) {
     for (int i = 0; i < nbus; i++) lc_msg_clear(&bus[i]);

@@ -14,6 +14,9 @@ struct lc_store {
     int up, sub_up;
     size_t pending;
     lc_store_latency_t lat;
+    lc_store_stats_t st;
+    int mode;
+    const char *durability;
 };
 struct lc_auth {
     int open;
@@ -23,6 +26,11 @@ int lc_store_up(const lc_store_t *s) { return s->up; }
 int lc_store_sub_up(const lc_store_t *s) { return s->sub_up; }
 size_t lc_store_pending(const lc_store_t *s) { return s->pending; }
 const lc_store_latency_t *lc_store_latency(const lc_store_t *s) { return &s->lat; }
+void lc_store_stats(const lc_store_t *s, lc_store_stats_t *out) { *out = s->st; }
+const char *lc_store_durability(const lc_store_t *s, int *mode) {
+    if (mode) *mode = s->mode;
+    return s->durability;
+}
 size_t lc_rooms_count(const lc_rooms_t *rs) {
     (void)rs;
     return 3;
@@ -37,6 +45,8 @@ static void reset(void) {
     memset(&srv, 0, sizeof(srv));
     memset(&store, 0, sizeof(store));
     store.up = store.sub_up = 1;
+    store.mode = LC_STORE_DURABLE_FSYNC;
+    store.durability = "fsync always: every ok is on disk";
     auth.open = 0;
     srv.store = &store;
     srv.auth = &auth;
@@ -61,9 +71,10 @@ static int says(lc_http_handler_fn *fn, unsigned status, const char *body) {
 
 static void test_healthz_says_ok_draining_or_redis_unavailable(void) {
     reset();
-    CHECK(says(lc_status_healthz, 200, "ok\n"));
+    CHECK(says(lc_status_healthz, 200, "ok\ndurability: fsync always: every ok is on disk\n"));
     auth.open = 1;
-    CHECK(says(lc_status_healthz, 200, "ok\nopen mode: no token auth, roles as declared\n"));
+    CHECK(says(lc_status_healthz, 200,
+               "ok\ndurability: fsync always: every ok is on disk\nopen mode: no token auth, roles as declared\n"));
     store.sub_up = 0;
     CHECK(says(lc_status_healthz, 503, "redis unavailable\n"));
     store.sub_up = 1;
@@ -76,21 +87,40 @@ static void test_healthz_says_ok_draining_or_redis_unavailable(void) {
     stub_req_free(q);
 }
 
+static void test_healthz_says_which_primaries_are_out(void) {
+    reset();
+    store.st.nodes = 3;
+    store.st.nodes_down = 1;
+    CHECK(says(lc_status_healthz, 200,
+               "ok\ndurability: fsync always: every ok is on disk\n"
+               "degraded: 1 of 3 Redis primaries unreachable: their rooms are unavailable\n"));
+}
+
 static void test_metrics_render_the_counters_and_gauges(void) {
     reset();
     srv.m.conns_open = 4;
     srv.m.api[1] = 2;
+    lc_metrics_api(&srv.m, 504); /* "it may have happened" has its own label */
+    lc_metrics_api(&srv.m, 422);
+    lc_metrics_api(&srv.m, 418); /* none: other */
     store.pending = 5;
     store.lat.le[0] = 2;
     store.lat.count = 2;
+    store.st = (lc_store_stats_t){.moved = 7, .ack_short = 2, .nodes = 3, .nodes_down = 1};
     lc_http_req_t *q = run(lc_status_metrics, LC_HTTP_GET);
     const stub_answer_t *a = stub_answer(q);
     CHECK_EQ_INT(a->status, 200);
     CHECK(strcmp(a->ctype, "text/plain; version=0.0.4; charset=utf-8") == 0);
     const char *want[] = {"\nlivecart_connections 4\n", "\nlivecart_rooms 3\n", "\nlivecart_redis_up 1\n",
                           "\nlivecart_redis_pending 5\n", "livecart_api_requests_total{status=\"400\"} 2\n",
+                          "livecart_api_requests_total{status=\"504\"} 1\n",
+                          "livecart_api_requests_total{status=\"422\"} 1\n",
+                          "livecart_api_requests_total{status=\"other\"} 1\n",
                           "livecart_redis_command_seconds_bucket{le=\"6.4e-05\"} 2\n",
-                          "livecart_redis_command_seconds_bucket{le=\"+Inf\"} 2\n", "\nlivecart_draining 0\n", NULL};
+                          "livecart_redis_command_seconds_bucket{le=\"+Inf\"} 2\n", "\nlivecart_draining 0\n",
+                          "livecart_redis_durability{mode=\"fsync\"} 1\n",
+                          "livecart_redis_redirects_total{kind=\"moved\"} 7\n", "\nlivecart_redis_ack_short_total 2\n",
+                          "\nlivecart_redis_primaries 3\n", "\nlivecart_redis_primaries_down 1\n", NULL};
     for (int i = 0; want[i]; i++) {
         CHECK(strstr(a->body, want[i]) != NULL);
         if (!strstr(a->body, want[i])) fprintf(stderr, "  missing %s", want[i]);
@@ -117,6 +147,7 @@ static void test_the_routes_are_exact_paths(void) {
 
 int main(void) {
     RUN(test_healthz_says_ok_draining_or_redis_unavailable);
+    RUN(test_healthz_says_which_primaries_are_out);
     RUN(test_metrics_render_the_counters_and_gauges);
     RUN(test_live_without_an_upgrade_says_how);
     RUN(test_the_routes_are_exact_paths);

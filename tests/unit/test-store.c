@@ -376,7 +376,7 @@ static void test_group_join_fills_a_team_and_its_orders_cancel_once(void) {
 static void test_unsubscribe_stops_the_rooms_messages(void) {
     subscribe("subs");
     bus_clear();
-    redis_do("PUBLISH lc:{subs}:ch %b", "\x82\xa4type\xa5likes\xa5total\x07", (size_t)19);
+    redis_do("SPUBLISH lc:{subs}:ch %b", "\x82\xa4type\xa5likes\xa5total\x07", (size_t)19);
     const lc_msg_t *m = bus_wait(LC_MSG_LIKES);
     CHECK(m && m->total == 7);
     lc_store_unsubscribe(st, S("subs"));
@@ -384,7 +384,7 @@ static void test_unsubscribe_stops_the_rooms_messages(void) {
     SEND(g, lc_store_sale_expire(st, S("subs"), on_msg, &g));
     lc_msg_clear(&g.m);
     bus_clear();
-    redis_do("PUBLISH lc:{subs}:ch %b", "\x82\xa4type\xa5likes\xa5total\x08", (size_t)19);
+    redis_do("SPUBLISH lc:{subs}:ch %b", "\x82\xa4type\xa5likes\xa5total\x08", (size_t)19);
     lc_msg_type_t t = LC_MSG_LIKES;
     CHECK(!wait_until(bus_has, &t, 300));
 }
@@ -395,7 +395,7 @@ static void test_the_subscriber_reconnects_and_subscribes_again(void) {
     redis_do("CLIENT KILL TYPE pubsub");
     CHECK(wait_until(at_least, &want, 5000)); /* on_subscribed again: the room catches up */
     bus_clear();
-    redis_do("PUBLISH lc:{resub}:ch %b", "\x82\xa4type\xa5likes\xa5total\x09", (size_t)19);
+    redis_do("SPUBLISH lc:{resub}:ch %b", "\x82\xa4type\xa5likes\xa5total\x09", (size_t)19);
     const lc_msg_t *m = bus_wait(LC_MSG_LIKES);
     CHECK(m && m->total == 9);
     lc_store_unsubscribe(st, S("resub"));
@@ -403,7 +403,7 @@ static void test_the_subscriber_reconnects_and_subscribes_again(void) {
 }
 
 static void test_a_lost_reply_is_unknown_and_the_store_comes_back(void) {
-    lc_store_opts_t o = {.host = "127.0.0.1", .port = srv.port, .timeout_ms = 300};
+    lc_store_opts_t o = {.redis = {"127.0.0.1", srv.port}, .timeout_ms = 300};
     lc_store_t *s2 = lc_store_create(&loop, &o, &events, NULL);
     CHECK(s2 && wait_until(up, s2, 5000));
     redis_do("CLIENT PAUSE 1500 ALL");
@@ -473,12 +473,13 @@ static void test_pack_refuses_keys_the_schema_does_not_give_the_type(void) {
 }
 
 static void test_destroy_fails_pending_calls_and_refuses_new_ones(void) {
-    lc_store_opts_t o = {.host = "127.0.0.1", .port = srv.port, .timeout_ms = 3000};
+    lc_store_opts_t o = {.redis = {"127.0.0.1", srv.port}, .timeout_ms = 3000};
     lc_store_t *s2 = lc_store_create(&loop, &o, &events, NULL);
     got_t g = {0};
     lc_store_likes_req_t r = {.room = S("bye"), .shard = "A", .boot = "b", .seq = 1, .count = 1};
     CHECK(lc_store_likes(s2, &r, on_int, &g) == -1); /* not connected yet */
     CHECK(s2 && wait_until(up, s2, 5000));
+    CHECK(wait_until(idle, s2, 5000)); /* its own first questions (CONFIG GET) answered */
     CHECK(lc_store_likes(s2, &r, on_int, &g) == 0);
     CHECK_EQ_INT(lc_store_pending(s2), 1);
     lc_store_destroy(s2);
@@ -515,7 +516,7 @@ int main(void) {
     }
     rd = srv.c;
     uv_loop_init(&loop);
-    lc_store_opts_t o = {.host = "127.0.0.1", .port = srv.port, .timeout_ms = 3000};
+    lc_store_opts_t o = {.redis = {"127.0.0.1", srv.port}, .timeout_ms = 3000};
     st = lc_store_create(&loop, &o, &events, NULL);
     CHECK(st != NULL);
     CHECK(!lc_store_up(st));
