@@ -27,7 +27,7 @@
 #include "store_node.h"
 
 #define RETRY_MS 20
-#define MAX_REDIRECTS 5
+#define MAX_REDIRECTS 5 /* immediate hops (MOVED, ASK) before a pause */
 
 /* One call on the wire. Its words are kept to send it again (EVAL after a
  * NOSCRIPT, to another node after MOVED or ASK). */
@@ -217,7 +217,11 @@ static void defer_timer(lc_store_t *s) {
         lc_log("redis: cannot start the retry timer");
 }
 
+/* Sends r again in RETRY_MS, from the map's owner of its slot; every
+ * answer so far said "not run", and the deferred give up (REFUSED) once
+ * timeout_ms has passed since the first send. */
 static void defer(req_t *r) {
+    r->redirects = 0; /* immediate hops are counted between pauses */
     lc_list_push_back(&r->s->deferred, &r->hlink);
     defer_timer(r->s);
 }
@@ -239,7 +243,6 @@ static int resend_with_source(req_t *r, const char *err) {
 /* MOVED / ASK / TRYAGAIN: 1 if the call was sent on (or deferred). */
 static int follow(lc__node_t *from, req_t *r, const char *err, size_t n) {
     lc_store_t *s = r->s;
-    if (r->redirects++ >= MAX_REDIRECTS) return 0;
     if (strncmp(err, "TRYAGAIN", 8) == 0) {
         s->stats.tryagain++;
         r->asking = 0;
@@ -248,6 +251,11 @@ static int follow(lc__node_t *from, req_t *r, const char *err, size_t n) {
     }
     lc_redirect_t rd;
     if (lc_redirect_parse(err, n, &rd) != 0 || rd.slot != r->slot) return 0;
+    if (++r->redirects > MAX_REDIRECTS) { /* hop after hop: let the map settle a moment */
+        r->asking = 0;
+        defer(r);
+        return 1;
+    }
     if (!rd.host[0]) snprintf(rd.host, sizeof(rd.host), "%s", from->host);
     int idx;
     if (rd.ask) {

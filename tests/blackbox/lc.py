@@ -1170,6 +1170,23 @@ def raw_client(port):
     return redis_mod.Redis(host=HOST, port=port, socket_timeout=T)
 
 
+def client_for_key(port, key, **kw):
+    """A plain redis-py client on the node that holds key: the Redis on port itself, or, when
+    that is a cluster node, the primary serving key's slot (asked of it: CLUSTER SLOTS)."""
+    r = redis_mod.Redis(host=HOST, port=port, **kw)
+    try:
+        slot = r.execute_command("CLUSTER", "KEYSLOT", key)
+        slots = r.execute_command("CLUSTER", "SLOTS")
+    except redis_mod.exceptions.ResponseError:   # not a cluster
+        return r
+    for lo, hi, master, *_ in slots:
+        if lo <= slot <= hi:
+            host = master[0].decode() if isinstance(master[0], bytes) else master[0]
+            r.close()
+            return redis_mod.Redis(host=host or HOST, port=int(master[1]), **kw)
+    return r
+
+
 def orders(rds, room, kind=None):
     """Entries of the room's order stream as (id, fields), optionally only one kind."""
     return [(i, f) for i, f in rds.xrange(rkey(room, "orders")) if kind is None or f.get("kind") == kind]
@@ -1178,16 +1195,9 @@ def orders(rds, room, kind=None):
 def req_entries(port, room, user):
     """Fields of lc:{room}:reqs that belong to user.  The field name is not specified; this
     counts fields whose name holds the user name followed by something (the req)."""
-    r = raw_client(port)
+    r = client_for_key(port, rkey(room, "reqs"), socket_timeout=T)
     try:
-        try:
-            keys = r.hkeys(rkey(room, "reqs"))
-        except redis_mod.exceptions.ResponseError as e:   # a cluster node: MOVED slot host:port
-            if not str(e).startswith("MOVED "):
-                raise
-            r.close()
-            r = raw_client(int(str(e).split()[2].rsplit(":", 1)[1]))
-            keys = r.hkeys(rkey(room, "reqs"))
+        keys = r.hkeys(rkey(room, "reqs"))
     finally:
         r.close()
     u = user.encode()

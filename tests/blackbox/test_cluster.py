@@ -336,3 +336,82 @@ async def test_a_rooms_slot_moved_live_loses_and_doubles_no_comment_at_any_viewe
             assert rn.execute_command("PUBSUB", "SHARDNUMSUB", lc.rkey(room, "ch"))[1] == want, node.port
         finally:
             rn.close()
+
+
+# ------------------------------------------------------------------ ASK and TRYAGAIN
+
+
+def _setslot(cl, slot, src, dst, how):
+    """CLUSTER SETSLOT on both ends (how: "migrating" / "node")."""
+    sid, did = node_id(cl, src), node_id(cl, dst)
+    rs, rd = cl._node_client(src), cl._node_client(dst)
+    try:
+        if how == "migrating":
+            rd.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", sid)
+            rs.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", did)
+        else:
+            for r in (rd, rs):
+                r.execute_command("CLUSTER", "SETSLOT", slot, "NODE", did)
+    finally:
+        rs.close()
+        rd.close()
+
+
+def _migrate(cl, src, dst, keys):
+    r = cl._node_client(src)
+    try:
+        r.execute_command("MIGRATE", lc.HOST, dst.port, "", 0, 5000, "KEYS", *keys)
+    finally:
+        r.close()
+
+
+@async_test(timeout=120)
+async def test_a_slot_in_migration_is_followed_by_ask_and_tryagain_and_nothing_runs_twice(start_server, redis_proc):
+    """While a slot migrates (set by hand, the way redis-cli --cluster reshard does it), a room
+    with no key on the source any more is redirected by ASK, and a script whose keys are split
+    between the two nodes gets TRYAGAIN: the shard sends them again until the migration ends --
+    never refused within --redis-timeout-ms, never run twice."""
+    cl = redis_proc
+    src, dst = cl.nodes[2], cl.nodes[0]
+    slot = lowest_slot(cl, src)
+    s = start_server(shard="A", **ROOMY)
+    half = room_on_slot(slot, prefix=lc.uniq("half_"))     # keys on the source
+    fresh = room_on_slot(slot, prefix=lc.uniq("fresh_"))   # no key yet
+    a = await Client.joined(s, half, "ann", "json")
+    b = await Client.joined(s, fresh, "bob", "json")
+    await post_comment(a, "before")
+    _setslot(cl, slot, src, dst, "migrating")
+    try:
+        # the fresh room's keys are not on the source: ASK; on the target they are not all there
+        # either (none is), so a multi-key script gets TRYAGAIN there until the slot is its
+        await b.send({"type": "comment", "text": "asked", "req": "asked"})
+        # the half room's stream moves, its other keys stay: TRYAGAIN on the source
+        _migrate(cl, src, dst, [lc.rkey(half, "chat")])
+        await a.send({"type": "comment", "text": "split", "req": "split"})
+        await asyncio.sleep(0.5)
+        assert not [m for m in a.comments + b.comments if m["text"] in ("asked", "split")], \
+            "a script ran while its slot was half moved"
+        m = lc.metrics(s.port)
+        assert m['livecart_redis_redirects_total{kind="ask"}'] >= 1, m
+        assert m['livecart_redis_redirects_total{kind="tryagain"}'] >= 1, m
+        rs = cl._node_client(src)
+        try:
+            rest = rs.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+        finally:
+            rs.close()
+        if rest:
+            _migrate(cl, src, dst, list(rest))
+    finally:
+        _setslot(cl, slot, src, dst, "node")
+    await a.wait_comment("split", timeout=lc.scaled(10))
+    await b.wait_comment("asked", timeout=lc.scaled(10))
+    assert not [m for m in a.received + b.received if m["type"] == "error"], a.received[-3:] + b.received[-3:]
+    r = cl.client()
+    try:
+        for room, want in ((half, ["before", "split"]), (fresh, ["asked"])):
+            texts = [f.get("t") for _, f in r.xrange(lc.rkey(room, "chat"))]
+            assert texts == want, (room, texts)
+    finally:
+        r.close()
+    assert [x["text"] for x in a.comments] == ["before", "split"]
+    assert [x["text"] for x in b.comments] == ["asked"]

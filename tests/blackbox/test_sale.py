@@ -52,7 +52,7 @@ class LeftWatcher:
         self._t.start()
 
     def _client(self):
-        return lc.redis_mod.Redis(host=lc.HOST, port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        return lc.client_for_key(self.port, self.key, socket_timeout=1, socket_connect_timeout=1)
 
     def _run(self):
         r = self._client()
