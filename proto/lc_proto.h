@@ -68,7 +68,17 @@ typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2, LC_DIR_BUS = 4 } lc_dir_t;
     X(ANNOUNCE, "announce")         \
     X(PRODUCT, "product")           \
     X(REPLY, "reply")               \
-    X(ROOM_STATE, "room_state")
+    X(ROOM_STATE, "room_state")     \
+    X(PAID, "paid")                 \
+    X(EXPIRED, "expired")           \
+    X(COUPON_DROP, "coupon_drop")   \
+    X(COUPON, "coupon")             \
+    X(COUPON_LEFT, "coupon_left")   \
+    X(COUPON_GONE, "coupon_gone")   \
+    X(COUPON_CLAIM, "coupon_claim") \
+    X(CLAIM, "claim")               \
+    X(COUPONS, "coupons")           \
+    X(MY_COUPONS, "my_coupons")
 
 typedef enum {
     LC_MSG_NONE = 0,
@@ -119,7 +129,21 @@ typedef enum {
     X(sales, LIST)              \
     X(entries, LIST)            \
     X(secs, INT)                \
-    X(after_ms, INT)
+    X(after_ms, INT)            \
+    X(pay_s, INT)               \
+    X(pay_by, INT)              \
+    X(coupon, STR)              \
+    X(off, INT)                 \
+    X(pct, INT)                 \
+    X(quota, INT)               \
+    X(per_user, INT)            \
+    X(ends, INT)                \
+    X(min_price, INT)           \
+    X(list_price, INT)          \
+    X(claimed, INT)             \
+    X(used, INT)                \
+    X(due, INT)                 \
+    X(coupons, LIST)
 
 typedef enum {
 #define X(name, kind) LC_F_##name,

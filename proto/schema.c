@@ -43,6 +43,7 @@ static const lc__rule_t welcome_rules[] = {
     {LC_F_history, S2C, S2C, 0, 100000, LC__CHK_NONE, NULL, LC_MSG_NONE, 0},
     R(recovered, S2C, 0, 0, 1),
     {LC_F_sales, S2C, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_NONE, 0},
+    {LC_F_coupons, S2C, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_COUPON, 0},
 };
 static const lc__rule_t comment_rules[] = {
     RSID(id, S2C, S2C),
@@ -63,13 +64,14 @@ static const lc__rule_t error_rules[] = {
 /* ---- commerce (PROTOCOL.md, "Flash sale" and "Group-buy") ---- */
 static const lc__rule_t sale_open_rules[] = {
     RID(sku, C2S, C2S), R(title, C2S, C2S, 1, 200), R(price, C2S, C2S, 0, BIG),
-    R(stock, C2S, C2S, 1, 1000000000), R(limit, C2S, 0, 1, 1000000000),
+    R(stock, C2S, C2S, 1, 1000000000), R(limit, C2S, 0, 1, 1000000000), R(pay_s, C2S, 0, 30, 3600),
 };
 static const lc__rule_t sku_rules[] = {RID(sku, BOTH, BOTH)};
 /* buy: range problems of sku and qty are answered with order status
  * "invalid" (the reply carries req), so the schema only checks types. */
 static const lc__rule_t buy_rules[] = {
     R(sku, C2S, C2S, 1, 64), R(qty, C2S, 0, INT64_MIN, INT64_MAX), R(req, C2S, C2S, 1, 64),
+    R(coupon, C2S, 0, 1, 64),
 };
 static const lc__rule_t cancel_rules[] = {RSID(order, C2S, C2S)};
 static const lc__rule_t group_open_rules[] = {
@@ -82,16 +84,19 @@ static const lc__rule_t group_join_rules[] = {
 static const lc__rule_t sale_rules[] = {
     RID(sku, S2C, S2C), R(title, S2C, S2C, 1, 200), R(price, S2C, S2C, 0, BIG),
     R(stock, S2C, S2C, 0, BIG), R(limit, S2C, S2C, 1, BIG), R(total, S2C, 0, 0, BIG),
+    R(pay_s, S2C, 0, 30, 3600),
 };
 static const lc__rule_t group_sale_rules[] = {
     RID(sku, S2C, S2C), R(title, S2C, S2C, 1, 200), R(price, S2C, S2C, 0, BIG),
     R(size, S2C, S2C, 2, 100), R(stock, S2C, S2C, 0, BIG), R(ttl_s, S2C, S2C, 1, 86400),
     R(teams, S2C, 0, 0, BIG), R(total, S2C, 0, 0, BIG),
 };
-static const lc__rule_t stock_rules[] = {RID(sku, S2C, S2C), R(left, S2C, S2C, 0, BIG)};
+/* due (bus only): the room's earliest payment deadline, so every shard sweeps it on time */
+static const lc__rule_t stock_rules[] = {RID(sku, S2C, S2C), R(left, S2C, S2C, 0, BIG), R(due, BUS, 0, 0, NOMAX)};
 static const lc__rule_t order_rules[] = {
     R(req, S2C, S2C, 1, 64), R(sku, S2C, S2C, 0, 64), R(status, S2C, S2C, 1, 32),
     RSID(order, S2C, 0), R(qty, S2C, 0, INT64_MIN, INT64_MAX), R(left, S2C, 0, 0, BIG),
+    R(pay_by, S2C, 0, 0, NOMAX), R(price, S2C, 0, 0, BIG), R(coupon, S2C, 0, 1, 64),
 };
 static const lc__rule_t cancelled_rules[] = {
     RSID(order, S2C, S2C), R(status, S2C, S2C, 1, 32), R(sku, S2C, 0, 1, 64),
@@ -115,6 +120,34 @@ static const lc__rule_t team_result_rules[] = {
 };
 static const lc__rule_t member_rules[] = {R(user, BUS, BUS, 1, 64), RSID(order, BUS, 0)};
 
+/* ---- checkout and coupons (PROTOCOL.md, "Checkout" and "Coupon drops") ---- */
+/* paid, expired: user travels on the bus only (each shard tells that user's connections) */
+static const lc__rule_t order_event_rules[] = {
+    RSID(order, S2C | BUS, S2C | BUS), R(sku, S2C | BUS, 0, 1, 64), R(qty, S2C | BUS, 0, 0, BIG),
+    R(user, BUS, BUS, 1, 64),
+};
+static const lc__rule_t coupon_drop_rules[] = {
+    RID(coupon, C2S, C2S), R(title, C2S, C2S, 1, 200), R(off, C2S, 0, 1, BIG), R(pct, C2S, 0, 1, 90),
+    R(quota, C2S, C2S, 1, 1000000), R(per_user, C2S, 0, 1, 100), R(secs, C2S, C2S, 5, 3600),
+    RID(sku, C2S, 0), R(min_price, C2S, 0, 0, BIG),
+};
+/* also an item of welcome.coupons and my_coupons.coupons (claimed, used: the caller's) */
+static const lc__rule_t coupon_rules[] = {
+    RID(coupon, S2C, S2C), R(title, S2C, S2C, 1, 200), R(off, S2C, 0, 0, BIG), R(pct, S2C, 0, 0, 90),
+    R(quota, S2C, 0, 0, BIG), R(left, S2C, 0, 0, BIG), R(per_user, S2C, 0, 0, 100), R(ends, S2C, S2C, 0, NOMAX),
+    RID(sku, S2C, 0), R(min_price, S2C, 0, 0, BIG), R(claimed, S2C, 0, 0, BIG), R(used, S2C, 0, 0, BIG),
+};
+static const lc__rule_t coupon_left_rules[] = {RID(coupon, S2C, S2C), R(left, S2C, S2C, 0, BIG), R(used, S2C, 0, 0, BIG)};
+static const lc__rule_t coupon_gone_rules[] = {RID(coupon, S2C, S2C)};
+/* claim: a coupon that is not an id is answered with claim status "invalid": types only here */
+static const lc__rule_t coupon_claim_rules[] = {R(coupon, C2S, C2S, 1, 64), R(req, C2S, C2S, 1, 64)};
+static const lc__rule_t claim_rules[] = {
+    R(req, S2C, S2C, 1, 64), R(coupon, S2C, S2C, 0, 64), R(status, S2C, S2C, 1, 32), R(left, S2C, 0, 0, BIG),
+};
+static const lc__rule_t my_coupons_rules[] = {
+    {LC_F_coupons, S2C, S2C, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_COUPON, 0},
+};
+
 /* ---- tokens and moderation (PROTOCOL.md, "Auth" and "Moderation") ---- */
 static const lc__rule_t refresh_rules[] = {R(token, C2S, C2S, 1, 4096)};
 static const lc__rule_t mute_rules[] = {R(user, C2S, C2S, 1, 64), R(secs, C2S, C2S, 0, 86400 * 365)};
@@ -135,6 +168,7 @@ static const lc__rule_t product_rules[] = {
 /* A script's outcome that is no client message of its own (a comment's id, a sale opened). */
 static const lc__rule_t reply_rules[] = {
     R(status, BUS, BUS, 1, 32), RSID(id, BUS, 0), R(count, BUS, 0, 0, NOMAX),
+    R(due, BUS, 0, 0, NOMAX), R(ts, BUS, 0, 0, NOMAX), /* a sweep: the next deadline, Redis's clock */
 };
 /* What a shard needs to welcome viewers (join.lua): the counters, the stream's newest id, the
  * history (entries someone else wrote into the stream and that do not decode are dropped), the
@@ -147,6 +181,9 @@ static const lc__rule_t room_state_rules[] = {
     {LC_F_sales, BUS, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_NONE, 1},
     {LC_F_entries, BUS, 0, 0, 100000, LC__CHK_NONE, NULL, LC_MSG_MEMBER, 0},
     R(secs, BUS, 0, 0, 3600),
+    /* the claimable coupons, the earliest payment deadline, Redis's clock */
+    {LC_F_coupons, BUS, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_COUPON, 1},
+    R(due, BUS, 0, 0, NOMAX), R(ts, BUS, 0, 0, NOMAX),
 };
 
 #define T(name, dirs, rules) {name, dirs, rules, sizeof(rules) / sizeof(rules[0])}
@@ -196,6 +233,16 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_PRODUCT] = T("product", S2C, product_rules),
     [LC_MSG_REPLY] = T("reply", BUS, reply_rules),
     [LC_MSG_ROOM_STATE] = T("room_state", BUS, room_state_rules),
+    [LC_MSG_PAID] = T("paid", S2C | BUS, order_event_rules),
+    [LC_MSG_EXPIRED] = T("expired", S2C | BUS, order_event_rules),
+    [LC_MSG_COUPON_DROP] = T("coupon_drop", C2S, coupon_drop_rules),
+    [LC_MSG_COUPON] = T("coupon", S2C, coupon_rules),
+    [LC_MSG_COUPON_LEFT] = T("coupon_left", S2C, coupon_left_rules),
+    [LC_MSG_COUPON_GONE] = T("coupon_gone", S2C, coupon_gone_rules),
+    [LC_MSG_COUPON_CLAIM] = T("coupon_claim", C2S, coupon_claim_rules),
+    [LC_MSG_CLAIM] = T("claim", S2C, claim_rules),
+    [LC_MSG_COUPONS] = T0("coupons", C2S),
+    [LC_MSG_MY_COUPONS] = T("my_coupons", S2C, my_coupons_rules),
 };
 
 lc_msg_type_t lc__type_lookup(const char *s, size_t n) {
