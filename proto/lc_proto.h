@@ -78,7 +78,8 @@ typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2, LC_DIR_BUS = 4 } lc_dir_t;
     X(COUPON_CLAIM, "coupon_claim") \
     X(CLAIM, "claim")               \
     X(COUPONS, "coupons")           \
-    X(MY_COUPONS, "my_coupons")
+    X(MY_COUPONS, "my_coupons")     \
+    X(ORDER_STATE, "order_state")
 
 typedef enum {
     LC_MSG_NONE = 0,
@@ -143,6 +144,7 @@ typedef enum {
     X(claimed, INT)             \
     X(used, INT)                \
     X(due, INT)                 \
+    X(paid_ts, INT)             \
     X(coupons, LIST)
 
 typedef enum {

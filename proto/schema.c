@@ -101,6 +101,7 @@ static const lc__rule_t order_rules[] = {
 static const lc__rule_t cancelled_rules[] = {
     RSID(order, S2C, S2C), R(status, S2C, S2C, 1, 32), R(sku, S2C, 0, 1, 64),
     R(qty, S2C, 0, 0, BIG), R(left, S2C, 0, 0, BIG),
+    R(pay_by, S2C, 0, 0, NOMAX), R(coupon, S2C, 0, 1, 64), /* a reservation; the coupon given back */
 };
 static const lc__rule_t group_rules[] = {
     R(req, S2C, S2C, 1, 64), R(sku, S2C, S2C, 0, 64), R(status, S2C, S2C, 1, 32),
@@ -143,6 +144,12 @@ static const lc__rule_t coupon_gone_rules[] = {RID(coupon, S2C, S2C)};
 static const lc__rule_t coupon_claim_rules[] = {R(coupon, C2S, C2S, 1, 64), R(req, C2S, C2S, 1, 64)};
 static const lc__rule_t claim_rules[] = {
     R(req, S2C, S2C, 1, 64), R(coupon, S2C, S2C, 0, 64), R(status, S2C, S2C, 1, 32), R(left, S2C, 0, 0, BIG),
+};
+/* an order as the shop's GET shows it (checkout.lua "order") */
+static const lc__rule_t order_state_rules[] = {
+    RSID(order, BUS, BUS), R(status, BUS, BUS, 1, 32), /* not_found: nothing else */
+    R(user, BUS, 0, 1, 64), R(sku, BUS, 0, 1, 64), R(qty, BUS, 0, 0, BIG), R(ts, BUS, 0, 0, NOMAX), R(price, BUS, 0, 0, BIG), R(pay_by, BUS, 0, 0, NOMAX),
+    R(paid_ts, BUS, 0, 0, NOMAX), R(list_price, BUS, 0, 0, BIG), R(coupon, BUS, 0, 1, 64),
 };
 static const lc__rule_t my_coupons_rules[] = {
     {LC_F_coupons, S2C, S2C, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_COUPON, 0},
@@ -243,6 +250,7 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_CLAIM] = T("claim", S2C, claim_rules),
     [LC_MSG_COUPONS] = T0("coupons", C2S),
     [LC_MSG_MY_COUPONS] = T("my_coupons", S2C, my_coupons_rules),
+    [LC_MSG_ORDER_STATE] = T("order_state", BUS, order_state_rules),
 };
 
 lc_msg_type_t lc__type_lookup(const char *s, size_t n) {

@@ -14,6 +14,8 @@
  * was written, retry" (haproxy retries it), and this post may have been.
  */
 #include "api.h"
+#include "api_reply.h"
+#include "api_shop.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -32,8 +34,7 @@
 /* A body up to this size is read and dropped before a 413, so the client
  * gets its answer rather than a reset; a larger one is cut at once. */
 #define API_DRAIN_MAX (1u << 20)
-#define JSON_TYPE "application/json"
-#define API_KEY_MAX 64   /* Idempotency-Key: 1-64 visible ASCII characters */
+#define API_KEY_MAX LC_API_KEY_MAX
 #define KEY_FILE_MAX 1024 /* the API key itself */
 #define AUTH_MAX (KEY_FILE_MAX + 64) /* an Authorization header worth hashing */
 
@@ -42,16 +43,10 @@ struct lc_api {
     unsigned char key_hash[SHA256_DIGEST_LENGTH];
 };
 
-typedef enum { API_NONE, API_ROOM, API_MESSAGES } api_path_t;
+typedef enum { API_NONE, API_ROOM, API_MESSAGES, API_ORDER, API_PAID } api_path_t;
+typedef lc_api_req_t api_req_t;
 
-/* What a request keeps from its handler to its answer (lc_http_data). */
-typedef struct api_req {
-    lc_server_t *srv;
-    unsigned refuse; /* 401, or 400 (malformed Idempotency-Key): decided before the body */
-    char room[65];
-    size_t rn;
-    char key[API_KEY_MAX + 1]; /* Idempotency-Key, "" if none */
-} api_req_t;
+static void paid_request(lc_server_t *srv, api_req_t *r, lc_http_req_t *q);
 
 lc_api_t *lc_api_create(const lc_config_t *cfg) {
     uint8_t key[KEY_FILE_MAX];
@@ -77,7 +72,8 @@ lc_api_t *lc_api_create(const lc_config_t *cfg) {
     OPENSSL_cleanse(key, sizeof(key));
     api->on = n > 0;
     if (api->on)
-        lc_log("publish API on: POST /api/rooms/ROOM/messages, GET /api/rooms/ROOM (key from %s)",
+        lc_log("publish API on: POST /api/rooms/ROOM/messages, GET /api/rooms/ROOM, GET /api/rooms/ROOM/orders/ID, "
+               "POST /api/rooms/ROOM/orders/ID/paid (key from %s)",
                cfg->api_key_file[0] ? cfg->api_key_file : "LIVECART_API_KEY");
     else
         lc_log("publish API off (no --api-key-file, no LIVECART_API_KEY)");
@@ -101,67 +97,30 @@ static int authorized(const lc_api_t *api, const lc_http_req_t *q) {
     return ok;
 }
 
-static const char *code_of(unsigned status) {
-    switch (status) {
-    case 400: return "bad_request";
-    case 401: return "unauthorized";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 411: return "length_required";
-    case 413: return "too_large";
-    case 422: return "key_reused";
-    case 503: return "unavailable";
-    case 504: return "unknown";
-    default: return "internal";
-    }
-}
-
-/* Answers with {"error":CODE} (plus "message" when msg is not NULL: one of
- * our own literals, nothing to escape) and the header the status needs:
- * WWW-Authenticate for a 401, Allow (allow) for a 405. */
-static void fail_with(lc_server_t *srv, lc_http_req_t *q, unsigned status, const char *msg, const char *allow) {
-    char b[192];
-    const char *code = code_of(status);
-    int n = msg ? snprintf(b, sizeof(b), "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, msg)
-                : snprintf(b, sizeof(b), "{\"error\":\"%s\"}\n", code);
-    lc_http_header_t h = {"www-authenticate", "Bearer realm=\"livecart\""};
-    if (allow) h = (lc_http_header_t){"allow", allow};
-    lc_metrics_api(&srv->m, status);
-    if (n < 0 || (size_t)n >= sizeof(b)) { /* our literals fit: never */
-        lc_http_drop(q);
-        return;
-    }
-    lc_http_respond(q, status, JSON_TYPE, &h, status == 401 || allow ? 1 : 0, b, (size_t)n);
-}
-
-static void fail(lc_server_t *srv, lc_http_req_t *q, unsigned status) { fail_with(srv, q, status, NULL, NULL); }
-
-/* Answers 2xx with a JSON document (taken: decref'd here); 500 when it
- * cannot be dumped (out of memory). */
-static void answer_json(lc_server_t *srv, lc_http_req_t *q, unsigned status, json_t *o) {
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s) {
-        fail(srv, q, 500);
-        return;
-    }
-    lc_metrics_api(&srv->m, status);
-    lc_http_respond(q, status, JSON_TYPE, NULL, 0, s, strlen(s));
-    free(s);
-}
-
-/* Parses "/api/rooms/ROOM" or "/api/rooms/ROOM/messages" (room: 65 bytes). */
-static api_path_t route(const char *path, char *room, size_t *rn) {
-    static const char pre[] = "/api/rooms/";
+/* Parses "/api/rooms/ROOM", "/api/rooms/ROOM/messages",
+ * "/api/rooms/ROOM/orders/ORDER" and "/api/rooms/ROOM/orders/ORDER/paid"
+ * into r's room and order. */
+static api_path_t route(const char *path, api_req_t *r) {
+    static const char pre[] = "/api/rooms/", orders[] = "/orders/";
     if (strncmp(path, pre, sizeof(pre) - 1) != 0) return API_NONE;
-    const char *r = path + sizeof(pre) - 1, *slash = strchr(r, '/');
-    size_t n = slash ? (size_t)(slash - r) : strlen(r);
-    if (!lc_ident_valid(r, n)) return API_NONE;
-    memcpy(room, r, n);
-    room[n] = '\0';
-    *rn = n;
+    const char *p = path + sizeof(pre) - 1, *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (!lc_ident_valid(p, n)) return API_NONE;
+    memcpy(r->room, p, n);
+    r->room[n] = '\0';
+    r->rn = n;
     if (!slash) return API_ROOM;
-    return strcmp(slash, "/messages") == 0 ? API_MESSAGES : API_NONE;
+    if (strcmp(slash, "/messages") == 0) return API_MESSAGES;
+    if (strncmp(slash, orders, sizeof(orders) - 1) != 0) return API_NONE;
+    const char *o = slash + sizeof(orders) - 1, *end = strchr(o, '/');
+    size_t on = end ? (size_t)(end - o) : strlen(o);
+    lc_sid_t id;
+    if (on >= sizeof(r->order) || lc_sid_parse(&id, o, on) != 0) return API_NONE;
+    memcpy(r->order, o, on);
+    r->order[on] = '\0';
+    r->on = on;
+    if (!end) return API_ORDER;
+    return strcmp(end, "/paid") == 0 ? API_PAID : API_NONE;
 }
 
 /* Copies the request's Idempotency-Key into key (API_KEY_MAX + 1 bytes):
@@ -239,15 +198,15 @@ static void on_room(void *arg, int rc, const lc_msg_t *reply) {
     if (rc != LC_STORE_OK || !reply || reply->type != LC_MSG_ROOM_STATE) {
         /* a GET changes nothing: any failure is a plain "retry" */
         r->srv->m.redis_failures++;
-        fail(r->srv, q, 503);
+        lc__api_fail(r->srv, q, 503);
         return;
     }
-    answer_json(r->srv, q, 200, room_json(r, reply));
+    lc__api_json(r->srv, q, 200, room_json(r, reply));
 }
 
 static void get_room(api_req_t *r, lc_http_req_t *q) {
     lc_store_join_req_t jr = {.room = lc_str(r->room, r->rn), .shard = ""}; /* "": every shard's viewers */
-    if (lc_http_defer(q) != 0 || lc_store_join(r->srv->store, &jr, on_room, q) != 0) fail(r->srv, q, 503);
+    if (lc_http_defer(q) != 0 || lc_store_join(r->srv->store, &jr, on_room, q) != 0) lc__api_fail(r->srv, q, 503);
 }
 
 /* ---- POST /api/rooms/ROOM/messages ---- */
@@ -280,7 +239,7 @@ static const char *parse_body(json_t *j, lc_store_post_req_t *p) {
         p->price = json_integer_value(price);
         return NULL;
     }
-    return "type must be announce or product";
+    return "type must be announce, product or coupon_drop";
 }
 
 static void on_posted(void *arg, int rc, const lc_msg_t *reply) {
@@ -293,12 +252,12 @@ static void on_posted(void *arg, int rc, const lc_msg_t *reply) {
     lc_server_t *srv = r->srv;
     if (rc == LC_STORE_REFUSED) { /* Redis refused it before running it: nothing posted */
         srv->m.redis_failures++;
-        fail(srv, q, 503);
+        lc__api_fail(srv, q, 503);
         return;
     }
     int ok = rc == LC_STORE_OK && reply && reply->type == LC_MSG_REPLY && lc_msg_has(reply, status);
     if (ok && lc_str_eq(reply->status, "key_reused")) {
-        fail_with(srv, q, 422, "this Idempotency-Key was used for another body", NULL);
+        lc__api_fail_with(srv, q, 422, "this Idempotency-Key was used for another body", NULL);
         return;
     }
     int replayed = ok && lc_str_eq(reply->status, "replayed");
@@ -307,7 +266,7 @@ static void on_posted(void *arg, int rc, const lc_msg_t *reply) {
          * written. Not 503: a load balancer would retry it and maybe post
          * it twice. */
         srv->m.redis_failures++;
-        fail(srv, q, 504);
+        lc__api_fail(srv, q, 504);
         return;
     }
     json_t *o = json_pack("{s:s%}", "id", reply->id.p, reply->id.n);
@@ -315,7 +274,7 @@ static void on_posted(void *arg, int rc, const lc_msg_t *reply) {
         json_decref(o);
         o = NULL;
     }
-    answer_json(srv, q, 202, o);
+    lc__api_json(srv, q, 202, o);
 }
 
 static void on_body(void *arg, lc_http_req_t *q, unsigned body_status) {
@@ -323,7 +282,7 @@ static void on_body(void *arg, lc_http_req_t *q, unsigned body_status) {
     api_req_t *r = lc_http_data(q, sizeof(*r)); /* the handler's block: there since it asked for the body */
     unsigned st = refusal(r->refuse, body_status);
     if (st) {
-        fail(srv, q, st);
+        lc__api_fail(srv, q, st);
         return;
     }
     size_t n;
@@ -332,11 +291,18 @@ static void on_body(void *arg, lc_http_req_t *q, unsigned body_status) {
     json_t *j = json_loadb(body, n, JSON_REJECT_DUPLICATES, NULL);
     lc_store_post_req_t p = {.room = lc_str(r->room, r->rn), .key = lc_str(r->key, strlen(r->key)),
                              .key_ttl_s = srv->cfg.req_ttl_s, .cap = srv->cfg.history};
+    const char *type = j ? json_string_value(json_object_get(j, "type")) : NULL;
+    if (type && strcmp(type, "coupon_drop") == 0) { /* not a stream message: a coupon (api_shop.c) */
+        const char *why = lc__api_coupon_drop(r, q, j);
+        if (why) lc__api_fail_with(srv, q, 400, why, NULL);
+        json_decref(j);
+        return;
+    }
     const char *why = j ? parse_body(j, &p) : "body is not valid JSON";
     if (why)
-        fail_with(srv, q, 400, why, NULL);
+        lc__api_fail_with(srv, q, 400, why, NULL);
     else if (lc_http_defer(q) != 0 || lc_store_post(srv->store, &p, on_posted, q) != 0)
-        fail(srv, q, 503); /* nothing was sent: safe to retry */
+        lc__api_fail(srv, q, 503); /* nothing was sent: safe to retry */
     json_decref(j);        /* the store copied what it sends */
 }
 
@@ -344,43 +310,99 @@ static void post_message(api_req_t *r, lc_http_req_t *q, int auth) {
     r->refuse = !auth ? 401 : idempotency_key(q, r->key) != 0 ? 400 : 0;
     /* a stranger's body is not worth draining: over the limit, cut at once */
     int st = lc_http_read_body(q, API_MAX_BODY, auth ? API_DRAIN_MAX : API_MAX_BODY, on_body);
-    if (st) fail(r->srv, q, refusal(r->refuse, (unsigned)st));
+    if (st) lc__api_fail(r->srv, q, refusal(r->refuse, (unsigned)st));
+}
+
+/* The demo shop (open mode only): POST /demo/rooms/ROOM/orders/ORDER/pay is
+ * /api/rooms/ROOM/orders/ORDER/paid without a key, so that a laptop's viewer
+ * page can pay. With tokens configured the route does not exist (404). */
+static void demo_handle(void *arg, lc_http_req_t *q) {
+    lc_server_t *srv = arg;
+    static const char pre[] = "/demo/rooms/", pay[] = "/pay";
+    const char *path = lc_http_path(q);
+    size_t n = strlen(path);
+    char api_path[256];
+    api_req_t *r = lc_http_data(q, sizeof(*r));
+    if (!r) {
+        lc__api_fail(srv, q, 503);
+        return;
+    }
+    r->srv = srv;
+    if (strncmp(path, pre, sizeof(pre) - 1) != 0 || n < sizeof(pre) + sizeof(pay) || n >= 200 ||
+        strcmp(path + n - (sizeof(pay) - 1), pay) != 0 ||
+        snprintf(api_path, sizeof(api_path), "/api/rooms/%.*s/paid", (int)(n - (sizeof(pre) - 1) - (sizeof(pay) - 1)),
+                 path + sizeof(pre) - 1) >= (int)sizeof(api_path) ||
+        route(api_path, r) != API_PAID) {
+        lc__api_fail(srv, q, 404);
+        return;
+    }
+    if (lc_http_method(q) != LC_HTTP_POST) {
+        lc__api_fail_with(srv, q, 405, NULL, "POST");
+        return;
+    }
+    paid_request(srv, r, q);
 }
 
 int lc_api_routes(lc_api_t *api, lc_server_t *srv) {
     if (!api || api != srv->api) return -1;
+    if (!srv->cfg.jwt_key_file[0] && lc_http_route(srv->http, "/demo/", demo_handle, srv) != 0) return -1;
     return lc_http_route(srv->http, "/api/", lc_api_handle, srv);
+}
+
+static void on_paid_body(void *arg, lc_http_req_t *q, unsigned body_status) {
+    lc_server_t *srv = arg;
+    api_req_t *r = lc_http_data(q, sizeof(*r));
+    if (body_status)
+        lc__api_fail(srv, q, body_status);
+    else
+        lc__api_order_paid(r, q);
+}
+
+/* A payment has no body: without one (no length, or 0) it is answered from
+ * the handler; one that comes anyway is read (and ignored) first. */
+static void paid_request(lc_server_t *srv, api_req_t *r, lc_http_req_t *q) {
+    char cl[24];
+    int n = lc_http_header(q, "content-length", cl, sizeof(cl));
+    int te = lc_http_header(q, "transfer-encoding", cl + 20, 4) != -1;
+    if (!te && (n == -1 || (n == 1 && cl[0] == '0'))) {
+        lc__api_order_paid(r, q);
+        return;
+    }
+    int st = lc_http_read_body(q, API_MAX_BODY, API_MAX_BODY, on_paid_body);
+    if (st) lc__api_fail(srv, q, (unsigned)st);
 }
 
 void lc_api_handle(void *arg, lc_http_req_t *q) {
     lc_server_t *srv = arg;
-    char room[65];
-    size_t rn = 0;
-    api_path_t what = srv->api && srv->api->on ? route(lc_http_path(q), room, &rn) : API_NONE;
-    if (what == API_NONE) {
-        fail(srv, q, 404);
-        return;
-    }
-    lc_http_method_t m = lc_http_method(q);
-    if ((what == API_ROOM && m != LC_HTTP_GET) || (what == API_MESSAGES && m != LC_HTTP_POST)) {
-        fail_with(srv, q, 405, NULL, what == API_ROOM ? "GET" : "POST");
-        return;
-    }
-    int auth = authorized(srv->api, q);
-    if (!auth && what == API_ROOM) {
-        fail(srv, q, 401);
-        return;
-    }
     api_req_t *r = lc_http_data(q, sizeof(*r));
     if (!r) {
-        fail(srv, q, 503);
+        lc__api_fail(srv, q, 503);
         return;
     }
     r->srv = srv;
-    memcpy(r->room, room, rn + 1);
-    r->rn = rn;
-    if (what == API_ROOM)
+    api_path_t what = srv->api && srv->api->on ? route(lc_http_path(q), r) : API_NONE;
+    if (what == API_NONE) {
+        lc__api_fail(srv, q, 404);
+        return;
+    }
+    lc_http_method_t m = lc_http_method(q);
+    int get = what == API_ROOM || what == API_ORDER;
+    if (m != (get ? LC_HTTP_GET : LC_HTTP_POST)) {
+        lc__api_fail_with(srv, q, 405, NULL, get ? "GET" : "POST");
+        return;
+    }
+    int auth = authorized(srv->api, q);
+    if (!auth && what != API_MESSAGES) { /* a post decides after its body: see refusal */
+        lc__api_fail(srv, q, 401);
+        return;
+    }
+    if (what == API_ROOM) {
         get_room(r, q);
-    else
+    } else if (what == API_ORDER) {
+        lc__api_order_get(r, q);
+    } else if (what == API_PAID) {
+        paid_request(srv, r, q);
+    } else {
         post_message(r, q, auth);
+    }
 }

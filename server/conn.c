@@ -162,6 +162,16 @@ void lc_conn_hello_failed(lc_conn_t *c) {
     if (c->hello_fails < UINT8_MAX) c->hello_fails++;
 }
 
+int lc_conn_take_token(lc_conn_t *c) {
+    const lc_config_t *cfg = &c->srv->cfg;
+    if (lc_bucket_take(&c->b_buy, cfg->buy_rate, cfg->buy_burst, uv_now(c->srv->loop))) {
+        c->limited = 0;
+        return 1;
+    }
+    c->srv->m.errors[LC_ERR_RATE_LIMITED]++; /* answered with a status, not an error frame */
+    return 0;
+}
+
 void lc_conn_limited(lc_conn_t *c) {
     if (++c->limited >= c->srv->cfg.abuse_close) lc_conn_close(c, LC_CLOSE_POLICY, "rate limit exceeded");
 }

@@ -175,6 +175,10 @@ int lc_conn_answer_lost(lc_conn_t *c, int status, const lc_msg_t *r, lc_msg_type
     __attribute__((format(printf, 5, 6)));
 /* Sends error `banned` and closes 4003. */
 void lc_conn_banned(lc_conn_t *c);
+/* The bucket of requests that run a commerce script (buys, cancels, group
+ * joins, coupon claims: --buy-rate, --buy-burst): 1 if one may go; 0 if not
+ * (counted): the caller answers rate_limited, then calls lc_conn_limited. */
+int lc_conn_take_token(lc_conn_t *c);
 /* A request went over its bucket (the caller answered it): closes (1008) a
  * client that keeps going past --abuse-close refusals in a row. */
 void lc_conn_limited(lc_conn_t *c);

@@ -13,6 +13,7 @@
 #define LC_FEATURE_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "conn.h"
 #include "lc_proto.h"
@@ -41,6 +42,15 @@ typedef struct lc_feature {
     /* The room is going away: free the slot. */
     void (*on_free)(lc_room_t *r, void *slot);
 } lc_feature_t;
+
+/* The wall clock in ms since the epoch: what Redis's deadlines (TIME) are
+ * compared with until Redis said what time it has (loop time, uv_now, is
+ * monotonic and starts at 0). */
+static inline int64_t lc_wall_ms(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return 0;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Most features one server runs. */
 #define LC_FEATURES_MAX 8

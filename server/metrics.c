@@ -32,9 +32,13 @@ static void one(out_t *o, const char *name, const char *type, const char *help, 
     put(o, "%s %llu\n", name, v);
 }
 
-static const char *const order_st[LC_ORDER__COUNT] = {"ok",          "sold_out", "limit",      "closed",
-                                                      "invalid",     "rate_limited", "req_reused",
-                                                      "unavailable", "unknown",  "other"};
+static const char *const order_st[LC_ORDER__COUNT] = {"ok",          "reserved", "sold_out",     "limit",
+                                                      "closed",      "invalid",  "coupon_invalid", "rate_limited",
+                                                      "req_reused",  "unavailable", "unknown",    "other"};
+static const char *const claim_st[LC_CLAIM__COUNT] = {"ok",         "gone",       "limit",       "closed",  "invalid",
+                                                      "rate_limited", "req_reused", "unavailable", "unknown", "other"};
+static const char *const res_st[LC_RES__COUNT] = {"paid", "expired", "cancelled"};
+static const char *const coupon_ev[LC_COUPON__COUNT] = {"claimed", "used"};
 static const char *const join_st[LC_JOIN__COUNT] = {"joined",       "already",      "sold_out",   "closed",
                                                     "not_found",    "invalid",      "rate_limited", "req_reused",
                                                     "unavailable",  "unknown",      "other"};
@@ -53,6 +57,10 @@ void lc_metrics_order(lc_metrics_t *m, int group, const char *status, size_t n) 
         m->joins[status_index(join_st, LC_JOIN__COUNT, status, n)]++;
     else
         m->orders[status_index(order_st, LC_ORDER__COUNT, status, n)]++;
+}
+
+void lc_metrics_claim(lc_metrics_t *m, const char *status, size_t n) {
+    m->claims[status_index(claim_st, LC_CLAIM__COUNT, status, n)]++;
 }
 
 void lc_metrics_api(lc_metrics_t *m, unsigned status) {
@@ -76,10 +84,16 @@ static void latency(out_t *o, const lc_metrics_hist_t *l) {
     put(o, "livecart_redis_command_seconds_count %llu\n", (unsigned long long)l->count);
 }
 
+static void by_label(out_t *o, const char *name, const char *help, const char *label, const char *const *names,
+                     const uint64_t *v, int count) {
+    family(o, name, "counter", help);
+    for (int i = 0; i < count; i++)
+        put(o, "%s{%s=\"%s\"} %llu\n", name, label, names[i], (unsigned long long)v[i]);
+}
+
 static void by_status(out_t *o, const char *name, const char *help, const char *const *names, const uint64_t *v,
                       int count) {
-    family(o, name, "counter", help);
-    for (int i = 0; i < count; i++) put(o, "%s{status=\"%s\"} %llu\n", name, names[i], (unsigned long long)v[i]);
+    by_label(o, name, help, "status", names, v, count);
 }
 
 /* WebSocket traffic: connections, frames, messages, errors. */
@@ -148,6 +162,12 @@ int lc_metrics_render(const lc_metrics_t *m, const lc_metrics_gauges_t *g, lc_bu
     by_status(&o, "livecart_orders_total", "Answers to buys, by status.", order_st, m->orders, LC_ORDER__COUNT);
     by_status(&o, "livecart_group_joins_total", "Answers to group joins, by status.", join_st, m->joins,
               LC_JOIN__COUNT);
+    by_status(&o, "livecart_coupon_claims_total", "Answers to coupon claims, by status.", claim_st, m->claims,
+              LC_CLAIM__COUNT);
+    by_label(&o, "livecart_reservations_total", "Reservations settled, by outcome.", "outcome", res_st,
+             m->reservations, LC_RES__COUNT);
+    by_label(&o, "livecart_coupons_total", "Coupons claimed, and redeemed in buys.",
+             "event", coupon_ev, m->coupons, LC_COUPON__COUNT);
     one(&o, "livecart_draining", "gauge", "1 while shutting down.", g->draining != 0);
     return o.err ? -1 : 0;
 }

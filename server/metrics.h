@@ -14,7 +14,11 @@
 #include "lc_proto.h"
 
 /* Answer statuses of buys and group joins (PROTOCOL.md), a fixed set. */
-enum { LC_ORDER__COUNT = 10, LC_JOIN__COUNT = 11 };
+enum { LC_ORDER__COUNT = 12, LC_JOIN__COUNT = 11, LC_CLAIM__COUNT = 10 };
+/* How reservations ended, and what happened to coupons (counted by the
+ * shard whose script made the move: their sum over shards is exact). */
+enum { LC_RES_PAID, LC_RES_EXPIRED, LC_RES_CANCELLED, LC_RES__COUNT };
+enum { LC_COUPON_CLAIMED, LC_COUPON_USED, LC_COUPON__COUNT };
 /* Publish API answers by status: 2xx, 400, 401, 404, 413, 503, other. */
 enum { LC_API__COUNT = 12 };
 
@@ -30,6 +34,9 @@ typedef struct lc_metrics {
     uint64_t api[LC_API__COUNT];      /* API answers, by status (lc_metrics_api) */
     uint64_t orders[LC_ORDER__COUNT]; /* buy answers, by status */
     uint64_t joins[LC_JOIN__COUNT];   /* group_join answers, by status */
+    uint64_t claims[LC_CLAIM__COUNT]; /* coupon_claim answers, by status */
+    uint64_t reservations[LC_RES__COUNT];
+    uint64_t coupons[LC_COUPON__COUNT];
 } lc_metrics_t;
 
 /* A latency histogram: le[i] counts the samples of at most 64 us << i
@@ -58,6 +65,9 @@ typedef struct lc_metrics_gauges {
 
 /* Counts a buy (group 0) or group_join (group 1) answer by its status. */
 void lc_metrics_order(lc_metrics_t *m, int group, const char *status, size_t n);
+
+/* Counts a coupon_claim answer by its status. */
+void lc_metrics_claim(lc_metrics_t *m, const char *status, size_t n);
 
 /* Counts a publish API answer by its HTTP status. */
 void lc_metrics_api(lc_metrics_t *m, unsigned status);

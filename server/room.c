@@ -183,6 +183,21 @@ void lc_room_foreach_joined(lc_room_t *r, void (*fn)(lc_conn_t *c, void *arg), v
     lc_list_foreach_safe(it, &r->busy) fn(LC_CONTAINER_OF(it, lc_conn_t, rlink), arg);
 }
 
+typedef struct to_user {
+    lc_str_t user;
+    const lc_msg_t *msg;
+} to_user_t;
+
+static void send_if_user(lc_conn_t *c, void *arg) {
+    const to_user_t *t = arg;
+    if (c->ulen == t->user.n && memcmp(c->user, t->user.p, t->user.n) == 0) lc_conn_send_msg(c, t->msg);
+}
+
+void lc_room_send_to_user(lc_room_t *r, lc_str_t user, const lc_msg_t *m) {
+    to_user_t t = {user, m};
+    lc_room_foreach_joined(r, send_if_user, &t);
+}
+
 /* ---- the room's part of a write ---- */
 
 /* A reader the ring dropped messages under: tell it (`gap`, then the

@@ -76,6 +76,9 @@ void lc_room_broadcast(lc_room_t *r, const lc_msg_t *m);
 /* Calls fn for every joined connection on this shard. fn must not unlink
  * connections (queueing frames and closing are fine). */
 void lc_room_foreach_joined(lc_room_t *r, void (*fn)(lc_conn_t *c, void *arg), void *arg);
+/* Sends m to every joined connection of user on this shard (an answer that
+ * concerns one buyer, wherever it made the request). */
+void lc_room_send_to_user(lc_room_t *r, lc_str_t user, const lc_msg_t *m);
 
 /* Adds likes to the room's next batch. */
 void lc_room_add_likes(lc_room_t *r, int64_t n);

@@ -19,16 +19,6 @@
 
 /* ---- the channel ---- */
 
-typedef struct deliver {
-    lc_msg_t *msg;
-    lc_str_t user;
-} deliver_t;
-
-static void deliver_to_user(lc_conn_t *c, void *arg) {
-    deliver_t *d = arg;
-    if (c->ulen == d->user.n && memcmp(c->user, d->user.p, d->user.n) == 0) lc_conn_send_msg(c, d->msg);
-}
-
 /* A team finished (done or dissolved): tell each member's connections here. */
 static void team_result(lc_room_t *r, const lc_msg_t *m) {
     for (size_t i = 0; i < m->entries.n; i++) {
@@ -41,8 +31,7 @@ static void team_result(lc_room_t *r, const lc_msg_t *m) {
             if (!lc_msg_has(e, order)) continue;
             lc_msg_set(&out, order, e->order);
         }
-        deliver_t d = {&out, e->user};
-        lc_room_foreach_joined(r, deliver_to_user, &d);
+        lc_room_send_to_user(r, e->user, &out);
     }
 }
 

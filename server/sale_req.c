@@ -76,9 +76,12 @@ static void on_decided(void *arg, int status, const lc_msg_t *r) {
         op_free(o);
         return;
     }
-    lc_metrics_order(&o->c->srv->m, o->type != LC_MSG_BUY, r->status.p, r->status.n);
-    /* a buy took stock; a join may have completed or dissolved teams */
-    if (o->type != LC_MSG_BUY || lc_str_eq(r->status, "ok")) lc__sku_dirty(o->room, op_sku(o));
+    lc_metrics_t *mt = &o->c->srv->m;
+    lc_metrics_order(mt, o->type != LC_MSG_BUY, r->status.p, r->status.n);
+    /* a buy took stock (final or reserved); a join may have completed or dissolved teams */
+    int took = lc_str_eq(r->status, "ok") || lc_str_eq(r->status, "reserved");
+    if (o->type != LC_MSG_BUY || took) lc__sku_dirty(o->room, op_sku(o));
+    if (o->type == LC_MSG_BUY && took && lc_msg_has(r, coupon)) mt->coupons[LC_COUPON_USED]++;
     lc_conn_send_msg(o->c, r);
     op_free(o);
 }
@@ -95,6 +98,7 @@ static void on_cancelled(void *arg, int status, const lc_msg_t *r) {
         lc_conn_send_msg(o->c, &m);
     } else {
         if (lc_str_eq(r->status, "ok") && lc_msg_has(r, sku)) lc__sku_dirty(o->room, r->sku);
+        if (lc_str_eq(r->status, "ok") && lc_msg_has(r, pay_by)) o->c->srv->m.reservations[LC_RES_CANCELLED]++;
         lc_conn_send_msg(o->c, r);
     }
     op_free(o);
@@ -121,20 +125,6 @@ static void on_admin_done(void *arg, int status, const lc_msg_t *r) {
 
 /* ---- requests ---- */
 
-/* A token bucket per connection for buys, cancels and joins: scripted
- * bursts are answered here and never reach Redis. On 0 the caller answers
- * rate_limited and then calls lc_conn_limited, which closes a client that
- * keeps going (after the answer, so that it still gets it). */
-static int take_token(lc_conn_t *c) {
-    const lc_config_t *cfg = &c->srv->cfg;
-    if (lc_bucket_take(&c->b_buy, cfg->buy_rate, cfg->buy_burst, uv_now(c->srv->loop))) {
-        c->limited = 0;
-        return 1;
-    }
-    c->srv->m.errors[LC_ERR_RATE_LIMITED]++; /* answered with a status, not an error frame */
-    return 0;
-}
-
 static int streamer_only(lc_conn_t *c, const char *what) {
     if (c->role == LC_ROLE_STREAMER) return 1;
     lc_conn_send_error(c, LC_ERR_FORBIDDEN, "only the streamer %s sales", what);
@@ -148,6 +138,7 @@ static void open_sale(lc_conn_t *c, const lc_msg_t *m) {
         .room = lc_room_name(c->room), .sku = m->sku, .title = m->title, .group = group,
         .price = m->price, .stock = m->stock, .limit = group ? 0 : lc_msg_has(m, limit) ? m->limit : 1,
         .size = group ? m->size : 0, .ttl_s = group ? m->ttl_s : 0,
+        .pay_s = !group && lc_msg_has(m, pay_s) ? m->pay_s : 0,
     };
     op_t *o = op_new(c, m->type, m->sku, lc_str("", 0));
     if (!o || lc_store_sale_open(c->srv->store, &req, on_admin_done, o) != 0) {
@@ -170,7 +161,7 @@ static void close_sale(lc_conn_t *c, const lc_msg_t *m) {
 /* The checks every buy and join passes before Redis: 1 to go on (else
  * answered). */
 static int may_request(lc_conn_t *c, const lc_msg_t *m) {
-    if (!take_token(c)) {
+    if (!lc_conn_take_token(c)) {
         reply_status(c, m->type, m->req, m->sku, "rate_limited");
         lc_conn_limited(c);
         return 0;
@@ -178,6 +169,10 @@ static int may_request(lc_conn_t *c, const lc_msg_t *m) {
     int64_t qty = lc_msg_has(m, qty) ? m->qty : 1;
     if (!lc_ident_valid(m->sku.p, m->sku.n) || (m->type == LC_MSG_BUY && (qty < 1 || qty > 1000))) {
         reply_status(c, m->type, m->req, m->sku, "invalid");
+        return 0;
+    }
+    if (m->type == LC_MSG_BUY && lc_msg_has(m, coupon) && !lc_ident_valid(m->coupon.p, m->coupon.n)) {
+        reply_status(c, m->type, m->req, m->sku, "coupon_invalid"); /* no coupon has such an id */
         return 0;
     }
     return 1;
@@ -190,7 +185,7 @@ static void buy(lc_conn_t *c, const lc_msg_t *m) {
         .room = lc_room_name(c->room), .sku = m->sku, .user = lc_str(c->user, c->ulen), .req = m->req,
         .ip = lc_cstr(c->ip), .qty = lc_msg_has(m, qty) ? m->qty : 1, .shard = cfg->shard,
         .req_ttl_s = cfg->req_ttl_s, .ip_cap = cfg->sale_max_per_ip, .fast_ms = cfg->audit_fast_ms,
-        .ip_users = cfg->audit_ip_users,
+        .ip_users = cfg->audit_ip_users, .coupon = lc_msg_has(m, coupon) ? m->coupon : lc_str("", 0),
     };
     op_t *o = op_new(c, m->type, m->sku, m->req);
     if (!o || lc_store_buy(c->srv->store, &req, on_decided, o) != 0) {
@@ -217,7 +212,7 @@ static void cancel(lc_conn_t *c, const lc_msg_t *m) {
     lc_msg_t r;
     lc_msg_init(&r, LC_MSG_CANCELLED);
     lc_msg_set(&r, order, m->order);
-    if (!take_token(c)) {
+    if (!lc_conn_take_token(c)) {
         lc_msg_set(&r, status, lc_cstr("rate_limited"));
         lc_conn_send_msg(c, &r);
         lc_conn_limited(c);

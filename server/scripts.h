@@ -15,6 +15,8 @@ typedef enum {
     LC_SCRIPT_COMMERCE,
     LC_SCRIPT_MODERATE,
     LC_SCRIPT_POST,
+    LC_SCRIPT_CHECKOUT,
+    LC_SCRIPT_COUPON,
     LC_SCRIPT__COUNT
 } lc_script_id_t;
 

@@ -140,6 +140,7 @@ typedef struct lc_store_buy_req {
     unsigned ip_cap;   /* units per IP per sale, 0: off */
     unsigned fast_ms;  /* audit an ok buy this soon after the sale opened */
     unsigned ip_users; /* audit buys from an IP with more buyers than this */
+    lc_str_t coupon;   /* redeem this claimed coupon; n == 0: none */
 } lc_store_buy_req_t;
 int lc_store_buy(lc_store_t *s, const lc_store_buy_req_t *r, lc_store_msg_cb *cb, void *arg);
 
@@ -154,19 +155,12 @@ typedef struct lc_store_sale_open_req {
     int64_t price, stock;
     int64_t limit;       /* flash sale: units per user */
     int64_t size, ttl_s; /* group-buy: members per team, seconds to fill one */
+    int64_t pay_s;       /* flash sale: seconds to pay a reservation; 0: an ok buy is final */
 } lc_store_sale_open_req_t;
 int lc_store_sale_open(lc_store_t *s, const lc_store_sale_open_req_t *r, lc_store_msg_cb *cb, void *arg);
 
 /* Closes a sale (its open teams dissolve). Answers `reply`: ok or closed. */
 int lc_store_sale_close(lc_store_t *s, lc_str_t room, lc_str_t sku, lc_store_msg_cb *cb, void *arg);
-
-/* Cancels one of user's orders within window_ms. Answers `cancelled`. */
-typedef struct lc_store_cancel_req {
-    lc_str_t room, user, order;
-    int64_t window_ms;
-    const char *shard;
-} lc_store_cancel_req_t;
-int lc_store_cancel(lc_store_t *s, const lc_store_cancel_req_t *r, lc_store_msg_cb *cb, void *arg);
 
 /* Joins a group-buy team (team n == 0: the oldest open one, or a new one).
  * Answers `group`. Idempotent by (user, req). */
@@ -188,6 +182,61 @@ int lc_store_sale_publish(lc_store_t *s, lc_str_t room, lc_str_t sku, lc_store_m
 /* Adds room to the global set of rooms that have sold something
  * (lc:sale-rooms), for the shop's order consumer to discover. Fire and forget. */
 void lc_store_note_sale_room(lc_store_t *s, lc_str_t room);
+
+/* ---- checkout: an order after its buy (checkout.lua) ---- */
+
+/* Cancels one of user's orders: a reservation before its deadline, a paid
+ * order within window_ms of its payment, a final one within window_ms of the
+ * buy. Answers `cancelled`. Durable. */
+typedef struct lc_store_cancel_req {
+    lc_str_t room, user, order;
+    int64_t window_ms;
+    const char *shard;
+} lc_store_cancel_req_t;
+int lc_store_cancel(lc_store_t *s, const lc_store_cancel_req_t *r, lc_store_msg_cb *cb, void *arg);
+
+/* The shop confirms a reservation's payment. Answers `reply`: status paid
+ * (also again), expired, cancelled, ok (not a reservation) or not_found. Durable. */
+int lc_store_order_paid(lc_store_t *s, lc_str_t room, lc_str_t order, const char *shard, lc_store_msg_cb *cb,
+                        void *arg);
+/* An order's state (an overdue reservation is expired first). Answers
+ * `order_state` (status not_found: nothing else). */
+int lc_store_order_get(lc_store_t *s, lc_str_t room, lc_str_t order, const char *shard, lc_store_msg_cb *cb,
+                       void *arg);
+/* Expires up to most of the room's reservations past their deadline.
+ * Answers `reply`: count expired, due (the next deadline, 0: none) and ts
+ * (Redis's clock, ms). */
+int lc_store_order_sweep(lc_store_t *s, lc_str_t room, const char *shard, unsigned most, lc_store_msg_cb *cb,
+                         void *arg);
+
+/* ---- coupon drops (coupon.lua) ---- */
+
+#define LC_STORE_MAX_OPEN_COUPONS 20  /* claimable at once in a room: every welcome lists them */
+#define LC_STORE_MAX_LIVE_COUPONS 100 /* live (redeemable) in a room */
+/* Drops a coupon and publishes it. Answers `reply`: ok, exists (the id is
+ * live in the room) or too_many. */
+typedef struct lc_store_coupon_drop_req {
+    lc_str_t room, coupon, title;
+    int64_t off, pct;      /* one of them: cents off per unit, or percent */
+    int64_t quota, per_user, secs;
+    lc_str_t sku;          /* n == 0: any sku of the room */
+    int64_t min_price;     /* 0: none */
+} lc_store_coupon_drop_req_t;
+int lc_store_coupon_drop(lc_store_t *s, const lc_store_coupon_drop_req_t *r, lc_store_msg_cb *cb, void *arg);
+
+/* Claims one coupon for user. Answers `claim`; idempotent by (user, req). Durable. */
+typedef struct lc_store_claim_req {
+    lc_str_t room, user, req, coupon;
+    unsigned req_ttl_s;
+} lc_store_claim_req_t;
+int lc_store_coupon_claim(lc_store_t *s, const lc_store_claim_req_t *r, lc_store_msg_cb *cb, void *arg);
+/* Publishes a coupon's counts (coupon_left) if they changed. Answers `reply`. */
+int lc_store_coupon_publish(lc_store_t *s, lc_str_t room, lc_str_t coupon, lc_store_msg_cb *cb, void *arg);
+/* Ends the claim windows that are over (coupon_gone, once each). Answers
+ * `reply`: count, due (the next window's end, 0: none), ts. */
+int lc_store_coupon_close(lc_store_t *s, lc_str_t room, lc_store_msg_cb *cb, void *arg);
+/* user's coupons in the room. Answers `my_coupons`. */
+int lc_store_coupons_of(lc_store_t *s, lc_str_t room, lc_str_t user, lc_store_msg_cb *cb, void *arg);
 
 /* ---- pub/sub ---- */
 

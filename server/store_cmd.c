@@ -13,22 +13,28 @@
 #include "store.h"
 #include "store_args.h"
 #include "store_call.h"
+#include "store_cmd.h"
 
 /* ---- the calls ---- */
 
 #define NOSUB lc_str("", 0)
 
-/* Sends a script call answering one message of type expect; frees a. */
-static int send_msg(lc_store_t *s, lc_str_t room, int script, lc__args_t *a, lc_msg_type_t expect,
-                    lc_store_msg_cb *cb, void *arg) {
-    /* what a buyer is told "ok" about -- an order, a cancel, a team's
-     * orders -- waits for the replicas (--ack-replicas) before it is told */
-    int durable = expect == LC_MSG_ORDER || expect == LC_MSG_CANCELLED || expect == LC_MSG_GROUP;
+int lc__send_msg(lc_store_t *s, lc_str_t room, int script, lc__args_t *a, lc_msg_type_t expect, int durable,
+                 lc_store_msg_cb *cb, void *arg) {
     lc__call_t c = {.room = room, .script = script, .args = a, .reply = LC__REPLY_MSG, .expect = expect,
                     .cb.msg = cb, .arg = arg, .durable = durable};
     int rc = lc__call_send(s, &c);
     lc__args_free(a);
     return rc;
+}
+
+/* Sends a script call answering one message of type expect; frees a. */
+static int send_msg(lc_store_t *s, lc_str_t room, int script, lc__args_t *a, lc_msg_type_t expect,
+                    lc_store_msg_cb *cb, void *arg) {
+    /* what a buyer is told "ok" about -- an order, a team's orders -- waits
+     * for the replicas (--ack-replicas) before it is told */
+    int durable = expect == LC_MSG_ORDER || expect == LC_MSG_GROUP;
+    return lc__send_msg(s, room, script, a, expect, durable, cb, arg);
 }
 
 static int send_int(lc_store_t *s, lc_str_t room, int script, lc__args_t *a, lc_store_int_cb *cb, void *arg) {
@@ -39,7 +45,8 @@ static int send_int(lc_store_t *s, lc_str_t room, int script, lc__args_t *a, lc_
 }
 
 int lc_store_join(lc_store_t *s, const lc_store_join_req_t *r, lc_store_msg_cb *cb, void *arg) {
-    static const char *const keys[] = {"chat", "likes", "vshare", "vexp", "sales", "bans", "slow"};
+    static const char *const keys[] = {"chat", "likes", "vshare", "vexp", "sales", "bans", "slow", "paydue",
+                                       "coupons"};
     lc__args_t a;
     lc__args_init(&a);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) lc__args_key(&a, r->room, keys[i], NOSUB);
@@ -155,6 +162,10 @@ int lc_store_buy(lc_store_t *s, const lc_store_buy_req_t *r, lc_store_msg_cb *cb
     lc__args_key(&a, r->room, "ipunits:", r->sku);
     lc__args_key(&a, r->room, "ipusers:", r->sku);
     lc__args_key(&a, r->room, "audit", NOSUB);
+    lc__args_key(&a, r->room, "coupon:", r->coupon);
+    lc__args_key(&a, r->room, "cclaim:", r->coupon);
+    lc__args_key(&a, r->room, "cused:", r->coupon);
+    lc__args_key(&a, r->room, "paydue", NOSUB);
     lc__args_str(&a, r->user);
     lc__args_str(&a, r->req);
     lc__args_str(&a, r->sku);
@@ -165,6 +176,8 @@ int lc_store_buy(lc_store_t *s, const lc_store_buy_req_t *r, lc_store_msg_cb *cb
     lc__args_int(&a, r->ip_cap);
     lc__args_int(&a, r->fast_ms);
     lc__args_int(&a, r->ip_users);
+    lc__args_str(&a, r->coupon);
+    lc__args_rname(&a, r->room, "ch");
     return send_msg(s, r->room, LC_SCRIPT_BUY, &a, LC_MSG_ORDER, cb, arg);
 }
 
@@ -189,6 +202,7 @@ int lc_store_sale_open(lc_store_t *s, const lc_store_sale_open_req_t *r, lc_stor
     lc__args_int(&a, r->group ? r->size : 0);
     lc__args_int(&a, r->group ? r->ttl_s : 0);
     lc__args_int(&a, LC_STORE_MAX_OPEN_SALES);
+    lc__args_int(&a, r->group ? 0 : r->pay_s);
     return send_msg(s, r->room, LC_SCRIPT_COMMERCE, &a, LC_MSG_REPLY, cb, arg);
 }
 
@@ -197,16 +211,6 @@ int lc_store_sale_close(lc_store_t *s, lc_str_t room, lc_str_t sku, lc_store_msg
     commerce_head(&a, room, "close");
     lc__args_str(&a, sku);
     return send_msg(s, room, LC_SCRIPT_COMMERCE, &a, LC_MSG_REPLY, cb, arg);
-}
-
-int lc_store_cancel(lc_store_t *s, const lc_store_cancel_req_t *r, lc_store_msg_cb *cb, void *arg) {
-    lc__args_t a;
-    commerce_head(&a, r->room, "cancel");
-    lc__args_str(&a, r->user);
-    lc__args_str(&a, r->order);
-    lc__args_int(&a, r->window_ms);
-    lc__args_cstr(&a, r->shard);
-    return send_msg(s, r->room, LC_SCRIPT_COMMERCE, &a, LC_MSG_CANCELLED, cb, arg);
 }
 
 int lc_store_group_join(lc_store_t *s, const lc_store_group_join_req_t *r, lc_store_msg_cb *cb, void *arg) {

@@ -1,8 +1,12 @@
 -- Decides one flash-sale buy, atomically: sale open, stock >= qty, the
--- user's units + qty <= limit, the buyer IP's units <= the per-IP cap, and
--- idempotency: the same (user, req) gets its first answer again and never
+-- user's units + qty <= limit, the buyer IP's units <= the per-IP cap, a
+-- coupon (if named) held unused by the user and valid for the sku and price,
+-- and idempotency: the same (user, req) gets its first answer again and never
 -- takes stock twice. On ok: stock and the counts change and the order is
--- appended to the room's order stream, the durable hand-off to the shop.
+-- appended to the room's order stream, the durable hand-off to the shop. A
+-- sale opened with pay_s reserves instead: the same changes, the order's state
+-- is 'reserved' until paid, and its deadline goes into lc:{R}:paydue for the
+-- sweep (checkout.lua) to expire it if it is not paid in time.
 -- Suspicious buys are written to the room's audit stream for the shop to
 -- review: one that succeeds less than fast_ms after the sale opened ("fast"),
 -- and a buy from an IP that more than ip_users distinct users bought from
@@ -10,20 +14,26 @@
 -- count once per tick (commerce.lua, op "pub").
 -- KEYS[1] lc:{R}:sale:SKU  KEYS[2] lc:{R}:bought:SKU  KEYS[3] lc:{R}:reqs
 -- KEYS[4] lc:{R}:orders    KEYS[5] lc:{R}:orderidx   KEYS[6] lc:{R}:ipunits:SKU
--- KEYS[7] lc:{R}:ipusers:SKU  KEYS[8] lc:{R}:audit
--- ARGV: user, req, sku, qty, shard, req_ttl_s, ip, ip_cap (0: off), fast_ms, ip_users
+-- KEYS[7] lc:{R}:ipusers:SKU  KEYS[8] lc:{R}:audit  KEYS[9] lc:{R}:coupon:C
+-- KEYS[10] lc:{R}:cclaim:C  KEYS[11] lc:{R}:cused:C  KEYS[12] lc:{R}:paydue
+-- ARGV: user, req, sku, qty, shard, req_ttl_s, ip, ip_cap (0: off), fast_ms, ip_users,
+-- coupon ('' for none), the room's channel
 -- Answers one protocol message, built by the generated prelude's pack(type, fields)
 -- (tools/embed.c: checks the keys against proto/schema.c, then cmsgpack.pack):
---   order {req, sku, status (ok, limit, sold_out, closed), order and qty on ok, left}
+--   order {req, sku, status (ok, reserved, limit, sold_out, closed, coupon_invalid), order,
+--   qty, price and (reserved) pay_by, (with a coupon) coupon on success; left}
 -- The record kept under (user, req) in lc:{R}:reqs is {status, order id or '', qty, sku,
--- 'buy'} (msgpack array): a retry answers it again with the current stock as left. A req
--- already used for another sku, or for a group join, is answered req_reused: one req is one
--- tap (records from before the sku was kept have 3 items and are answered as they are).
+-- 'buy', pay_by, price, coupon} (msgpack array): a retry answers it again with the current
+-- stock as left. A req already used for another sku, or for a group join, is answered
+-- req_reused: one req is one tap (records from before the sku was kept have 3 items and are
+-- answered as they are).
 local rk = #ARGV[1] .. ':' .. ARGV[1] .. ARGV[2]
-local function answer(status, id, qty)
-  local ok = status == 'ok'
+local function answer(status, id, qty, pay_by, price, coupon)
+  local ok = status == 'ok' or status == 'reserved'
   return pack('order', {req = ARGV[2], sku = ARGV[3], status = status, order = ok and id or nil,
-    qty = ok and qty or nil, left = tonumber(redis.call('HGET', KEYS[1], 'left') or '0')})
+    qty = ok and qty or nil, left = tonumber(redis.call('HGET', KEYS[1], 'left') or '0'),
+    pay_by = ok and pay_by and pay_by > 0 and pay_by or nil, price = ok and price or nil,
+    coupon = ok and coupon and coupon ~= '' and coupon or nil})
 end
 local prev = redis.call('HGET', KEYS[3], rk)
 if prev then
@@ -33,19 +43,36 @@ if prev then
   redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
   local a = cmsgpack.unpack(prev)
   if (a[5] == 'buy' and a[4] == ARGV[3]) or (#a == 3 and type(a[3]) == 'number') then
-    return answer(a[1], a[2], a[3])
+    return answer(a[1], a[2], a[3], a[6], a[7], a[8])
   end
   return answer('req_reused', '', 0)
 end
 local qty = tonumber(ARGV[4])
-local s = redis.call('HMGET', KEYS[1], 'open', 'kind', 'left', 'limit', 'price', 'opened')
-local status, id = 'closed', ''
+local s = redis.call('HMGET', KEYS[1], 'open', 'kind', 'left', 'limit', 'price', 'opened', 'pay_s')
+local status, id, pay_by, price, coupon = 'closed', '', 0, nil, ARGV[11]
+-- The price per unit with the coupon, or nil when the user holds none unused
+-- that applies: a coupon names a sku or any, and a least list price.
+local function redeem_price(list)
+  local c = redis.call('HMGET', KEYS[9], 'off', 'pct', 'sku', 'min_price')
+  if not c[1] and not c[2] then return nil end
+  if c[3] and c[3] ~= '' and c[3] ~= ARGV[3] then return nil end
+  if list < tonumber(c[4] or '0') then return nil end
+  local held = tonumber(redis.call('HGET', KEYS[10], ARGV[1]) or '0')
+  if held - tonumber(redis.call('HGET', KEYS[11], ARGV[1]) or '0') < 1 then return nil end
+  if c[1] then return math.max(0, list - tonumber(c[1])) end
+  return math.floor(list * (100 - tonumber(c[2])) / 100)
+end
 if s[1] == '1' and s[2] == 'sale' then
   local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
   local ip, ip_cap = ARGV[7], tonumber(ARGV[8])
   local ip_units = ip_cap > 0 and tonumber(redis.call('HGET', KEYS[6], ip) or '0') or 0
+  local list = tonumber(s[5])
+  price = list
+  if coupon ~= '' then price = redeem_price(list) end
   if mine + qty > tonumber(s[4]) or (ip_cap > 0 and ip_units + qty > ip_cap) then
     status = 'limit'
+  elseif not price then
+    status = 'coupon_invalid'
   elseif tonumber(s[3]) < qty then
     status = 'sold_out'
   else
@@ -53,11 +80,35 @@ if s[1] == '1' and s[2] == 'sale' then
     redis.call('HINCRBY', KEYS[2], ARGV[1], qty)
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    id = redis.call('XADD', KEYS[4], '*', 'kind', 'order', 'user', ARGV[1], 'sku', ARGV[3],
-      'qty', qty, 'price', s[5], 'req', ARGV[2], 'shard', ARGV[5], 'ts', now)
-    redis.call('HSET', KEYS[5], id, cmsgpack.pack({ARGV[1], ARGV[3], qty, now, 'open', 0, ARGV[7]}))
-    redis.call('EXPIRE', KEYS[5], tonumber(ARGV[6])) -- only cancels read it: it may age out
-    status = 'ok'
+    local pay_s = tonumber(s[7] or '0')
+    local state = 'open'
+    if pay_s > 0 then
+      pay_by, state = now + 1000 * pay_s, 'reserved'
+    end
+    local f = {'kind', 'order', 'user', ARGV[1], 'sku', ARGV[3], 'qty', qty, 'price', price, 'req', ARGV[2],
+      'shard', ARGV[5], 'ts', now}
+    if pay_by > 0 then f[#f + 1] = 'pay_by'; f[#f + 1] = pay_by end
+    if coupon ~= '' then
+      f[#f + 1] = 'list_price'; f[#f + 1] = list; f[#f + 1] = 'coupon'; f[#f + 1] = coupon
+      redis.call('HINCRBY', KEYS[11], ARGV[1], 1)
+      local ttl = redis.call('PTTL', KEYS[9])
+      if ttl > 0 then redis.call('PEXPIRE', KEYS[11], ttl) end
+      -- the room's used count: on the bus at once (the shards coalesce what the
+      -- viewers see, once per tick), so the streamer's console stays exact
+      local used = redis.call('HINCRBY', KEYS[9], 'used', 1)
+      local cleft = redis.call('HGET', KEYS[9], 'left')
+      redis.call('HSET', KEYS[9], 'pub_used', used, 'pub_left', cleft)
+      redis.call('SPUBLISH', ARGV[12], pack('coupon_left', {coupon = coupon, left = tonumber(cleft), used = used}))
+    end
+    id = redis.call('XADD', KEYS[4], '*', unpack(f))
+    redis.call('HSET', KEYS[5], id, cmsgpack.pack({ARGV[1], ARGV[3], qty, now, state, 0, ARGV[7], pay_by,
+      coupon, price, list, 0}))
+    -- only cancels, payments and the sweep read it: it may age out, but not
+    -- before a reservation is settled
+    local ttl = math.max(tonumber(ARGV[6]), pay_s + 86400)
+    if redis.call('TTL', KEYS[5]) < ttl then redis.call('EXPIRE', KEYS[5], ttl) end
+    if pay_by > 0 then redis.call('ZADD', KEYS[12], pay_by, id) end
+    status = state == 'reserved' and 'reserved' or 'ok'
     if ip ~= '' then
       redis.call('HINCRBY', KEYS[6], ip, qty)
       local key = #ip .. ':' .. ip .. ARGV[1]
@@ -76,6 +127,6 @@ if s[1] == '1' and s[2] == 'sale' then
     end
   end
 end
-redis.call('HSET', KEYS[3], rk, cmsgpack.pack({status, id, qty, ARGV[3], 'buy'}))
+redis.call('HSET', KEYS[3], rk, cmsgpack.pack({status, id, qty, ARGV[3], 'buy', pay_by, price or 0, coupon}))
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
-return answer(status, id, qty)
+return answer(status, id, qty, pay_by, price, coupon)

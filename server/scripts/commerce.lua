@@ -1,5 +1,5 @@
 -- Every other commerce change of a room, one op per call, sharing helpers:
--- open/close a sale or group-buy, cancel an order, join a group-buy team,
+-- open/close a sale or group-buy, join a group-buy team (cancels: checkout.lua),
 -- dissolve overdue teams, publish changed stock and team counts.
 -- All keys are the room's (prefix lc:{R}:), so they live in one hash slot;
 -- sku-specific keys are built here because the client names only the order
@@ -9,7 +9,6 @@
 -- generated prelude's pack(type, fields), and list items by msg(type, fields)
 -- (tools/embed.c: keys checked against proto/schema.c). Answers, by op:
 --   open, close: reply {status: ok, exists (open), closed (close)}
---   cancel: cancelled {order, status, and sku, qty, left when the order was found}
 --   join: group {req, sku, status, team if any, members and size when > 0, left}
 --   expire: reply {status ok, count (teams dissolved)}   pub: reply {status: ok, none}
 local op, P, CH = ARGV[1], ARGV[2], ARGV[3]
@@ -53,7 +52,7 @@ local function req_key(user, req) return #user .. ':' .. user .. req end
 
 if op == 'open' then
   -- ARGV: 4 sku, 5 kind (sale|group), 6 title, 7 price, 8 stock, 9 limit, 10 size, 11 ttl_s,
-  -- 12 the most sales open at once in a room
+  -- 12 the most sales open at once in a room, 13 pay_s (0: an ok buy is final)
   local sku, kind = ARGV[4], ARGV[5]
   local k = sale_key(sku)
   if redis.call('HGET', k, 'open') == '1' then return reply('exists') end
@@ -62,7 +61,7 @@ if op == 'open' then
   redis.call('DEL', k, P .. 'bought:' .. sku)
   redis.call('HSET', k, 'kind', kind, 'title', ARGV[6], 'price', ARGV[7], 'stock', ARGV[8],
     'left', ARGV[8], 'limit', ARGV[9], 'size', ARGV[10], 'ttl_s', ARGV[11], 'open', '1',
-    'pub_left', ARGV[8], 'pub_teams', '0', 'pub_waiting', '0', 'opened', now_ms())
+    'pub_left', ARGV[8], 'pub_teams', '0', 'pub_waiting', '0', 'opened', now_ms(), 'pay_s', ARGV[13])
   redis.call('DEL', P .. 'ipunits:' .. sku, P .. 'ipusers:' .. sku)
   redis.call('SADD', KEYS[1], sku)
   if kind == 'group' then
@@ -70,7 +69,8 @@ if op == 'open' then
       size = tonumber(ARGV[10]), stock = tonumber(ARGV[8]), ttl_s = tonumber(ARGV[11]), teams = 0}))
   else
     pub(pack('sale', {sku = sku, title = ARGV[6], price = tonumber(ARGV[7]),
-      stock = tonumber(ARGV[8]), limit = tonumber(ARGV[9])}))
+      stock = tonumber(ARGV[8]), limit = tonumber(ARGV[9]),
+      pay_s = tonumber(ARGV[13]) > 0 and tonumber(ARGV[13]) or nil}))
   end
   return reply('ok')
 
@@ -84,35 +84,6 @@ elseif op == 'close' then
   if redis.call('HGET', k, 'kind') == 'group' then dissolve_all(sku) end
   pub(pack('sale_closed', {sku = sku}))
   return reply('ok')
-
-elseif op == 'cancel' then
-  -- ARGV: 4 user, 5 order, 6 window_ms, 7 shard
-  local user, id = ARGV[4], ARGV[5]
-  local function answer(status, o, left)
-    return pack('cancelled', {order = id, status = status, sku = o and o[2], qty = o and o[3],
-      left = o and (left or tonumber(redis.call('HGET', sale_key(o[2]), 'left') or '0'))})
-  end
-  local raw = redis.call('HGET', P .. 'orderidx', id)
-  if not raw then return answer('not_found') end
-  local o = cmsgpack.unpack(raw) -- {user, sku, qty, ts, state, group, ip}
-  if o[1] ~= user then return answer('not_found') end
-  local k = sale_key(o[2])
-  if o[5] == 'cancelled' then
-    -- a write (the same record again), so the WAIT after this script covers
-    -- the first cancel too: 'already' is told only once that one is durable
-    redis.call('HSET', P .. 'orderidx', id, raw)
-    return answer('already', o)
-  end
-  local now = now_ms()
-  if now - o[4] > tonumber(ARGV[6]) then return answer('expired', o) end
-  local left = redis.call('HINCRBY', k, 'left', o[3])
-  if o[6] == 0 then redis.call('HINCRBY', P .. 'bought:' .. o[2], user, -o[3]) end
-  if o[7] and o[7] ~= '' then redis.call('HINCRBY', P .. 'ipunits:' .. o[2], o[7], -o[3]) end
-  o[5] = 'cancelled'
-  redis.call('HSET', P .. 'orderidx', id, cmsgpack.pack(o))
-  redis.call('XADD', P .. 'orders', '*', 'kind', 'cancel', 'order', id, 'user', user, 'sku', o[2],
-    'qty', o[3], 'shard', ARGV[7], 'ts', now)
-  return answer('ok', o, left)
 
 elseif op == 'join' then
   -- ARGV: 4 user, 5 req, 6 sku, 7 team ('' for any), 8 shard, 9 req_ttl_s
@@ -201,13 +172,16 @@ elseif op == 'pub' then
   -- ARGV: 4 sku. Publishes the sku's stock (and team counts) if they
   -- changed since the last publish: shards call this once per tick after
   -- changing stock, so a burst of buys costs one message, not one per buy.
+  -- The stock message carries the room's earliest payment deadline (due), so
+  -- that every shard with viewers sweeps the room on time (checkout.lua).
   local sku = ARGV[4]
   local k = sale_key(sku)
   local s = redis.call('HMGET', k, 'left', 'pub_left', 'kind', 'pub_teams', 'pub_waiting')
   if not s[1] then return reply('none') end
   if s[1] ~= s[2] then
     redis.call('HSET', k, 'pub_left', s[1])
-    pub(pack('stock', {sku = sku, left = tonumber(s[1])}))
+    local d = redis.call('ZRANGE', P .. 'paydue', 0, 0, 'WITHSCORES')
+    pub(pack('stock', {sku = sku, left = tonumber(s[1]), due = d[2] and tonumber(d[2]) or 0}))
   end
   if s[3] == 'group' then
     local teams = redis.call('ZCARD', P .. 'teams:' .. sku)

@@ -6,6 +6,7 @@
 -- banned; slow mode.
 -- KEYS[1] lc:{R}:chat  KEYS[2] lc:{R}:likes  KEYS[3] lc:{R}:vshare  KEYS[4] lc:{R}:vexp
 -- KEYS[5] lc:{R}:sales  KEYS[6] lc:{R}:bans  KEYS[7] lc:{R}:slow
+-- KEYS[8] lc:{R}:paydue  KEYS[9] lc:{R}:coupons
 -- ARGV: shard, n (last N entries when no since), since ('' for none), cap,
 --       then the users joining (to learn which of them are banned)
 -- Answers one message, built by the generated prelude's pack(type, fields),
@@ -15,7 +16,9 @@
 --     announce {id, text, ts}, product {id, sku, title, price, ts}; ts is the id's ms),
 --     sales (sale {sku, title, price, stock, limit, total} or group_sale {sku, title,
 --     price, size, stock, ttl_s, teams, total}), entries (member {user} per banned
---     joiner), secs (slow mode, when on)}
+--     joiner), secs (slow mode, when on), coupons (coupon {coupon, title, off or pct,
+--     quota, left, per_user, ends, sku, min_price} per claimable coupon), due (the
+--     earliest payment deadline, 0: none), ts (Redis's clock)}
 -- An entry someone else wrote with fields that are no valid message is still
 -- listed (an empty string or -1 where a field is missing): the store's decoder
 -- drops such history items instead of failing the welcome.
@@ -64,7 +67,7 @@ local prefix = string.sub(KEYS[1], 1, -5) -- lc:{R}:
 for i, sku in ipairs(redis.call('SMEMBERS', KEYS[5])) do
   if i > 1000 then break end
   local f = redis.call('HMGET', prefix .. 'sale:' .. sku, 'kind', 'title', 'price', 'left', 'limit',
-    'size', 'ttl_s', 'stock')
+    'size', 'ttl_s', 'stock', 'pay_s')
   if f[1] then
     local v = {}
     for i = 3, 8 do v[i] = tonumber(f[i] or '0') or 0 end
@@ -74,10 +77,22 @@ for i, sku in ipairs(redis.call('SMEMBERS', KEYS[5])) do
         size = v[6], ttl_s = v[7], teams = redis.call('ZCARD', prefix .. 'teams:' .. sku), total = total})
     else
       sales[#sales + 1] = msg('sale', {sku = sku, title = f[2] or '', price = v[3], stock = v[4],
-        limit = v[5], total = total})
+        limit = v[5], total = total, pay_s = tonumber(f[9] or '0') > 0 and tonumber(f[9]) or nil})
     end
   end
 end
+local coupons = {}
+for i, id in ipairs(redis.call('SMEMBERS', KEYS[9])) do
+  if i > 100 then break end
+  local c = redis.call('HMGET', prefix .. 'coupon:' .. id, 'title', 'off', 'pct', 'quota', 'left', 'per_user',
+    'ends', 'sku', 'min_price')
+  if c[1] then
+    coupons[#coupons + 1] = msg('coupon', {coupon = id, title = c[1], off = tonumber(c[2] or ''),
+      pct = tonumber(c[3] or ''), quota = tonumber(c[4]), left = tonumber(c[5]), per_user = tonumber(c[6]),
+      ends = tonumber(c[7]), sku = c[8] and c[8] ~= '' and c[8] or nil, min_price = tonumber(c[9] or '0') > 0 and tonumber(c[9]) or nil})
+  end
+end
+local due = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
 local banned = {}
 for i = 5, #ARGV do
   if redis.call('SISMEMBER', KEYS[6], ARGV[i]) == 1 then banned[#banned + 1] = msg('member', {user = ARGV[i]}) end
@@ -85,7 +100,7 @@ end
 local slow = tonumber(redis.call('GET', KEYS[7]) or '0')
 local out = {likes = tonumber(redis.call('GET', KEYS[2]) or '0'), viewers = others,
   last = newest[1] and newest[1][1] or '0-0', history = history, sales = sales, entries = banned,
-  secs = slow > 0 and slow or nil}
+  secs = slow > 0 and slow or nil, coupons = coupons, due = due[2] and tonumber(due[2]) or 0, ts = now}
 local n = tonumber(ARGV[2])
 local low = '-'
 if ARGV[3] ~= '' then

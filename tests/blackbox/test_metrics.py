@@ -60,7 +60,7 @@ async def test_no_label_ever_names_a_room_or_a_user(server, room):
     for secret in (room, "user-secret-name", "text-secret"):
         assert secret not in text
     labels = set(re.findall(r"\{(\w+)=", text))
-    assert labels <= {"type", "code", "status", "le", "kind", "mode"}, labels  # each a fixed set
+    assert labels <= {"type", "code", "status", "le", "kind", "mode", "outcome", "event"}, labels  # each a fixed set
 
 
 @async_test()
