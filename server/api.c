@@ -315,7 +315,7 @@ static void post_message(api_req_t *r, lc_http_req_t *q, int auth) {
 
 /* The demo shop (open mode only): POST /demo/rooms/ROOM/orders/ORDER/pay is
  * /api/rooms/ROOM/orders/ORDER/paid without a key, so that a laptop's viewer
- * page can pay. With tokens configured the route does not exist (404). */
+ * page can pay. With tokens configured every /demo/ path is 404. */
 static void demo_handle(void *arg, lc_http_req_t *q) {
     lc_server_t *srv = arg;
     static const char pre[] = "/demo/rooms/", pay[] = "/pay";
@@ -328,7 +328,7 @@ static void demo_handle(void *arg, lc_http_req_t *q) {
         return;
     }
     r->srv = srv;
-    if (strncmp(path, pre, sizeof(pre) - 1) != 0 || n < sizeof(pre) + sizeof(pay) || n >= 200 ||
+    if (srv->cfg.jwt_key_file[0] || strncmp(path, pre, sizeof(pre) - 1) != 0 || n < sizeof(pre) + sizeof(pay) || n >= 200 ||
         strcmp(path + n - (sizeof(pay) - 1), pay) != 0 ||
         snprintf(api_path, sizeof(api_path), "/api/rooms/%.*s/paid", (int)(n - (sizeof(pre) - 1) - (sizeof(pay) - 1)),
                  path + sizeof(pre) - 1) >= (int)sizeof(api_path) ||
@@ -345,7 +345,7 @@ static void demo_handle(void *arg, lc_http_req_t *q) {
 
 int lc_api_routes(lc_api_t *api, lc_server_t *srv) {
     if (!api || api != srv->api) return -1;
-    if (!srv->cfg.jwt_key_file[0] && lc_http_route(srv->http, "/demo/", demo_handle, srv) != 0) return -1;
+    if (lc_http_route(srv->http, "/demo/", demo_handle, srv) != 0) return -1;
     return lc_http_route(srv->http, "/api/", lc_api_handle, srv);
 }
 

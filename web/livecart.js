@@ -27,12 +27,23 @@
  *                `client.sales` holds them all. The raw messages (sale, group_sale, stock,
  *                sold_out, sale_closed, teams) arrive too, under their own type names
  *   order, group, group_done, group_failed, cancelled      answers to this connection
+ *   coupons      every change of the room's coupons: {coupon, info} (`client.coupons`; info.gone
+ *                once it cannot be claimed any more). Raw: coupon, coupon_left, coupon_gone
+ *   wallet       the caller's claimed coupons changed: {coupons} (`client.myCoupons`). Raw:
+ *                my_coupons, claim
+ *   orders       one of this user's orders changed: {order, info} (`client.orders`; info.state:
+ *                ok | reserved | paid | expired | cancelled). Raw: paid, expired
  */
 
 export const SUBPROTOCOL = 'livecart.json';
 
 const STREAM_TYPES = new Set(['comment', 'announce', 'product']);
 const SALE_TYPES = new Set(['sale', 'group_sale', 'stock', 'sold_out', 'sale_closed', 'teams']);
+const COUPON_TYPES = new Set(['coupon', 'coupon_left', 'coupon_gone']);
+// an order's state never leaves these (a paid order may still be cancelled)
+const FINAL_STATES = new Set(['expired', 'cancelled']);
+const REDEEM_GRACE_MS = 24 * 3600 * 1000; // claimed coupons work until a day after the window
+const CLOCK_SAMPLES = 32;
 const MAX_LIKES_PER_FRAME = 100;
 const MAX_PENDING_LIKES = 5000;
 
@@ -98,6 +109,26 @@ export function formatPrice(cents) {
   }
 }
 
+/**
+ * The per-unit price a coupon makes of a list price (cents): `off` cents off (never below 0),
+ * or `pct` % off rounded down, as the server computes it.
+ */
+export function couponPrice(coupon, price) {
+  price = Number(price);
+  if (!coupon) return price;
+  if (typeof coupon.off === 'number') return Math.max(0, price - coupon.off);
+  if (typeof coupon.pct === 'number') return Math.floor((price * (100 - coupon.pct)) / 100);
+  return price;
+}
+
+/** Whether a coupon applies to a buy of sku at list price (cents): its sku and min_price. */
+export function couponApplies(coupon, sku, price) {
+  if (!coupon) return false;
+  if (coupon.sku && coupon.sku !== sku) return false;
+  if (typeof coupon.min_price === 'number' && typeof price === 'number' && price < coupon.min_price) return false;
+  return true;
+}
+
 export class LivecartError extends Error {
   constructor(code, message) {
     super(message || code);
@@ -130,6 +161,9 @@ export class LivecartClient {
     this.likes = 0;            // the room's total as the server last said
     this.likesShown = 0;       // what a like counter should show: the total with own taps in
     this.sales = new Map();    // sku -> sale state, see _saleUpdate
+    this.coupons = new Map();  // coupon id -> the room's coupon, see _couponUpdate
+    this.myCoupons = new Map(); // coupon id -> this user's claimed coupons of it (my_coupons)
+    this.orders = new Map();   // order id -> this user's order: {order, sku, qty, price, state, ...}
     this.shard = null;
     this.slowMode = 0;
     this.welcome = null;
@@ -138,6 +172,8 @@ export class LivecartClient {
     this._pending = new Map(); // key -> {frame, resolve, reject, timer, tries, key}
     this._unseen = [];         // own comments sent but not seen back yet: {frame, at}
     this._waiters = new Set(); // openSale/closeSale waiting for the room's confirmation
+    this._wallet = { current: [], next: [], inFlight: false, again: false, retries: 0 };
+    this._clock = [];          // lower bounds of (server clock - local clock), see serverNow()
     this._likesUnsent = 0;
     this._likeTimer = null;
     this._sold = [];           // {t, n}: units the room's stock fell by, for soldPerSecond()
@@ -233,6 +269,11 @@ export class LivecartClient {
     this._pending.clear();
     for (const w of this._waiters) w.reject(new LivecartError('closed', reason));
     this._waiters.clear();
+    const wl = this._wallet;
+    for (const w of [...wl.current, ...wl.next]) w.reject(new LivecartError('closed', reason));
+    wl.current = [];
+    wl.next = [];
+    wl.inFlight = wl.again = false;
     if (typeof globalThis.removeEventListener === 'function') globalThis.removeEventListener('online', this._onOnline);
     this._setState('closed');
   }
@@ -323,6 +364,7 @@ export class LivecartClient {
     this.ws = null;
     this._conn++;
     this._joined = false;
+    this._wallet.inFlight = false;
     this._clearTimer(this._hbTimer);
     this._clearTimer(this._connTimer);
     if (ws) {
@@ -353,6 +395,7 @@ export class LivecartClient {
     const welcomedFor = this._welcomedAt ? Date.now() - this._welcomedAt : 0;
     this.ws = null;
     this._joined = false;
+    this._wallet.inFlight = false;
     this._welcomedAt = 0;
     this._clearTimer(this._hbTimer);
     this._clearTimer(this._connTimer);
@@ -457,6 +500,7 @@ export class LivecartClient {
     const t = m.type;
     if (t === 'welcome') return this._onWelcome(m);
     if (STREAM_TYPES.has(t)) {
+      if (typeof m.ts === 'number') this._clockSample(m.ts);
       this._streamItem(m, false);
       this._emit('message', m);
       return;
@@ -481,11 +525,26 @@ export class LivecartClient {
         this._hintAt = Date.now() + (Number(m.after_ms) || 0);
         break;
       case 'order':
+        this._onOrder(m);
+        this._answer(m.req, m);
+        break;
       case 'group':
         this._answer(m.req, m);
         break;
+      case 'claim':
+        this._onClaim(m);
+        this._answer(m.req, m);
+        break;
       case 'cancelled':
+        if (m.status === 'ok' || m.status === 'already') this._orderMove(m.order, 'cancelled', { sku: m.sku, qty: m.qty });
         this._answer('cancel:' + m.order, m);
+        break;
+      case 'paid':
+      case 'expired':
+        this._orderMove(m.order, t, { sku: m.sku, qty: m.qty });
+        break;
+      case 'my_coupons':
+        this._onWallet(m);
         break;
       case 'error':
         this._onError(m);
@@ -495,6 +554,7 @@ export class LivecartClient {
     }
     if (SALE_TYPES.has(t)) this._saleUpdate(m);
     if (t === 'order' || t === 'group') this._saleLeft(m);
+    if (COUPON_TYPES.has(t)) this._couponUpdate(m);
     this._emit(t, m);
     this._emit('message', m);
   }
@@ -521,6 +581,19 @@ export class LivecartClient {
         this._emit('sales', { sku, sale: null });
       }
     }
+    // claimable coupons: the welcome's list is the truth (the others ended meanwhile)
+    const claimable = new Set();
+    for (const c of Array.isArray(m.coupons) ? m.coupons : []) {
+      if (!c || typeof c.coupon !== 'string') continue;
+      claimable.add(c.coupon);
+      this._couponUpdate({ ...c, type: 'coupon' });
+    }
+    for (const [id, c] of this.coupons) {
+      if (!claimable.has(id) && !c.gone) {
+        c.gone = true;
+        this._emit('coupons', { coupon: id, info: c });
+      }
+    }
     this._setState('open', { shard: this.shard });
     this._emit('welcome', { ...m, resumed });
     if (resumed && m.recovered === false) this._emit('gap', { last: this._sinceSent, reason: 'resume' });
@@ -534,6 +607,13 @@ export class LivecartClient {
     const recent = Date.now() - 60000;
     this._unseen = this._unseen.filter((u) => u.at > recent);
     for (const u of this._unseen) this._send(u.frame);
+    // a `coupons` question that was waiting (or lost with the old connection)
+    const wl = this._wallet;
+    if (wl.current.length || wl.next.length) {
+      wl.current.push(...wl.next.splice(0));
+      wl.again = false;
+      this._sendWallet();
+    }
     this._flushLikes();
   }
 
@@ -571,6 +651,23 @@ export class LivecartClient {
         this._setTimer(() => { if (conn === this._conn) this.close(`hello refused: ${m.message || m.code}`); }, 0);
       }
     }
+    // a `coupons` question Redis did not answer comes back as an error (no request id): it only
+    // reads, so asking again is harmless even when the error was about something else
+    const wl = this._wallet;
+    if ((m.code === 'unavailable' || m.code === 'unknown') && wl.inFlight && wl.retries < 3) {
+      wl.retries++;
+      const conn = this._conn;
+      this._setTimer(() => { if (conn === this._conn && this._joined && wl.inFlight) this._send({ type: 'coupons' }); }, 500 * wl.retries);
+    }
+    // a server that does not know `coupons` (an older one) will not answer it
+    if (m.code === 'unknown_type' && wl.inFlight) {
+      wl.inFlight = false;
+      for (const w of wl.current.splice(0)) w.reject(new LivecartError(m.code, m.message));
+      if (wl.next.length) {
+        wl.current = wl.next.splice(0);
+        this._sendWallet();
+      }
+    }
     // openSale()/closeSale() learn of a refusal only this way (errors carry no request id)
     if (['forbidden', 'bad_request', 'unavailable'].includes(m.code)) {
       for (const w of [...this._waiters]) {
@@ -601,6 +698,8 @@ export class LivecartClient {
           // comes with the next `teams` message (null until then)
           teams: m.teams ?? 0, waiting: prev ? prev.waiting : m.teams ? null : 0,
           soldOut: m.stock === 0,
+          // checkout: a buy reserves the units, to be paid within payS seconds (null: ok is final)
+          payS: typeof m.pay_s === 'number' ? m.pay_s : null,
         };
         this.sales.set(sku, s);
         for (const w of [...this._waiters]) if (w.open === sku) { this._waiters.delete(w); w.resolve(m); }
@@ -645,6 +744,192 @@ export class LivecartClient {
     s.left = m.left;
     s.soldOut = m.left === 0;
     this._emit('sales', { sku: m.sku, sale: s });
+  }
+
+  // ---- coupons and orders ----
+
+  _couponUpdate(m) {
+    const id = m.coupon;
+    if (typeof id !== 'string') return;
+    let c = this.coupons.get(id);
+    switch (m.type) {
+      case 'coupon': {
+        const prev = c && !c.gone ? c : null;
+        c = {
+          coupon: id, title: m.title, off: m.off, pct: m.pct,
+          quota: m.quota ?? (prev ? prev.quota : m.left),
+          left: m.left ?? m.quota ?? (prev ? prev.left : 0),
+          per_user: m.per_user ?? 1,
+          ends: m.ends, sku: m.sku ?? null, min_price: m.min_price ?? null,
+          // redeemed so far (coupon_left says; a welcome may not)
+          used: m.used ?? (prev ? prev.used : 0),
+          gone: false,
+        };
+        this.coupons.set(id, c);
+        for (const w of [...this._waiters]) if (w.drop === id) { this._waiters.delete(w); w.resolve(m); }
+        break;
+      }
+      case 'coupon_left':
+        if (!c) return;
+        if (typeof m.left === 'number') c.left = m.left;
+        if (typeof m.used === 'number') c.used = m.used;
+        break;
+      case 'coupon_gone':
+        if (!c) return;
+        c.gone = true;
+        break;
+      default:
+        return;
+    }
+    this._emit('coupons', { coupon: id, info: c });
+  }
+
+  /** A claim answer (before it resolves its request): the caller's coupons and what is left. */
+  _onClaim(m) {
+    const p = this._pending.get(m.req);
+    if (!p) return; // a repeated answer to a request resolved already
+    const id = typeof m.coupon === 'string' && m.coupon ? m.coupon : p.frame.coupon;
+    const c = this.coupons.get(id);
+    if (c) {
+      let changed = false;
+      if (typeof m.left === 'number' && m.left < c.left) { c.left = m.left; changed = true; }
+      if ((m.status === 'gone' || m.status === 'closed') && !c.gone) {
+        if (m.status === 'gone') c.left = 0;
+        c.gone = true;
+        changed = true;
+      }
+      if (changed) this._emit('coupons', { coupon: id, info: c });
+    }
+    if (m.status === 'ok') {
+      let e = this.myCoupons.get(id);
+      if (!e) {
+        e = { type: 'coupon', coupon: id, claimed: 0, used: 0 };
+        if (c) {
+          for (const k of ['title', 'off', 'pct', 'ends']) if (c[k] !== undefined) e[k] = c[k];
+          if (c.sku) e.sku = c.sku;
+          if (typeof c.min_price === 'number') e.min_price = c.min_price;
+        }
+        this.myCoupons.set(id, e);
+      }
+      e.claimed++;
+      this._emit('wallet', { coupons: this.myCoupons });
+    }
+    if (m.status === 'ok' || m.status === 'limit') this._refreshWallet();
+  }
+
+  /** An order answer (before it resolves its request): this user's orders and coupons. */
+  _onOrder(m) {
+    const p = this._pending.get(m.req);
+    const asked = p && p.frame.coupon;
+    if ((m.status === 'ok' || m.status === 'reserved') && typeof m.order === 'string') {
+      const sale = this.sales.get(m.sku);
+      if (m.status === 'reserved' && typeof m.pay_by === 'number' && sale && sale.payS) {
+        this._clockSample(m.pay_by - sale.payS * 1000); // the reservation was made at about then
+      }
+      if (this.orders.has(m.order)) return; // the same req again: its first answer, known
+      const info = {
+        order: m.order, sku: m.sku, qty: m.qty ?? 1, req: m.req,
+        title: sale ? sale.title : m.sku,
+        price: m.price ?? (sale ? sale.price : null),
+        listPrice: sale ? sale.price : m.price ?? null,
+        coupon: m.coupon ?? asked ?? null,
+        payBy: typeof m.pay_by === 'number' ? m.pay_by : null,
+        state: m.status,
+        at: Date.now(),
+      };
+      this.orders.set(m.order, info);
+      this._emit('orders', { order: m.order, info });
+      if (info.coupon) {
+        const e = this.myCoupons.get(info.coupon);
+        if (e) {
+          e.used = (e.used || 0) + 1;
+          this._emit('wallet', { coupons: this.myCoupons });
+        }
+        this._refreshWallet();
+      }
+    } else if (m.status === 'coupon_invalid' && p) {
+      this._refreshWallet();
+    }
+  }
+
+  /** An order of this user moved (paid, expired, cancelled). Final states stay final. */
+  _orderMove(id, state, extra = {}) {
+    if (typeof id !== 'string') return;
+    let info = this.orders.get(id);
+    const known = !!info;
+    if (!info) {
+      // an order made elsewhere (another tab, an earlier visit): what the event says
+      const sale = this.sales.get(extra.sku);
+      info = {
+        order: id, sku: extra.sku ?? null, qty: extra.qty ?? null, title: sale ? sale.title : extra.sku ?? null,
+        price: null, listPrice: null, coupon: null, payBy: null, state: null, at: Date.now(),
+      };
+      this.orders.set(id, info);
+    }
+    if (info.state === state || FINAL_STATES.has(info.state)) return;
+    if ((info.state === 'paid' || info.state === 'ok') && state !== 'cancelled') return;
+    info.state = state;
+    info.at = Date.now();
+    this._emit('orders', { order: id, info });
+    // an expired or cancelled order gives its coupon back
+    if ((state === 'expired' || state === 'cancelled') && (info.coupon || (!known && this.myCoupons.size))) this._refreshWallet();
+  }
+
+  /**
+   * Records what the shop said about an order outside this socket (the answer to a payment:
+   * 'paid', 'expired' or 'cancelled'). The `paid` / `expired` events say the same, later.
+   */
+  applyOrderState(order, state) {
+    if (state === 'paid' || state === 'expired' || state === 'cancelled') this._orderMove(order, state);
+  }
+
+  _onWallet(m) {
+    const items = Array.isArray(m.coupons) ? m.coupons : [];
+    this.myCoupons = new Map();
+    for (const c of items) if (c && typeof c.coupon === 'string') this.myCoupons.set(c.coupon, c);
+    const wl = this._wallet;
+    wl.inFlight = false;
+    wl.retries = 0;
+    const done = wl.current.splice(0);
+    if (wl.next.length) {
+      // asked again while this answer was on its way: it may not include the latest change
+      wl.current = wl.next.splice(0);
+      this._sendWallet();
+    }
+    for (const w of done) w.resolve(m);
+    this._emit('wallet', { coupons: this.myCoupons });
+  }
+
+  _sendWallet() {
+    if (this._joined && this._send({ type: 'coupons' })) this._wallet.inFlight = true;
+  }
+
+  _refreshWallet() {
+    this.fetchMyCoupons().catch(() => {});
+  }
+
+  /** A lower bound of the server's clock minus ours (a time Redis stamped, just received). */
+  _clockSample(serverMs) {
+    if (!Number.isFinite(serverMs)) return;
+    this._clock.push(serverMs - Date.now());
+    if (this._clock.length > CLOCK_SAMPLES) this._clock.shift();
+  }
+
+  /**
+   * Redis's clock as well as this client can tell (`ends`, `pay_by` are on it): the local
+   * clock corrected by the newest lower bounds of its offset (live items' `ts`, reservations).
+   */
+  serverNow() {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  /** Milliseconds from now until a time on Redis's clock (negative: passed). */
+  msUntil(serverMs) {
+    return serverMs - this.serverNow();
+  }
+
+  get clockOffsetMs() {
+    return this._clock.length ? Math.max(...this._clock) : 0;
   }
 
   /**
@@ -745,13 +1030,16 @@ export class LivecartClient {
   }
 
   /**
-   * Buys qty units of a flash sale. Resolves to the `order` answer ({status: ok | sold_out |
-   * limit | closed | invalid | rate_limited | unavailable, order?, qty?, left?}); rejects on
-   * close() or when no answer comes within requestTimeoutMs. One call = one tap = one req.
+   * Buys qty units of a flash sale. Resolves to the `order` answer ({status: ok | reserved |
+   * coupon_invalid | sold_out | limit | closed | invalid | rate_limited | unavailable, order?,
+   * qty?, left?, price?, pay_by?}); rejects on close() or when no answer comes within
+   * requestTimeoutMs. One call = one tap = one req. `coupon`: redeem one of myCoupons. A sale
+   * with payS answers `reserved`: pay by `pay_by` (client.orders follows it to paid / expired).
    */
-  buy(sku, { qty = 1, req = newReq() } = {}) {
+  buy(sku, { qty = 1, req = newReq(), coupon } = {}) {
     const frame = { type: 'buy', sku, req };
     if (qty !== 1) frame.qty = qty;
+    if (coupon) frame.coupon = coupon;
     return this._request(req, frame);
   }
 
@@ -767,6 +1055,81 @@ export class LivecartClient {
     return this._request('cancel:' + order, { type: 'cancel', order });
   }
 
+  /**
+   * Claims one coupon of a drop. Resolves to the `claim` answer ({status: ok | gone | limit |
+   * closed | req_reused | rate_limited | invalid | unavailable, left?}); like buy(), one call is
+   * one req, re-sent after a reconnect and on `unknown` / `unavailable` (never claimed twice).
+   */
+  claimCoupon(coupon, { req = newReq() } = {}) {
+    return this._request(req, { type: 'coupon_claim', coupon, req });
+  }
+
+  /**
+   * Asks for this user's claimed coupons in the room (`coupons`). Resolves to the `my_coupons`
+   * answer; `client.myCoupons` holds them (coupon id -> {title, off | pct, sku?, min_price?,
+   * ends, claimed, used}). Sent after the next welcome when offline. The client asks by itself
+   * after a claim, a buy with a coupon, and an expiry or cancel that gives one back.
+   */
+  fetchMyCoupons() {
+    return new Promise((resolve, reject) => {
+      const wl = this._wallet;
+      const w = {};
+      const drop = () => {
+        for (const list of [wl.current, wl.next]) {
+          const i = list.indexOf(w);
+          if (i >= 0) list.splice(i, 1);
+        }
+      };
+      w.resolve = (v) => { this._clearTimer(w.timer); resolve(v); };
+      w.reject = (e) => { this._clearTimer(w.timer); drop(); reject(e); };
+      w.timer = this._setTimer(() => {
+        w.reject(new LivecartError('timeout', `no answer to coupons within ${this.opts.requestTimeoutMs} ms`));
+        // nobody waits for the answer that did not come: stop waiting for it, ask for the others
+        if (wl.inFlight && !wl.current.length) {
+          wl.inFlight = false;
+          if (wl.next.length) {
+            wl.current = wl.next.splice(0);
+            this._sendWallet();
+          }
+        }
+      }, this.opts.requestTimeoutMs);
+      if (wl.inFlight) {
+        wl.next.push(w);
+      } else {
+        wl.current.push(w);
+        this._sendWallet();
+      }
+    });
+  }
+
+  /**
+   * This user's coupons that a buy of sku at list price (cents) can redeem now: held and not
+   * used, for this sku (or any), price >= min_price, within a day of the claim window's end.
+   * Cheapest resulting price first.
+   */
+  usableCoupons(sku, price) {
+    const now = this.serverNow();
+    return [...this.myCoupons.values()]
+      .filter((c) => (c.claimed || 0) - (c.used || 0) > 0 && couponApplies(c, sku, price)
+        && !(typeof c.ends === 'number' && now > c.ends + REDEEM_GRACE_MS))
+      .sort((a, b) => couponPrice(a, price) - couponPrice(b, price));
+  }
+
+  /**
+   * Streamer: drops `quota` coupons, claimable for `secs` seconds: `off` cents or `pct` % off
+   * one buy (per unit), `per_user` each, only for `sku` and list prices >= `min_price` when
+   * given. Resolves to the room's `coupon` message; rejects like openSale().
+   */
+  dropCoupon({ coupon, title, off, pct, quota, per_user, secs, sku, min_price }) {
+    const frame = { type: 'coupon_drop', coupon, title, quota, secs };
+    if (off !== undefined && off !== null) frame.off = off;
+    if (pct !== undefined && pct !== null) frame.pct = pct;
+    if (per_user !== undefined && per_user !== null) frame.per_user = per_user;
+    if (sku) frame.sku = sku;
+    if (min_price !== undefined && min_price !== null) frame.min_price = min_price;
+    return this._waitRoom({ drop: coupon }, frame);
+  }
+
   _waitRoom(w, frame) {
     if (!this._joined) return Promise.reject(new LivecartError('offline', 'not connected'));
     return new Promise((resolve, reject) => {
@@ -779,10 +1142,14 @@ export class LivecartClient {
     });
   }
 
-  /** Streamer: opens a flash sale. Resolves to the room's `sale` message. */
-  openSale({ sku, title, price, stock, limit }) {
+  /**
+   * Streamer: opens a flash sale (`pay_s`: buyers reserve and have that many seconds to pay).
+   * Resolves to the room's `sale` message.
+   */
+  openSale({ sku, title, price, stock, limit, pay_s }) {
     const frame = { type: 'sale_open', sku, title, price, stock };
     if (limit !== undefined && limit !== null) frame.limit = limit;
+    if (pay_s !== undefined && pay_s !== null) frame.pay_s = pay_s;
     return this._waitRoom({ open: sku }, frame);
   }
 

@@ -1,12 +1,13 @@
 /*
  * The streamer console: GET /streamer.html?room=R&user=U[&token=T]
- * Opens and closes flash sales and group-buys; live viewers, likes, units sold per second,
- * stock left, and the room's comments (with delete and mute).
+ * Opens and closes flash sales (optionally with a checkout: pay_s) and group-buys; drops
+ * coupons and follows how many were claimed and used; live viewers, likes, units sold per
+ * second, stock left, and the room's comments (with delete and mute).
  */
 import { LivecartClient, byteLength } from './livecart.js';
 import {
   teamsText, openPage, el, byTestId, setCount, bindStatus, makeToast,
-  ERROR_TEXT, CommentList, formatPrice,
+  ERROR_TEXT, CommentList, formatPrice, discountText, couponTerms, formatCountdown,
 } from './ui.js';
 
 const SKU_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -137,6 +138,12 @@ function main() {
       const limit = intIn(field('limit').value || '1', 1, 1e9);
       if (Number.isNaN(limit)) problems.push('Limit: a whole number ≥ 1');
       frame = { sku, title, price, stock, limit };
+      const payText = field('pay_s').value.trim();
+      if (payText) {
+        const payS = intIn(payText, 30, 3600);
+        if (Number.isNaN(payS)) problems.push('Pay within: 30-3600 s, or empty');
+        else frame.pay_s = payS;
+      }
     }
     if (problems.length) {
       err.textContent = problems.join(' · ');
@@ -201,7 +208,7 @@ function main() {
       rows.set(sku, r);
     }
     r.title.textContent = sale.title;
-    r.info.textContent = `${sku} · ${formatPrice(sale.price)} · ${sale.kind === 'group' ? `teams of ${sale.size}` : `limit ${sale.limit}`}`;
+    r.info.textContent = `${sku} · ${formatPrice(sale.price)} · ${sale.kind === 'group' ? `teams of ${sale.size}` : `limit ${sale.limit}`}${sale.payS ? ` · pay within ${formatCountdown(sale.payS * 1000)}` : ''}`;
     r.fillBar.style.width = `${sale.stock > 0 ? Math.min(100, (100 * sale.left) / sale.stock) : 0}%`;
     r.stock.dataset.left = String(sale.left);
     r.stock.textContent = sale.left > 0 ? `${sale.left.toLocaleString('en-US')} / ${sale.stock.toLocaleString('en-US')} left` : 'Sold out';
@@ -214,6 +221,137 @@ function main() {
     renderRate();
   });
   renderStockLeft();
+
+  // ---- coupon drops ----
+  const cform = document.getElementById('coupon-form');
+  const cerr = byTestId('coupon-error');
+  const cfield = (n) => cform.elements.namedItem(n);
+  function ckind() {
+    return cform.querySelector('input[name="ckind"]:checked').value;
+  }
+  function syncCkind() {
+    const pct = ckind() === 'pct';
+    for (const n of cform.querySelectorAll('.only-pct')) n.hidden = !pct;
+    for (const n of cform.querySelectorAll('.only-off')) n.hidden = pct;
+  }
+  for (const r of cform.querySelectorAll('input[name="ckind"]')) r.addEventListener('change', syncCkind);
+  syncCkind();
+
+  cform.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    cerr.textContent = '';
+    const coupon = cfield('coupon').value.trim();
+    const title = cfield('title').value.trim();
+    const quota = intIn(cfield('quota').value, 1, 1e6);
+    const perUser = intIn(cfield('per_user').value || '1', 1, 100);
+    const secs = intIn(cfield('secs').value, 5, 3600);
+    const sku = cfield('sku').value.trim();
+    const minText = cfield('min_price').value.trim();
+    const problems = [];
+    if (!SKU_RE.test(coupon)) problems.push('Coupon id: 1-64 letters, digits, _ or -');
+    if (!title || byteLength(title) > 200) problems.push('Title: 1-200 bytes');
+    const frame = { coupon, title, quota, per_user: perUser, secs };
+    if (ckind() === 'pct') {
+      const pct = intIn(cfield('pct').value, 1, 90);
+      if (Number.isNaN(pct)) problems.push('Percent off: 1-90');
+      frame.pct = pct;
+    } else {
+      const off = parsePrice(cfield('off').value);
+      if (!Number.isFinite(off) || off < 1 || off > 1e12) problems.push('Off: an amount like 5.00');
+      frame.off = off;
+    }
+    if (Number.isNaN(quota)) problems.push('Quota: 1-1000000');
+    if (Number.isNaN(perUser)) problems.push('Per person: 1-100');
+    if (Number.isNaN(secs)) problems.push('Claim window: 5-3600 s');
+    if (sku) {
+      if (!SKU_RE.test(sku)) problems.push('SKU: 1-64 letters, digits, _ or -');
+      frame.sku = sku;
+    }
+    if (minText) {
+      const min = parsePrice(minText);
+      if (!Number.isFinite(min) || min > 1e12) problems.push('Minimum price: like 10.00, or empty');
+      frame.min_price = min;
+    }
+    if (problems.length) {
+      cerr.textContent = problems.join(' · ');
+      return;
+    }
+    const button = byTestId('coupon-drop');
+    button.disabled = true;
+    try {
+      await client.dropCoupon(frame);
+      toast(`${frame.quota} × “${title}” dropped.`);
+      cfield('coupon').value = '';
+    } catch (e) {
+      cerr.textContent = e.code === 'bad_request' ? `Not dropped: ${e.message}` : ERROR_TEXT[e.code] || e.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // ---- the room's coupons: claimed (quota - left) and used in buys ----
+  const couponList = document.getElementById('coupon-rows');
+  const couponRows = new Map();
+  function couponState(c) {
+    if (c.left === 0) return 'gone';
+    if (c.gone || client.msUntil(c.ends) <= 0) return 'closed';
+    return 'open';
+  }
+  function renderCouponWhen(r, c, state) {
+    r.when.textContent = state === 'gone' ? 'all claimed' : state === 'closed' ? 'claim window over'
+      : `claimable for ${formatCountdown(client.msUntil(c.ends))}`;
+  }
+  function renderCouponRow(id) {
+    const c = client.coupons.get(id);
+    let r = couponRows.get(id);
+    if (!c) {
+      if (r) r.li.remove();
+      couponRows.delete(id);
+    } else {
+      if (!r) {
+        const li = el('li', 'coupon-row', null, { dataset: { testid: 'coupon-row', coupon: id } });
+        const name = el('div', 'name');
+        const title = el('strong');
+        const info = el('span', 'info');
+        name.append(title, info);
+        const counts = el('div', 'counts');
+        const claimed = el('b', null, '0', { dataset: { testid: 'coupon-claimed', value: '0' } });
+        const used = el('b', null, '0', { dataset: { testid: 'coupon-used', value: '0' } });
+        const claimedBox = el('span', null, null);
+        claimedBox.append(claimed, document.createTextNode(' claimed'));
+        const usedBox = el('span', null, null);
+        usedBox.append(used, document.createTextNode(' used'));
+        counts.append(claimedBox, usedBox);
+        const when = el('span', 'when', null, { dataset: { testid: 'coupon-when' } });
+        li.append(name, counts, when);
+        couponList.prepend(li);
+        r = { li, title, info, claimed, used, when };
+        couponRows.set(id, r);
+      }
+      const state = couponState(c);
+      r.li.dataset.state = state;
+      r.title.textContent = c.title || id;
+      const terms = couponTerms(c, (sku) => (client.sales.get(sku) || {}).title || sku);
+      r.info.textContent = `${id} · ${discountText(c)} · ${c.quota.toLocaleString('en-US')} × ${c.per_user} per person${terms ? ` · ${terms}` : ''}`;
+      const nClaimed = Math.max(0, c.quota - c.left);
+      r.claimed.dataset.value = String(nClaimed);
+      r.claimed.textContent = `${nClaimed.toLocaleString('en-US')} / ${c.quota.toLocaleString('en-US')}`;
+      r.used.dataset.value = String(c.used || 0);
+      r.used.textContent = (c.used || 0).toLocaleString('en-US');
+      renderCouponWhen(r, c, state);
+    }
+    document.getElementById('no-coupons').hidden = couponRows.size > 0;
+  }
+  client.on('coupons', ({ coupon }) => renderCouponRow(coupon));
+  setInterval(() => {
+    for (const [id, r] of couponRows) {
+      const c = client.coupons.get(id);
+      if (!c) continue;
+      const state = couponState(c);
+      if (r.li.dataset.state !== state) renderCouponRow(id);
+      else renderCouponWhen(r, c, state);
+    }
+  }, 500);
 
   client.connect();
 }

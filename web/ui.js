@@ -61,6 +61,31 @@ export function teamsText(sale) {
   return sale.waiting === null || sale.waiting === undefined ? t : `${t} · ${sale.waiting} waiting`;
 }
 
+/** A coupon's discount: "5.00 off" or "20% off". */
+export function discountText(c) {
+  if (!c) return '';
+  if (typeof c.off === 'number') return `${formatPrice(c.off)} off`;
+  if (typeof c.pct === 'number') return `${c.pct}% off`;
+  return 'coupon';
+}
+
+/** A coupon's conditions: "on mug · from 10.00" ('' when it applies to every buy). */
+export function couponTerms(c, titleOf = (sku) => sku) {
+  const parts = [];
+  if (c && c.sku) parts.push(`on ${titleOf(c.sku)}`);
+  if (c && typeof c.min_price === 'number' && c.min_price > 0) parts.push(`from ${formatPrice(c.min_price)}`);
+  return parts.join(' · ');
+}
+
+/** Milliseconds as a countdown: "0:42", "4:05", "1:02:03" (never negative). */
+export function formatCountdown(ms) {
+  const total = Math.max(0, Math.ceil((Number(ms) || 0) / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+}
+
 /** 1234 -> "1,234"; 12345 -> "12.3K"; 1234567 -> "1.2M". */
 export function formatCount(n) {
   n = Number(n) || 0;

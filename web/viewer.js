@@ -1,15 +1,18 @@
 /*
  * The viewer page: GET /?room=R&user=U[&token=T][&team=TEAM]
- * Comments, likes, viewers, the open sales with a live stock bar, Buy and group-buy joins.
+ * Comments, likes, viewers, the open sales with a live stock bar, Buy and group-buy joins,
+ * coupon drops to claim (and redeem in a buy), reserved orders with their pay-by countdown.
  */
-import { LivecartClient, byteLength } from './livecart.js';
+import { LivecartClient, byteLength, couponPrice } from './livecart.js';
 import {
   openPage, el, byTestId, setCount, bindStatus, makeToast,
-  ERROR_TEXT, CommentList, formatPrice, teamsText,
+  ERROR_TEXT, CommentList, formatPrice, teamsText, discountText, couponTerms, formatCountdown,
 } from './ui.js';
 
 const ORDER_TEXT = {
   ok: 'Bought! Order %o',
+  reserved: 'Reserved for you! Pay by %t to get order %o.',
+  coupon_invalid: 'That coupon cannot be used for this buy: nothing was bought.',
   sold_out: 'Sold out: too late this time.',
   limit: 'Limit reached: at most %l per person.',
   closed: 'This sale has ended.',
@@ -19,6 +22,38 @@ const ORDER_TEXT = {
   unknown: 'We could not confirm this order yet: it may have gone through. Tap again to check (you will not be charged twice).',
   timeout: 'No answer yet: check your connection.',
   offline: 'Not connected.',
+};
+
+const CLAIM_TEXT = {
+  ok: 'Claimed! Pick it when you buy.',
+  gone: 'All claimed: too late this time.',
+  limit: 'You have claimed as many as you may.',
+  closed: 'This coupon drop has ended.',
+  invalid: 'That did not work (invalid request).',
+  req_reused: 'That did not work: tap again.',
+  rate_limited: 'Too many taps: try again in a moment.',
+  unavailable: 'The shop is busy: please try again.',
+  unknown: 'We could not confirm this yet: tap again to check (you never get one twice).',
+  timeout: 'No answer yet: check your connection.',
+  offline: 'Not connected.',
+};
+
+const ORDER_STATE_TEXT = {
+  reserved: 'Reserved: pay within',
+  overdue: 'Payment time is over…',
+  paid: 'Paid. Thank you!',
+  expired: 'Not paid in time: the reservation expired.',
+  cancelled: 'Cancelled.',
+  ok: 'Bought.',
+};
+
+const PAY_TEXT = {
+  200: 'Payment confirmed.',
+  409: 'Too late to pay: %s.',
+  503: 'The shop is busy: nothing was charged, try again.',
+  504: 'No confirmation yet: it may have gone through. Tap Pay again to check.',
+  offline: 'Not connected: try again.',
+  off: 'Payment happens in the shop app (this server takes no demo payments).',
 };
 
 const GROUP_TEXT = {
@@ -63,7 +98,10 @@ function main() {
   client.on('gap', () => comments.add({ type: 'gap', text: 'You missed some messages while away.' }));
   client.on('viewers', (m) => setCount(byTestId('viewers'), m.count));
   client.on('likes', () => setCount(byTestId('likes'), client.likesShown));
+  let welcomes = 0;
   client.on('welcome', (m) => {
+    // this viewer's coupons: on the first visit, and after a reconnect when coupons are about
+    if (!welcomes++ || client.myCoupons.size || (m.coupons && m.coupons.length)) client.fetchMyCoupons().catch(() => {});
     setCount(byTestId('viewers'), m.viewers);
     setCount(byTestId('likes'), client.likesShown);
     setSlowMode(m.slow_mode || client.slowMode);
@@ -144,7 +182,20 @@ function main() {
     const action = el('button', 'buy primary', null, { type: 'button', dataset: { testid: sale.kind === 'group' ? 'group-join' : 'buy' } });
     const status = el('p', 'order-status', null, { role: 'status', dataset: { testid: 'order-status' } });
     card.append(head, price, stockRow);
-    const refs = { title, price, bar, fillBar, stock, action, status, pending: false };
+    const refs = { title, price, bar, fillBar, stock, action, status, badge, pending: false };
+    if (sale.kind !== 'group') {
+      // this viewer's claimed coupons that apply: pick one (or none) for the next buy
+      const pick = el('label', 'coupon-pick');
+      pick.append(el('span', 'sr-only', 'Coupon'));
+      const select = el('select', null, null, { dataset: { testid: 'coupon-select' } });
+      select.addEventListener('change', () => {
+        couponChoice.set(sale.sku, select.value);
+        renderSale(sale.sku, client.sales.get(sale.sku));
+      });
+      pick.append(select);
+      card.append(pick);
+      Object.assign(refs, { pick, select });
+    }
     if (sale.kind === 'group') {
       const team = el('div', 'team', null, { dataset: { testid: 'team-progress' } });
       const teamBar = el('div', 'team-bar');
@@ -186,7 +237,12 @@ function main() {
     }
     const r = c.refs;
     r.title.textContent = sale.title;
-    r.price.textContent = formatPrice(sale.price);
+    if (sale.kind === 'group') {
+      r.price.textContent = formatPrice(sale.price);
+    } else {
+      r.badge.textContent = sale.payS ? `Flash sale · pay within ${formatCountdown(sale.payS * 1000)}` : 'Flash sale';
+      renderPicker(sale, r);
+    }
     const pct = sale.stock > 0 ? Math.max(0, Math.min(100, (100 * sale.left) / sale.stock)) : 0;
     r.fillBar.style.width = `${pct}%`;
     r.bar.setAttribute('aria-valuemax', String(sale.stock));
@@ -213,6 +269,338 @@ function main() {
 
   client.on('sales', ({ sku, sale }) => renderSale(sku, sale));
 
+  // ---- coupons: which one the next buy of a sale redeems ----
+  const couponChoice = new Map(); // sku -> coupon id, or '' for none (absent: the best one)
+
+  function chosenCoupon(sku) {
+    const sale = client.sales.get(sku);
+    if (!sale || sale.kind === 'group') return '';
+    const usable = client.usableCoupons(sku, sale.price);
+    const want = couponChoice.get(sku);
+    if (want === '') return '';
+    if (want && usable.some((c) => c.coupon === want)) return want;
+    return usable.length ? usable[0].coupon : '';
+  }
+
+  function renderPicker(sale, r) {
+    const usable = client.usableCoupons(sale.sku, sale.price);
+    const chosen = chosenCoupon(sale.sku);
+    const want = [['', 'No coupon'], ...usable.map((c) => [c.coupon,
+      `${c.title || c.coupon}: ${discountText(c)} → ${formatPrice(couponPrice(c, sale.price))}`])];
+    const have = Array.from(r.select.options, (o) => [o.value, o.textContent]);
+    if (JSON.stringify(have) !== JSON.stringify(want)) {
+      r.select.replaceChildren(...want.map(([v, t]) => el('option', null, t, { value: v })));
+    }
+    r.select.value = chosen;
+    r.pick.hidden = usable.length === 0;
+    const c = chosen ? client.myCoupons.get(chosen) : null;
+    r.price.replaceChildren();
+    if (c) {
+      r.price.append(el('span', 'now', formatPrice(couponPrice(c, sale.price))), el('s', 'was', formatPrice(sale.price)));
+      r.price.dataset.coupon = chosen;
+    } else {
+      r.price.textContent = formatPrice(sale.price);
+      delete r.price.dataset.coupon;
+    }
+  }
+
+  function renderAllSales() {
+    for (const [sku, sale] of client.sales) renderSale(sku, sale);
+  }
+
+  // ---- coupon drops ----
+  const couponBox = document.getElementById('coupons');
+  const couponCards = new Map(); // coupon id -> {card, refs}
+  const claimOutcome = new Map(); // coupon id -> {status, text}
+
+  function couponState(info) {
+    const held = client.myCoupons.get(info.coupon);
+    const n = held ? held.claimed || 0 : 0;
+    if (info.gone || info.left === 0 || client.msUntil(info.ends) <= 0) {
+      return info.left === 0 ? 'gone' : 'closed';
+    }
+    if (n >= (info.per_user || 1)) return 'claimed';
+    return 'open';
+  }
+
+  function makeCouponCard(info) {
+    const card = el('article', 'coupon-card', null, { dataset: { testid: 'coupon', coupon: info.coupon } });
+    const value = el('div', 'coupon-value', null, { dataset: { testid: 'coupon-discount' } });
+    const body = el('div', 'coupon-body');
+    const title = el('h3', 'coupon-title', null, { dataset: { testid: 'coupon-title' } });
+    const terms = el('p', 'coupon-terms');
+    const meta = el('p', 'coupon-meta');
+    const left = el('span', 'coupon-left', null, { dataset: { testid: 'coupon-left' } });
+    const countdown = el('span', 'coupon-countdown', null, { dataset: { testid: 'coupon-countdown' } });
+    meta.append(left, countdown);
+    body.append(title, terms, meta);
+    const action = el('button', 'claim primary', 'Claim', { type: 'button', dataset: { testid: 'coupon-claim' } });
+    const status = el('p', 'claim-status', null, { role: 'status', dataset: { testid: 'claim-status' } });
+    card.append(value, body, action, status);
+    action.addEventListener('click', () => claim(info.coupon));
+    return { card, refs: { value, title, terms, left, countdown, action, status, pending: false } };
+  }
+
+  function renderCoupon(id) {
+    const info = client.coupons.get(id);
+    let c = couponCards.get(id);
+    if (!info) {
+      if (c) c.card.remove();
+      couponCards.delete(id);
+      return;
+    }
+    if (!c) {
+      c = makeCouponCard(info);
+      couponCards.set(id, c);
+      couponBox.prepend(c.card);
+    }
+    const r = c.refs;
+    const state = couponState(info);
+    // claimable coupons first; one that can no longer be claimed moves behind them
+    if ((state === 'gone' || state === 'closed') && c.card.dataset.state !== state && c.card.nextElementSibling) {
+      couponBox.append(c.card);
+    }
+    c.card.dataset.state = state;
+    r.value.textContent = discountText(info);
+    r.title.textContent = info.title || id;
+    r.terms.textContent = couponTerms(info, (sku) => (client.sales.get(sku) || {}).title || sku);
+    r.terms.hidden = !r.terms.textContent;
+    r.left.dataset.left = String(info.left);
+    r.left.dataset.quota = String(info.quota);
+    r.left.textContent = info.left > 0 ? `${info.left.toLocaleString('en-US')} / ${info.quota.toLocaleString('en-US')} left` : 'all claimed';
+    renderCouponClock(c, info, state);
+    const held = client.myCoupons.get(id);
+    const n = held ? held.claimed || 0 : 0;
+    r.action.textContent = r.pending ? 'Claiming…'
+      : state === 'claimed' ? 'Claimed ✓'
+        : state === 'gone' ? (n ? 'Claimed ✓' : 'All claimed')
+          : state === 'closed' ? (n ? 'Claimed ✓' : 'Ended')
+            : n ? 'Claim another' : 'Claim';
+    r.action.disabled = r.pending || state !== 'open';
+    const o = claimOutcome.get(id);
+    r.status.textContent = o ? o.text : '';
+    if (o) r.status.dataset.status = o.status;
+    else delete r.status.dataset.status;
+  }
+
+  function renderCouponClock(c, info, state) {
+    const ms = client.msUntil(info.ends);
+    const r = c.refs;
+    r.countdown.dataset.seconds = String(Math.max(0, Math.ceil(ms / 1000)));
+    r.countdown.textContent = state === 'gone' ? '' : ms > 0 && !info.gone ? `ends in ${formatCountdown(ms)}` : 'ended';
+  }
+
+  async function claim(id) {
+    const c = couponCards.get(id);
+    if (!c || c.refs.pending) return;
+    c.refs.pending = true;
+    renderCoupon(id);
+    let answer;
+    try {
+      answer = await client.claimCoupon(id);
+    } catch (e) {
+      answer = { status: e.code === 'timeout' ? 'timeout' : 'offline' };
+    }
+    claimOutcome.set(id, { status: answer.status, text: CLAIM_TEXT[answer.status] || answer.status });
+    const cur = couponCards.get(id);
+    if (cur) cur.refs.pending = false;
+    renderCoupon(id);
+  }
+
+  const goneTimers = new Map();
+  client.on('coupons', ({ coupon, info }) => {
+    renderCoupon(coupon);
+    // a coupon that can no longer be claimed stays a minute, greyed, then leaves the stage
+    if (info && info.gone && !goneTimers.has(coupon)) {
+      goneTimers.set(coupon, setTimeout(() => {
+        goneTimers.delete(coupon);
+        const cur = client.coupons.get(coupon);
+        if (cur && cur.gone) {
+          const c = couponCards.get(coupon);
+          if (c) c.card.remove();
+          couponCards.delete(coupon);
+        }
+      }, 60000));
+    }
+  });
+
+  // ---- the viewer's own coupons ----
+  const walletBox = byTestId('my-coupons');
+  const walletList = walletBox.querySelector('ul');
+  function renderWallet() {
+    const items = [...client.myCoupons.values()].filter((c) => (c.claimed || 0) > 0);
+    walletBox.hidden = items.length === 0;
+    walletList.replaceChildren(...items.map((c) => {
+      const free = Math.max(0, (c.claimed || 0) - (c.used || 0));
+      const li = el('li', `my-coupon${free ? '' : ' used'}`, null, {
+        dataset: { testid: 'my-coupon', coupon: c.coupon, claimed: String(c.claimed || 0), used: String(c.used || 0) },
+      });
+      li.append(el('strong', null, discountText(c)), el('span', null, c.title || c.coupon),
+        el('span', 'count', free ? (c.claimed > 1 ? `×${free}` : '') : 'used'));
+      return li;
+    }));
+    for (const id of couponCards.keys()) renderCoupon(id);
+    renderAllSales();
+  }
+  client.on('wallet', renderWallet);
+
+  // ---- this viewer's orders: reservations to pay, and how they ended ----
+  const ordersBox = byTestId('orders');
+  const orderRows = new Map(); // order id -> {li, refs}
+  let demoPay = true; // false once the server said it takes no demo payments (404)
+  const payOutcome = new Map(); // order id -> {status, text}
+
+  function orderState(info) {
+    if (info.state === 'reserved' && info.payBy && client.msUntil(info.payBy) <= 0) return 'overdue';
+    return info.state;
+  }
+
+  function renderOrder(id) {
+    const info = client.orders.get(id);
+    // orders with a checkout: reserved ones, and how they ended (plain `ok` orders are final at
+    // once and the sale card says so)
+    if (!info || (!info.payBy && info.state !== 'paid' && info.state !== 'expired')) return;
+    let row = orderRows.get(id);
+    if (!row) {
+      const li = el('li', 'order-row', null, { dataset: { testid: 'order', order: id } });
+      const what = el('div', 'order-what');
+      const title = el('strong', 'order-title');
+      const price = el('span', 'order-price', null, { dataset: { testid: 'order-price' } });
+      what.append(title, price);
+      const stateLine = el('p', 'order-state', null, { role: 'status', dataset: { testid: 'order-state' } });
+      const stateText = el('span');
+      const countdown = el('span', 'pay-countdown', null, { dataset: { testid: 'pay-countdown' } });
+      stateLine.append(stateText, countdown);
+      const buttons = el('div', 'order-actions');
+      const pay = el('button', 'primary pay', 'Pay', { type: 'button', dataset: { testid: 'pay' } });
+      const cancel = el('button', 'order-cancel', 'Cancel', { type: 'button', dataset: { testid: 'order-cancel' } });
+      buttons.append(pay, cancel);
+      const status = el('p', 'pay-status', null, { role: 'status', dataset: { testid: 'pay-status' } });
+      li.append(what, stateLine, buttons, status);
+      pay.addEventListener('click', () => payOrder(id));
+      cancel.addEventListener('click', () => cancelOrder(id));
+      ordersBox.querySelector('ul').prepend(li);
+      row = { li, refs: { title, price, stateText, countdown, pay, cancel, status, busy: false } };
+      orderRows.set(id, row);
+    }
+    const r = row.refs;
+    const state = orderState(info);
+    row.li.dataset.state = state;
+    const qty = info.qty && info.qty !== 1 ? `${info.qty} × ` : '';
+    r.title.textContent = `${qty}${info.title || info.sku || 'Order'}`;
+    r.price.replaceChildren();
+    if (typeof info.price === 'number') {
+      r.price.append(el('span', null, formatPrice(info.price)));
+      if (info.coupon && typeof info.listPrice === 'number' && info.listPrice !== info.price) {
+        r.price.append(el('s', 'was', formatPrice(info.listPrice)));
+      }
+    }
+    if (info.coupon) r.price.append(el('span', 'tag', 'coupon'));
+    r.stateText.textContent = ORDER_STATE_TEXT[state] || state;
+    renderOrderClock(row, info, state);
+    const open = state === 'reserved';
+    r.pay.hidden = !demoPay || !open;
+    r.pay.disabled = r.busy;
+    r.pay.textContent = r.busy ? 'Paying…' : 'Pay';
+    r.cancel.hidden = !open;
+    r.cancel.disabled = r.busy;
+    const o = payOutcome.get(id);
+    r.status.textContent = o ? o.text : !demoPay && open ? PAY_TEXT.off : '';
+    if (o) r.status.dataset.status = o.status;
+    ordersBox.hidden = orderRows.size === 0;
+  }
+
+  function renderOrderClock(row, info, state) {
+    const r = row.refs;
+    if (state === 'reserved') {
+      const ms = client.msUntil(info.payBy);
+      r.countdown.hidden = false;
+      r.countdown.dataset.seconds = String(Math.max(0, Math.ceil(ms / 1000)));
+      r.countdown.textContent = formatCountdown(ms);
+    } else {
+      r.countdown.hidden = true;
+      r.countdown.textContent = '';
+    }
+  }
+
+  client.on('orders', ({ order, info }) => {
+    renderOrder(order);
+    if (!client.sales.has(info.sku)) return; // the sale's card is gone: the order row says it
+    if (info.state === 'paid') setOutcome(info.sku, 'paid', `Paid! Order ${shortId(order)}`);
+    else if (info.state === 'expired') setOutcome(info.sku, 'expired', 'Not paid in time: the reservation expired.');
+    else if (info.state === 'cancelled' && info.payBy) setOutcome(info.sku, 'cancelled', 'Reservation cancelled.');
+  });
+
+  async function payOrder(id) {
+    const row = orderRows.get(id);
+    if (!row || row.refs.busy) return;
+    row.refs.busy = true;
+    renderOrder(id);
+    let outcome;
+    try {
+      const r = await fetch(`/demo/rooms/${encodeURIComponent(params.room)}/orders/${encodeURIComponent(id)}/pay`, {
+        method: 'POST', cache: 'no-store',
+      });
+      let body = {};
+      try { body = await r.json(); } catch (_) { /* not JSON */ }
+      if (r.status === 200) {
+        client.applyOrderState(id, 'paid');
+        outcome = { status: 'paid', text: PAY_TEXT[200] };
+      } else if (r.status === 404 || r.status === 405) {
+        // no demo shop on this server (tokens configured): payment happens in the shop's app
+        // (405: a server that leaves the path to its static files, GET and HEAD only)
+        demoPay = false;
+        outcome = null;
+      } else if (r.status === 409) {
+        if (body.status === 'expired' || body.status === 'cancelled') client.applyOrderState(id, body.status);
+        outcome = { status: 'conflict', text: fill(PAY_TEXT[409], { s: body.status || 'not payable' }) };
+      } else {
+        outcome = { status: String(r.status), text: PAY_TEXT[r.status] || `The shop answered ${r.status}.` };
+      }
+    } catch (_) {
+      outcome = { status: 'offline', text: PAY_TEXT.offline };
+    }
+    if (outcome) payOutcome.set(id, outcome);
+    row.refs.busy = false;
+    if (demoPay) renderOrder(id);
+    else for (const o of orderRows.keys()) renderOrder(o);
+  }
+
+  async function cancelOrder(id) {
+    const row = orderRows.get(id);
+    if (!row || row.refs.busy) return;
+    row.refs.busy = true;
+    renderOrder(id);
+    try {
+      const answer = await client.cancel(id);
+      if (answer.status !== 'ok' && answer.status !== 'already') {
+        payOutcome.set(id, { status: answer.status, text: `Not cancelled (${answer.status}).` });
+      }
+    } catch (e) {
+      payOutcome.set(id, { status: 'offline', text: PAY_TEXT.offline });
+    }
+    row.refs.busy = false;
+    renderOrder(id);
+  }
+
+  // countdowns: coupon windows and payment deadlines, on Redis's clock
+  setInterval(() => {
+    for (const [id, c] of couponCards) {
+      const info = client.coupons.get(id);
+      if (!info) continue;
+      const state = couponState(info);
+      if (c.card.dataset.state !== state) renderCoupon(id);
+      else renderCouponClock(c, info, state);
+    }
+    for (const [id, row] of orderRows) {
+      const info = client.orders.get(id);
+      if (!info) continue;
+      const state = orderState(info);
+      if (row.li.dataset.state !== state) renderOrder(id);
+      else renderOrderClock(row, info, state);
+    }
+  }, 250);
+
   // One tap of Buy / Join: the card shows it pending until the answer (or a failure) is in,
   // then describe(answer) gives the outcome's text.
   async function request(sku, send, describe) {
@@ -234,9 +622,12 @@ function main() {
   }
 
   function buy(sku) {
-    return request(sku, () => client.buy(sku), (answer) => {
+    const coupon = chosenCoupon(sku);
+    return request(sku, () => client.buy(sku, { coupon: coupon || undefined }), (answer) => {
       const sale = client.sales.get(sku);
-      return fill(ORDER_TEXT[answer.status] || answer.status, { o: shortId(answer.order), l: sale ? sale.limit : '' });
+      // the deadline on this device's clock (a countdown in this text would go stale)
+      const t = answer.pay_by ? new Date(Date.now() + client.msUntil(answer.pay_by)).toLocaleTimeString() : '';
+      return fill(ORDER_TEXT[answer.status] || answer.status, { o: shortId(answer.order), l: sale ? sale.limit : '', t });
     });
   }
 

@@ -30,7 +30,8 @@ local function num(v) return v and tonumber(v) or nil end
 
 -- The window closes: once (open goes 0 here and nowhere else).
 local function gone(id)
-  redis.call('HSET', ckey(id), 'open', '0')
+  -- (a hash that aged out is not made again: it would have no expiry)
+  if redis.call('EXISTS', ckey(id)) == 1 then redis.call('HSET', ckey(id), 'open', '0') end
   redis.call('SREM', KEYS[1], id)
   pub(pack('coupon_gone', {coupon = id}))
 end

@@ -17,7 +17,7 @@
 --     sales (sale {sku, title, price, stock, limit, total} or group_sale {sku, title,
 --     price, size, stock, ttl_s, teams, total}), entries (member {user} per banned
 --     joiner), secs (slow mode, when on), coupons (coupon {coupon, title, off or pct,
---     quota, left, per_user, ends, sku, min_price} per claimable coupon), due (the
+--     quota, left, per_user, ends, sku, min_price, used} per claimable coupon), due (the
 --     earliest payment deadline, 0: none), ts (Redis's clock)}
 -- An entry someone else wrote with fields that are no valid message is still
 -- listed (an empty string or -1 where a field is missing): the store's decoder
@@ -85,11 +85,12 @@ local coupons = {}
 for i, id in ipairs(redis.call('SMEMBERS', KEYS[9])) do
   if i > 100 then break end
   local c = redis.call('HMGET', prefix .. 'coupon:' .. id, 'title', 'off', 'pct', 'quota', 'left', 'per_user',
-    'ends', 'sku', 'min_price')
+    'ends', 'sku', 'min_price', 'used')
   if c[1] then
     coupons[#coupons + 1] = msg('coupon', {coupon = id, title = c[1], off = tonumber(c[2] or ''),
       pct = tonumber(c[3] or ''), quota = tonumber(c[4]), left = tonumber(c[5]), per_user = tonumber(c[6]),
-      ends = tonumber(c[7]), sku = c[8] and c[8] ~= '' and c[8] or nil, min_price = tonumber(c[9] or '0') > 0 and tonumber(c[9]) or nil})
+      ends = tonumber(c[7]), sku = c[8] and c[8] ~= '' and c[8] or nil, min_price = tonumber(c[9] or '0') > 0 and tonumber(c[9]) or nil,
+      used = tonumber(c[10] or '0')})
   end
 end
 local due = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')

@@ -4,7 +4,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareIds, newReq, byteLength, LivecartClient } from '../livecart.js';
+import { compareIds, newReq, byteLength, LivecartClient, couponPrice, couponApplies } from '../livecart.js';
 import {
   T, SCALE, URL1, URL2, makeClient, joined, waitFor, sleep, uniq, streamItems, states, closeAll,
   Shard, stopAllShards, Proxy, issueToken, tmpFile, publish, freePort, redisCommand,
@@ -390,4 +390,404 @@ test('moderation reaches the client: deleted comments and slow mode', async () =
   await waitFor(() => a.log.some(([t, m]) => t === 'error' && m.code === 'rate_limited'), { what: 'rate_limited' });
   s.send({ type: 'slow_mode', secs: 0 });
   assert.ok(SCALE > 0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Coupons and checkout. First without a server: a scripted socket says exactly what the protocol
+// says (PROTOCOL.md "Checkout" and "Coupon drops"), so each rule of the client is checked alone.
+
+/** A fake WebSocket class and the "server" behind it: every frame sent lands in srv.sent; a hello
+ * is answered with srv.welcome (plus the room); srv.say(m) sends a message to the newest socket. */
+function fakeServer(welcome = {}) {
+  const srv = { sockets: [], sent: [], welcome };
+  class FakeWS {
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.onopen = this.onmessage = this.onclose = this.onerror = null;
+      srv.sockets.push(this);
+      setTimeout(() => { if (this.readyState === 0) { this.readyState = 1; this.onopen && this.onopen(); } }, 0);
+    }
+    send(data) {
+      const m = JSON.parse(data);
+      srv.sent.push(m);
+      if (m.type === 'hello') {
+        setTimeout(() => this.deliver({
+          type: 'welcome', room: 'r', shard: 'fake:1', viewers: 1, likes: 0, last: '0-0', history: [], sales: [], ...srv.welcome,
+        }), 0);
+      }
+      if (srv.onFrame) srv.onFrame(m, this);
+    }
+    close() {
+      if (this.readyState === 3) return;
+      this.readyState = 3;
+      setTimeout(() => this.onclose && this.onclose({ code: 1000, reason: '' }), 0);
+    }
+    deliver(m) {
+      if (this.readyState === 1 && this.onmessage) this.onmessage({ data: JSON.stringify(m) });
+    }
+    drop() { // the connection breaks (no close frame)
+      this.readyState = 3;
+      if (this.onclose) this.onclose({ code: 1006, reason: '' });
+    }
+  }
+  srv.WebSocket = FakeWS;
+  srv.say = (m) => srv.sockets.at(-1).deliver(m);
+  srv.frames = (type) => srv.sent.filter((m) => m.type === type);
+  return srv;
+}
+
+function fakeClient(srv, opts = {}) {
+  const c = new LivecartClient({
+    room: 'r', user: 'ann', url: 'ws://fake.invalid/live', WebSocket: srv.WebSocket,
+    backoffBaseMs: 20, backoffMaxMs: 50, retryAfterMs: 1, ...opts,
+  });
+  c.log = [];
+  c.on('*', (ev, type) => { if (type !== 'message') c.log.push([type, ev]); });
+  return c;
+}
+
+const COUPON = { type: 'coupon', coupon: 'c5', title: '5 off', off: 500, quota: 10, left: 10, per_user: 1, ends: Date.now() + 60000 };
+
+test('unit: couponPrice and couponApplies compute as the server does', () => {
+  assert.equal(couponPrice({ off: 500 }, 1299), 799);
+  assert.equal(couponPrice({ off: 5000 }, 1299), 0, 'never below 0');
+  assert.equal(couponPrice({ pct: 15 }, 1299), 1104, '1299 * 85 / 100 = 1104.15, rounded down');
+  assert.equal(couponPrice({ pct: 90 }, 1), 0);
+  assert.equal(couponPrice(null, 1299), 1299);
+  assert.ok(couponApplies({ off: 1 }, 'mug', 100));
+  assert.ok(!couponApplies({ off: 1, sku: 'hat' }, 'mug', 100));
+  assert.ok(couponApplies({ off: 1, sku: 'mug', min_price: 100 }, 'mug', 100));
+  assert.ok(!couponApplies({ off: 1, min_price: 101 }, 'mug', 100));
+});
+
+test('unit: room coupons from the welcome, coupon, coupon_left and coupon_gone', async () => {
+  const srv = fakeServer({ coupons: [{ ...COUPON, left: 7 }] });
+  const c = fakeClient(srv);
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  assert.equal(c.coupons.get('c5').left, 7);
+  assert.equal(c.coupons.get('c5').quota, 10);
+  assert.equal(c.coupons.get('c5').gone, false);
+  assert.equal(c.coupons.get('c5').used, 0);
+  srv.say({ type: 'coupon', coupon: 'p20', title: '20%', pct: 20, quota: 3, left: 3, per_user: 2, ends: Date.now() + 5000, sku: 'mug', min_price: 1000 });
+  const p = c.coupons.get('p20');
+  assert.deepEqual([p.pct, p.off, p.per_user, p.sku, p.min_price, p.gone], [20, undefined, 2, 'mug', 1000, false]);
+  srv.say({ type: 'coupon_left', coupon: 'c5', left: 4, used: 2 });
+  assert.equal(c.coupons.get('c5').left, 4);
+  assert.equal(c.coupons.get('c5').used, 2);
+  srv.say({ type: 'coupon_left', coupon: 'nope', left: 1, used: 0 }); // unknown: ignored
+  assert.ok(!c.coupons.has('nope'));
+  srv.say({ type: 'coupon_gone', coupon: 'p20' });
+  assert.equal(c.coupons.get('p20').gone, true);
+  const evs = c.log.filter(([t]) => t === 'coupons').map(([, e]) => e.coupon);
+  assert.deepEqual(evs, ['c5', 'p20', 'c5', 'p20']);
+  assert.ok(c.log.some(([t]) => t === 'coupon_gone'), 'the raw message is emitted too');
+  // a reconnect whose welcome no longer lists c5: it is over
+  srv.welcome = { coupons: [] };
+  srv.sockets.at(-1).drop();
+  await waitFor(() => c.joined && srv.frames('hello').length === 2, { what: 'welcomed again' });
+  assert.equal(c.coupons.get('c5').gone, true);
+  c.close();
+});
+
+test('unit: a claim carries a req, is re-sent with the same req on unknown and unavailable, then counts', async () => {
+  const srv = fakeServer({ coupons: [COUPON] });
+  const c = fakeClient(srv);
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  const answers = ['unknown', 'unavailable', 'ok'];
+  srv.onFrame = (m, ws) => {
+    if (m.type === 'coupon_claim') {
+      const status = answers.shift();
+      setTimeout(() => ws.deliver({ type: 'claim', req: m.req, coupon: m.coupon, status, ...(status === 'ok' ? { left: 9 } : {}) }), 5);
+    }
+    if (m.type === 'coupons') {
+      setTimeout(() => ws.deliver({ type: 'my_coupons', coupons: [{ type: 'coupon', coupon: 'c5', title: '5 off', off: 500, ends: COUPON.ends, claimed: 1, used: 0 }] }), 5);
+    }
+  };
+  const answer = await c.claimCoupon('c5');
+  assert.equal(answer.status, 'ok');
+  const sent = srv.frames('coupon_claim');
+  assert.equal(sent.length, 3, 'unknown and unavailable are asked again');
+  assert.equal(new Set(sent.map((f) => f.req)).size, 1, 'always the same req');
+  assert.deepEqual(Object.keys(sent[0]).sort(), ['coupon', 'req', 'type']);
+  assert.equal(c.coupons.get('c5').left, 9, 'the answer says what is left');
+  assert.equal(c.myCoupons.get('c5').claimed, 1, 'counted at once');
+  await waitFor(() => srv.frames('coupons').length === 1, { what: 'the client asks for its coupons' });
+  await waitFor(() => c.log.some(([t]) => t === 'my_coupons'), { what: 'my_coupons' });
+  assert.equal(c.myCoupons.get('c5').claimed, 1);
+  assert.ok(c.log.some(([t]) => t === 'wallet'));
+  // a fresh tap is a fresh req
+  answers.push('limit');
+  assert.equal((await c.claimCoupon('c5')).status, 'limit');
+  assert.notEqual(srv.frames('coupon_claim').at(-1).req, sent[0].req);
+  c.close();
+});
+
+test('unit: a claim waiting when the connection drops is sent again after the welcome, same req', async () => {
+  const srv = fakeServer({ coupons: [COUPON] });
+  const c = fakeClient(srv);
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  let first = true;
+  srv.onFrame = (m, ws) => {
+    if (m.type !== 'coupon_claim') return;
+    if (first) { first = false; setTimeout(() => ws.drop(), 0); return; } // the answer is lost
+    setTimeout(() => ws.deliver({ type: 'claim', req: m.req, coupon: m.coupon, status: 'ok', left: 9 }), 0);
+  };
+  const answer = await c.claimCoupon('c5');
+  assert.equal(answer.status, 'ok');
+  const sent = srv.frames('coupon_claim');
+  assert.equal(sent.length, 2);
+  assert.equal(sent[0].req, sent[1].req);
+  assert.equal(srv.sockets.length, 2);
+  // a duplicate answer (both sends were answered) counts nothing twice
+  srv.say({ type: 'claim', req: sent[0].req, coupon: 'c5', status: 'ok', left: 9 });
+  assert.equal(c.myCoupons.get('c5').claimed, 1);
+  c.close();
+});
+
+test('unit: fetchMyCoupons sends one coupons frame at a time and asks again for late callers', async () => {
+  const srv = fakeServer();
+  const c = fakeClient(srv);
+  const early = c.fetchMyCoupons(); // offline: sent after the welcome
+  c.connect();
+  await waitFor(() => srv.frames('coupons').length === 1, { what: 'coupons sent after the welcome' });
+  const again = c.fetchMyCoupons(); // while the first is on its way
+  assert.equal(srv.frames('coupons').length, 1);
+  srv.say({ type: 'my_coupons', coupons: [] });
+  assert.deepEqual((await early).coupons, []);
+  await waitFor(() => srv.frames('coupons').length === 2, { what: 'asked again for the late caller' });
+  srv.say({ type: 'my_coupons', coupons: [{ type: 'coupon', coupon: 'x', title: 'X', pct: 10, ends: Date.now() + 1000, claimed: 2, used: 1 }] });
+  assert.equal((await again).coupons.length, 1);
+  assert.equal(c.myCoupons.get('x').claimed, 2);
+  // an `unavailable` error while one is out: asked again (it only reads)
+  const third = c.fetchMyCoupons();
+  srv.say({ type: 'error', code: 'unavailable', message: 'redis down' });
+  await waitFor(() => srv.frames('coupons').length === 4, { what: 'asked again after unavailable' });
+  srv.say({ type: 'my_coupons', coupons: [] });
+  await third;
+  assert.equal(c.myCoupons.size, 0);
+  const pending = c.fetchMyCoupons();
+  c.close();
+  await assert.rejects(pending, (e) => e.code === 'closed');
+});
+
+test('unit: usableCoupons: held, unused, for this sku and price, best first', async () => {
+  const srv = fakeServer();
+  const c = fakeClient(srv);
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  const ends = Date.now() + 60000;
+  srv.say({ type: 'my_coupons', coupons: [
+    { type: 'coupon', coupon: 'a', title: 'A', off: 100, ends, claimed: 1, used: 0 },
+    { type: 'coupon', coupon: 'b', title: 'B', pct: 50, ends, claimed: 1, used: 0 },
+    { type: 'coupon', coupon: 'used', title: 'U', off: 900, ends, claimed: 1, used: 1 },
+    { type: 'coupon', coupon: 'hat', title: 'H', off: 900, ends, claimed: 1, used: 0, sku: 'hat' },
+    { type: 'coupon', coupon: 'rich', title: 'R', off: 900, ends, claimed: 1, used: 0, min_price: 5000 },
+    { type: 'coupon', coupon: 'old', title: 'O', off: 900, ends: Date.now() - 25 * 3600 * 1000, claimed: 1, used: 0 },
+  ] });
+  assert.deepEqual(c.usableCoupons('mug', 1000).map((x) => x.coupon), ['b', 'a']);
+  assert.deepEqual(c.usableCoupons('mug', 150).map((x) => x.coupon), ['a', 'b'], '150-100=50 < 150/2=75');
+  assert.deepEqual(c.usableCoupons('hat', 1000).map((x) => x.coupon), ['hat', 'b', 'a']);
+  assert.deepEqual(c.usableCoupons('mug', 5000).map((x) => x.coupon), ['b', 'rich', 'a'], '2500 < 4100 < 4900');
+  c.close();
+});
+
+test('unit: a buy with a coupon is reserved, counted, then paid; final states stay final', async () => {
+  const srv = fakeServer({ sales: [{ type: 'sale', sku: 'mug', title: 'Mug', price: 1299, stock: 5, total: 5, limit: 2, pay_s: 300 }] });
+  const c = fakeClient(srv);
+  const moves = []; // (the info objects are live: keep what each event said)
+  c.on('orders', (e) => moves.push(`${e.order}:${e.info.state}`));
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  assert.equal(c.sales.get('mug').payS, 300);
+  srv.say({ type: 'my_coupons', coupons: [{ type: 'coupon', coupon: 'c5', title: '5 off', off: 500, ends: Date.now() + 60000, claimed: 1, used: 0 }] });
+  const payBy = Date.now() + 300000;
+  srv.onFrame = (m, ws) => {
+    if (m.type === 'coupons') setTimeout(() => ws.deliver({ type: 'my_coupons', coupons: [...c.myCoupons.values()] }), 0);
+    if (m.type === 'buy') {
+      setTimeout(() => ws.deliver({
+        type: 'order', req: m.req, sku: m.sku, status: 'reserved', order: m.req === 'r2' ? '2-0' : '1-0', qty: 1, left: 4,
+        pay_by: payBy, price: m.coupon ? 799 : 1299, ...(m.coupon ? { coupon: m.coupon } : {}),
+      }), 0);
+    }
+  };
+  const o = await c.buy('mug', { coupon: 'c5', req: 'r1' });
+  assert.equal(o.status, 'reserved');
+  assert.equal(srv.frames('buy')[0].coupon, 'c5');
+  const info = c.orders.get('1-0');
+  assert.deepEqual([info.state, info.price, info.listPrice, info.coupon, info.payBy, info.title], ['reserved', 799, 1299, 'c5', payBy, 'Mug']);
+  assert.equal(c.myCoupons.get('c5').used, 1, 'the coupon is used at once');
+  assert.deepEqual(c.usableCoupons('mug', 1299), []);
+  await waitFor(() => srv.frames('coupons').length >= 1, { what: 'the wallet asked again' });
+  assert.ok(Math.abs(c.msUntil(payBy) - 300000) < 2000, 'the countdown starts near pay_s');
+  srv.say({ type: 'paid', order: '1-0', sku: 'mug', qty: 1 });
+  assert.equal(c.orders.get('1-0').state, 'paid');
+  // the same req again answers `reserved` (its first answer): the order stays paid
+  await c.buy('mug', { coupon: 'c5', req: 'r1' });
+  assert.equal(c.orders.get('1-0').state, 'paid');
+  srv.say({ type: 'expired', order: '1-0', sku: 'mug', qty: 1 }); // cannot follow paid
+  assert.equal(c.orders.get('1-0').state, 'paid');
+  // a second reservation expires: the coupon-less one; an unknown order's event is recorded
+  await c.buy('mug', { req: 'r2' });
+  assert.equal(srv.frames('buy').at(-1).coupon, undefined, 'no coupon key without a coupon');
+  srv.say({ type: 'expired', order: '2-0', sku: 'mug', qty: 1 });
+  assert.equal(c.orders.get('2-0').state, 'expired');
+  srv.say({ type: 'paid', order: '2-0', sku: 'mug', qty: 1 });
+  assert.equal(c.orders.get('2-0').state, 'expired', 'expired is final');
+  srv.say({ type: 'paid', order: '9-0', sku: 'mug', qty: 3 });
+  assert.deepEqual([c.orders.get('9-0').state, c.orders.get('9-0').qty], ['paid', 3]);
+  assert.deepEqual(moves, ['1-0:reserved', '1-0:paid', '2-0:reserved', '2-0:expired', '9-0:paid']);
+  // a cancel answered ok: cancelled (and the wallet is asked, a coupon may be back)
+  srv.onFrame = (m, ws) => {
+    if (m.type === 'coupons') setTimeout(() => ws.deliver({ type: 'my_coupons', coupons: [] }), 0);
+    if (m.type === 'cancel') setTimeout(() => ws.deliver({ type: 'cancelled', order: m.order, status: 'ok', sku: 'mug', qty: 1, left: 5 }), 0);
+  };
+  const before = srv.frames('coupons').length;
+  assert.equal((await c.cancel('1-0')).status, 'ok');
+  assert.equal(c.orders.get('1-0').state, 'cancelled');
+  await waitFor(() => srv.frames('coupons').length > before, { what: 'the wallet asked after the cancel' });
+  // the page learnt of a payment over HTTP
+  c.applyOrderState('3-0', 'paid');
+  assert.equal(c.orders.get('3-0').state, 'paid');
+  c.close();
+});
+
+test('unit: openSale sends pay_s; dropCoupon resolves on the room\'s coupon and rejects on bad_request', async () => {
+  const srv = fakeServer();
+  const c = fakeClient(srv, { user: 'sam', role: 'streamer' });
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  srv.onFrame = (m, ws) => {
+    if (m.type === 'sale_open') setTimeout(() => ws.deliver({ type: 'sale', sku: m.sku, title: m.title, price: m.price, stock: m.stock, limit: 1, pay_s: m.pay_s }), 0);
+    if (m.type === 'coupon_drop') {
+      if (m.coupon === 'dup') setTimeout(() => ws.deliver({ type: 'error', code: 'bad_request', message: 'coupon in use' }), 0);
+      else setTimeout(() => ws.deliver({ ...m, type: 'coupon', left: m.quota, per_user: m.per_user ?? 1, ends: Date.now() + m.secs * 1000 }), 0);
+    }
+  };
+  const sale = await c.openSale({ sku: 'mug', title: 'Mug', price: 100, stock: 2, pay_s: 60 });
+  assert.equal(srv.frames('sale_open')[0].pay_s, 60);
+  assert.equal(sale.pay_s, 60);
+  assert.equal(c.sales.get('mug').payS, 60);
+  await c.openSale({ sku: 'hat', title: 'Hat', price: 100, stock: 2 });
+  assert.equal('pay_s' in srv.frames('sale_open')[1], false);
+  assert.equal(c.sales.get('hat').payS, null);
+  const dropped = await c.dropCoupon({ coupon: 'c1', title: 'One', pct: 10, quota: 5, secs: 30, sku: 'mug' });
+  assert.equal(dropped.coupon, 'c1');
+  assert.deepEqual(srv.frames('coupon_drop')[0], { type: 'coupon_drop', coupon: 'c1', title: 'One', quota: 5, secs: 30, pct: 10, sku: 'mug' });
+  assert.equal(c.coupons.get('c1').left, 5);
+  await assert.rejects(c.dropCoupon({ coupon: 'dup', title: 'D', off: 1, quota: 1, secs: 5 }), (e) => e.code === 'bad_request');
+  c.close();
+});
+
+test('unit: serverNow follows Redis\'s clock from live items, not from history', async () => {
+  const srv = fakeServer({ history: [{ type: 'comment', id: '1-0', user: 'x', text: 'old', ts: 1 }] });
+  const c = fakeClient(srv);
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  assert.equal(c.clockOffsetMs, 0, 'history says nothing about the clock');
+  const ahead = 120000;
+  srv.say({ type: 'comment', id: `${Date.now() + ahead}-0`, user: 'x', text: 'now', ts: Date.now() + ahead });
+  assert.ok(Math.abs(c.clockOffsetMs - ahead) < 1000, `offset ${c.clockOffsetMs}`);
+  assert.ok(Math.abs(c.msUntil(Date.now() + ahead + 5000) - 5000) < 1000);
+  c.close();
+});
+
+// ---- the same against real shards: both shards, the demo payment endpoint of open mode ----
+
+async function demoPay(url, room, order) {
+  const base = url.replace(/^ws/, 'http').replace(/\/live$/, '');
+  const r = await fetch(`${base}/demo/rooms/${room}/orders/${order}/pay`, { method: 'POST' });
+  let body = null;
+  try { body = await r.json(); } catch (_) { /* no JSON */ }
+  return { status: r.status, body };
+}
+
+test('coupons and checkout on real shards: drop, claim, redeem in a reservation, pay, expire, give back', async () => {
+  const room = uniq('chk');
+  const s = await joined(makeClient({ room, user: 'sam', role: 'streamer', url: URL1 }));
+  const a = await joined(makeClient({ room, user: 'ann', url: URL2 }));
+  const b = await joined(makeClient({ room, user: 'bob', url: URL1 }));
+  const cy = await joined(makeClient({ room, user: 'cy', url: URL2 }));
+  await assert.rejects(a.dropCoupon({ coupon: 'x', title: 'x', off: 1, quota: 1, secs: 5 }), (e) => e.code === 'forbidden');
+  const dropped = await s.dropCoupon({ coupon: 'off3', title: '3.00 off', off: 300, quota: 2, secs: 60 });
+  assert.equal(dropped.type, 'coupon');
+  assert.equal(dropped.left, 2);
+  assert.equal(dropped.per_user, 1);
+  assert.ok(dropped.ends > Date.now() + 50000 && dropped.ends < Date.now() + 70000, `ends ${dropped.ends}`);
+  await assert.rejects(s.dropCoupon({ coupon: 'off3', title: 'again', off: 1, quota: 1, secs: 5 }), (e) => e.code === 'bad_request');
+  await waitFor(() => a.coupons.get('off3') && b.coupons.get('off3'), { what: 'the coupon on both shards' });
+
+  // claims: ok, then limit (per_user 1); the quota of 2 runs out at the second user
+  const ca = await a.claimCoupon('off3');
+  assert.equal(ca.status, 'ok', JSON.stringify(ca));
+  assert.equal((await a.claimCoupon('off3')).status, 'limit');
+  const fixed = newReq();
+  const cb = await b.claimCoupon('off3', { req: fixed });
+  assert.equal(cb.status, 'ok');
+  assert.equal((await b.claimCoupon('off3', { req: fixed })).status, 'ok', 'the same req, the same answer');
+  assert.equal((await cy.claimCoupon('off3')).status, 'gone');
+  for (const c of [s, a, b, cy]) {
+    await waitFor(() => c.coupons.get('off3').left === 0 && c.coupons.get('off3').gone, { what: `${c.user}: coupon gone` });
+  }
+  for (const c of [s, a, cy]) {
+    await waitFor(() => c.log.filter(([t, m]) => t === 'coupon_gone' && m.coupon === 'off3').length === 1, { what: `${c.user}: one coupon_gone` });
+  }
+  const wa = await a.fetchMyCoupons();
+  assert.equal(wa.coupons.length, 1);
+  assert.deepEqual([wa.coupons[0].coupon, wa.coupons[0].claimed, wa.coupons[0].used, wa.coupons[0].off], ['off3', 1, 0, 300]);
+  assert.deepEqual((await cy.fetchMyCoupons()).coupons, []);
+
+  // a checkout sale: reserved with the coupon's price, pay_by about pay_s away
+  const sale = await s.openSale({ sku: 'lamp', title: 'Lamp', price: 1299, stock: 3, limit: 1, pay_s: 30 });
+  assert.equal(sale.pay_s, 30);
+  await waitFor(() => a.sales.get('lamp') && b.sales.get('lamp'), { what: 'the sale' });
+  assert.equal(a.sales.get('lamp').payS, 30);
+  assert.equal((await cy.buy('lamp', { coupon: 'off3' })).status, 'coupon_invalid', 'cy holds none');
+  const ob = await b.buy('lamp', { coupon: 'off3' }); // bob's will expire
+  assert.equal(ob.status, 'reserved', JSON.stringify(ob));
+  const oa = await a.buy('lamp', { coupon: 'off3' });
+  assert.equal(oa.status, 'reserved', JSON.stringify(oa));
+  assert.equal(oa.price, 999);
+  assert.equal(oa.coupon, 'off3');
+  assert.equal(oa.qty, 1);
+  assert.ok(oa.pay_by > Date.now() + 25000 && oa.pay_by < Date.now() + 35000, `pay_by ${oa.pay_by}`);
+  assert.equal(a.orders.get(oa.order).state, 'reserved');
+  assert.equal((await a.buy('lamp', { coupon: 'off3' })).status, 'limit', 'limit before coupon');
+  await waitFor(() => s.sales.get('lamp').left === 1, { what: 'stock 1 for the streamer' });
+  await waitFor(() => s.coupons.get('off3').used === 2, { what: 'coupon_left.used 2 for the streamer' });
+  await waitFor(() => a.myCoupons.get('off3') && a.myCoupons.get('off3').used === 1, { what: 'ann: used 1' });
+
+  // pay (the demo shop of open mode), on the other shard than ann's: she hears `paid`
+  const paid = await demoPay(URL1, room, oa.order);
+  assert.equal(paid.status, 200, JSON.stringify(paid));
+  assert.deepEqual(paid.body, { order: oa.order, status: 'paid' });
+  await waitFor(() => a.log.some(([t, m]) => t === 'paid' && m.order === oa.order), { what: 'paid on ann' });
+  assert.equal(a.orders.get(oa.order).state, 'paid');
+  assert.equal((await demoPay(URL2, room, oa.order)).status, 200, 'paying again is idempotent');
+  assert.equal((await demoPay(URL1, room, '1-0')).status, 404, 'no such order');
+  // the same req again: its first answer (reserved) although the order is paid now
+  const again = await a.buy('lamp', { req: a.rec.frames('buy').find((f) => f.coupon === 'off3').req });
+  assert.equal(again.order, oa.order);
+  assert.equal(a.orders.get(oa.order).state, 'paid');
+
+  // bob does not pay: expired within about a tick and a second after pay_by; stock and coupon back
+  await waitFor(() => b.log.some(([t, m]) => t === 'expired' && m.order === ob.order), { timeout: 40000 * SCALE, interval: 100, what: 'expired on bob' });
+  const late = Date.now() - ob.pay_by;
+  assert.ok(late < 3000 * SCALE, `expired ${late} ms after pay_by`);
+  assert.equal(b.orders.get(ob.order).state, 'expired');
+  await waitFor(() => s.sales.get('lamp').left === 2, { what: 'stock back to 2' });
+  await waitFor(() => b.myCoupons.get('off3') && b.myCoupons.get('off3').used === 0, { what: 'bob has his coupon back' });
+  await waitFor(() => s.coupons.get('off3').used === 1, { what: 'used back to 1 for the streamer' });
+  const tooLate = await demoPay(URL2, room, ob.order);
+  assert.equal(tooLate.status, 409);
+  assert.equal(tooLate.body.status, 'expired');
+  // and a cancelled reservation gives it back too
+  const ob2 = await b.buy('lamp', { coupon: 'off3' });
+  assert.equal(ob2.status, 'reserved');
+  assert.equal((await b.cancel(ob2.order)).status, 'ok');
+  assert.equal(b.orders.get(ob2.order).state, 'cancelled');
+  await waitFor(() => b.myCoupons.get('off3').used === 0 && b.myCoupons.get('off3').claimed === 1, { what: 'bob: coupon back after the cancel' });
 });
