@@ -188,6 +188,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             conn_free(c);
         }
         return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* a connect still pending when the context goes away (the end of a
+         * run) gets neither CONNECTION_ERROR nor CLOSED: free it here */
+        if (c && !c->in_connect) {
+            lws_set_opaque_user_data(wsi, NULL);
+            cl->st.failed++;
+            if (c->ops->on_close) c->ops->on_close(c, 0, "closed before connecting");
+            conn_free(c);
+        }
+        return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (c) {
             lws_set_opaque_user_data(wsi, NULL);
@@ -224,8 +234,10 @@ lt_client_t *lt_client_create(uv_loop_t *loop) {
     info.protocols = cl->protocols;
     info.options = LWS_SERVER_OPTION_LIBUV;
     info.foreign_loops = cl->loops;
-    info.timeout_secs = 30;
-    info.connect_timeout_secs = 30;
+    /* a handshake that takes this long on loopback is stuck (a shard killed
+     * mid-accept): fail it, so that the scenario's retry logic reconnects */
+    info.timeout_secs = 10;
+    info.connect_timeout_secs = 10;
     cl->ctx = cl->wbuf ? lws_create_context(&info) : NULL;
     if (!cl->ctx) {
         free(cl->wbuf);

@@ -53,6 +53,12 @@ struct lt_run {
     int sample;     /* decode and check every Nth viewer */
     int inflight;
     long stock, limit, qty;
+    int pay_s;        /* sale: sell by reservation, pay within this many seconds (0: off) */
+    double pay_ratio; /* sale --pay-s: the share of reservations the shop pays */
+    char *api_key;    /* --api-key-file or LIVECART_API_KEY (owned); NULL: none */
+    long quota, per_user; /* coupon: coupons dropped, most one user may hold */
+    int window;       /* coupon: the claim window, seconds */
+    int retry;        /* coupon: some claimers reconnect mid-race and claim again */
     double ramp;    /* connections per second, 0: as fast as possible */
     const char *json_path;
     int server_pid;
@@ -92,7 +98,7 @@ void lt_count_error(lt_run_t *run, const lc_msg_t *m);
 /* Puts p50..max of h into obj (microseconds). */
 void lt_hist_json(json_t *obj, const char *key, const lt_hist_t *h);
 
-extern const lt_scenario_t lt_scenario_sale;
+extern const lt_scenario_t lt_scenario_sale, lt_scenario_coupon;
 extern const lt_scenario_t lt_scenario_watch, lt_scenario_churn, lt_scenario_storm, lt_scenario_idle;
 
 #endif

@@ -16,8 +16,8 @@
 
 #include "lt.h"
 
-static const lt_scenario_t *const scenarios[] = {&lt_scenario_watch, &lt_scenario_sale, &lt_scenario_storm,
-                                                 &lt_scenario_churn, &lt_scenario_idle};
+static const lt_scenario_t *const scenarios[] = {&lt_scenario_watch, &lt_scenario_sale, &lt_scenario_coupon,
+                                                 &lt_scenario_storm, &lt_scenario_churn, &lt_scenario_idle};
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -28,6 +28,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "\noptions:\n"
             "  --url ws://HOST:PORT/live  a shard (repeat to spread over shards; default 127.0.0.1:8080)\n"
+            "  --shards URL,URL,... the same as one --url per shard\n"
             "  --src-addrs N        source addresses 127.0.0.1 .. 127.0.0.N (more than 64k connections)\n"
             "  --format json|msgpack|mixed   (default mixed: every other connection)\n"
             "  --room NAME          room (prefix when --rooms > 1; default: a fresh name)\n"
@@ -58,6 +59,18 @@ static void usage(FILE *f) {
             "                       --url (use {room} in its path), the publisher on --pub-url\n"
             "  --stock N --limit N --qty N --inflight N   sale: stock, per-user limit, units per\n"
             "                       buy, buys kept in flight per buyer (0: one buy and its retry)\n"
+            "  --pay-s S            sale: sell by reservation, to be paid within S s (30-3600): the\n"
+            "                       run waits until every reservation is paid or expired\n"
+            "  --pay-ratio P        sale --pay-s: the share of reservations the shop pays (0-1,\n"
+            "                       default 0.5), through POST /api/rooms/R/orders/O/paid with the\n"
+            "                       API key, else the open-mode demo shop /demo/rooms/R/orders/O/pay\n"
+            "  --api-key-file FILE  the shop's API key (default: $LIVECART_API_KEY); with a key the\n"
+            "                       end also checks each room's stock through GET /api/rooms/R\n"
+            "  --quota Q --per-user K --window S   coupon: coupons dropped (default 100), most one\n"
+            "                       user may hold (default 1), claim window in s (default 60)\n"
+            "  --retry              coupon: every 10th claimer drops its connection right after its\n"
+            "                       first claim, reconnects to the next shard and claims again with\n"
+            "                       the same req: the answer must be the first decision\n"
             "  --json FILE          write the report as JSON\n"
             "  --server-pid PID     report the server's CPU time and RSS\n");
 }
@@ -154,6 +167,17 @@ void lt_finish(lt_run_t *run) {
                                (json_int_t)run->qty, "rate", run->rate, "like_rate", run->like_rate,
                                "churn", run->churn, "size", run->size);
     if (run->resume) json_object_set_new(params, "resume", json_true());
+    if (run->pay_s) {
+        json_object_set_new(params, "pay_s", json_integer(run->pay_s));
+        json_object_set_new(params, "pay_ratio", json_real(run->pay_ratio));
+        json_object_set_new(params, "api_key", json_boolean(run->api_key != NULL));
+    }
+    if (run->sc == &lt_scenario_coupon) {
+        json_object_set_new(params, "quota", json_integer((json_int_t)run->quota));
+        json_object_set_new(params, "per_user", json_integer((json_int_t)run->per_user));
+        json_object_set_new(params, "window_s", json_integer(run->window));
+        json_object_set_new(params, "retry", json_boolean(run->retry));
+    }
     json_object_set_new(params, "format",
                         json_string(run->fmt < 0 ? "mixed" : run->fmt ? "msgpack" : "json"));
     json_object_set_new(report, "params", params);
@@ -228,20 +252,60 @@ static void raise_nofile(int want) {
                 (long)rl.rlim_cur, want);
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+static int add_target(lt_run_t *run, const char *url) {
+    if (run->ntargets == LT_MAX_TARGETS || lt_target_parse(&run->targets[run->ntargets], url)) {
+        fprintf(stderr, "bad --url %s (at most %d)\n", url, LT_MAX_TARGETS);
+        return -1;
     }
-    lt_run_t *run = calloc(1, sizeof(*run));
-    if (!run) return 1;
-    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
-        if (!strcmp(argv[1], scenarios[i]->name)) run->sc = scenarios[i];
-    if (!run->sc) {
-        fprintf(stderr, "unknown scenario '%s'\n", argv[1]);
-        usage(stderr);
-        return 2;
+    run->ntargets++;
+    return 0;
+}
+
+/* --shards URL,URL,...: one target each. */
+static int add_shards(lt_run_t *run, const char *list) {
+    char buf[2048];
+    snprintf(buf, sizeof(buf), "%s", list);
+    char *save = NULL;
+    for (char *u = strtok_r(buf, ",", &save); u; u = strtok_r(NULL, ",", &save))
+        if (add_target(run, u) != 0) return -1;
+    return 0;
+}
+
+/* The API key: the file's content minus one trailing newline, as the
+ * server reads it, else $LIVECART_API_KEY. Returns 0 or -1. */
+static int load_api_key(lt_run_t *run, const char *path) {
+    if (!path) {
+        const char *env = getenv("LIVECART_API_KEY");
+        if (env && *env && !(run->api_key = strdup(env))) return -1;
+        return 0;
     }
+    FILE *f = fopen(path, "r");
+    if (!f) return fprintf(stderr, "cannot read --api-key-file %s\n", path), -1;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err) return fprintf(stderr, "cannot read --api-key-file %s\n", path), -1;
+    buf[n] = '\0';
+    if (n && buf[n - 1] == '\n') buf[--n] = '\0';
+    if (!n || strpbrk(buf, "\r\n")) return fprintf(stderr, "--api-key-file %s: not one line\n", path), -1;
+    run->api_key = strdup(buf);
+    return run->api_key ? 0 : -1;
+}
+
+/* The checkout and coupon options, checked against the scenario. */
+static int check_commerce_opts(lt_run_t *run, const char *keyfile) {
+    if (run->pay_s && (run->sc != &lt_scenario_sale || run->pay_s < 30 || run->pay_s > 3600))
+        return fprintf(stderr, "--pay-s is for the sale scenario, 30..3600\n"), -1;
+    if (run->pay_ratio < 0 || run->pay_ratio > 1) return fprintf(stderr, "--pay-ratio 0..1\n"), -1;
+    if (run->quota < 1 || run->quota > 1000000 || run->per_user < 1 || run->per_user > 100 || run->window < 5 ||
+        run->window > 3600)
+        return fprintf(stderr, "--quota 1..1000000, --per-user 1..100, --window 5..3600\n"), -1;
+    return load_api_key(run, keyfile);
+}
+
+/* The defaults every scenario starts from. */
+static void set_defaults(lt_run_t *run) {
     run->fmt = -1;
     run->rooms = 1;
     run->conns = 100;
@@ -252,10 +316,20 @@ int main(int argc, char **argv) {
     run->rate = 10;
     run->like_rate = 5;
     run->churn = 10;
+    run->pay_ratio = 0.5;
+    run->quota = 100;
+    run->per_user = 1;
+    run->window = 60;
     snprintf(run->room, sizeof(run->room), "load-%d-%ld", (int)getpid(), (long)time(NULL) % 100000);
+}
+
+/* Reads the options after the scenario's name. Returns 0, or the exit
+ * status of a bad command line. */
+static int parse_opts(lt_run_t *run, int argc, char **argv, const char **keyfile) {
     enum { O_URL = 256, O_SRC, O_FMT, O_ROOM, O_ROOMS, O_CONNS, O_DUR, O_RAMP, O_STOCK, O_LIMIT,
            O_QTY, O_INFL, O_JSON, O_PID, O_RATE, O_LRATE, O_SIZE, O_CHURN, O_STRICT, O_SAMPLE,
-           O_PROTO, O_PUB, O_RESUME };
+           O_PROTO, O_PUB, O_RESUME, O_SHARDS, O_PAY_S, O_PAY_RATIO, O_KEYFILE, O_QUOTA, O_PER_USER,
+           O_WINDOW, O_RETRY };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},     {"src-addrs", 1, 0, O_SRC}, {"format", 1, 0, O_FMT},
         {"room", 1, 0, O_ROOM},   {"rooms", 1, 0, O_ROOMS},   {"conns", 1, 0, O_CONNS},
@@ -264,18 +338,28 @@ int main(int argc, char **argv) {
         {"json", 1, 0, O_JSON},   {"server-pid", 1, 0, O_PID}, {"rate", 1, 0, O_RATE},
         {"like-rate", 1, 0, O_LRATE}, {"size", 1, 0, O_SIZE},  {"churn", 1, 0, O_CHURN},
         {"strict", 0, 0, O_STRICT}, {"sample", 1, 0, O_SAMPLE}, {"proto", 1, 0, O_PROTO},
-        {"pub-url", 1, 0, O_PUB}, {"resume", 0, 0, O_RESUME},
+        {"pub-url", 1, 0, O_PUB}, {"resume", 0, 0, O_RESUME}, {"shards", 1, 0, O_SHARDS},
+        {"pay-s", 1, 0, O_PAY_S}, {"pay-ratio", 1, 0, O_PAY_RATIO}, {"api-key-file", 1, 0, O_KEYFILE},
+        {"quota", 1, 0, O_QUOTA}, {"per-user", 1, 0, O_PER_USER}, {"window", 1, 0, O_WINDOW},
+        {"retry", 0, 0, O_RETRY},
         {0, 0, 0, 0}};
     int o;
     optind = 2;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
         case O_URL:
-            if (run->ntargets == LT_MAX_TARGETS || lt_target_parse(&run->targets[run->ntargets++], optarg)) {
-                fprintf(stderr, "bad --url %s\n", optarg);
-                return 2;
-            }
+            if (add_target(run, optarg) != 0) return 2;
             break;
+        case O_SHARDS:
+            if (add_shards(run, optarg) != 0) return 2;
+            break;
+        case O_PAY_S: run->pay_s = atoi(optarg); break;
+        case O_PAY_RATIO: run->pay_ratio = atof(optarg); break;
+        case O_KEYFILE: *keyfile = optarg; break;
+        case O_QUOTA: run->quota = atol(optarg); break;
+        case O_PER_USER: run->per_user = atol(optarg); break;
+        case O_WINDOW: run->window = atoi(optarg); break;
+        case O_RETRY: run->retry = 1; break;
         case O_SRC: {
             int n = atoi(optarg);
             if (n < 1 || n > LT_MAX_SRCS) return fprintf(stderr, "--src-addrs 1..%d\n", LT_MAX_SRCS), 2;
@@ -311,6 +395,11 @@ int main(int argc, char **argv) {
         default: usage(stderr); return 2;
         }
     }
+    return 0;
+}
+
+/* Options that only make sense together. Returns 0, or the exit status. */
+static int check_opts(lt_run_t *run, const char *keyfile) {
     if (!run->ntargets) lt_target_parse(&run->targets[run->ntargets++], "ws://127.0.0.1:8080/live");
     if (run->raw && !run->pub_target.port) return fprintf(stderr, "--proto raw needs --pub-url\n"), 2;
     if (run->resume && (run->raw || (run->sc != &lt_scenario_watch && run->sc != &lt_scenario_churn)))
@@ -325,6 +414,28 @@ int main(int argc, char **argv) {
         }
     }
     if (run->conns < 1 || run->duration <= 0) return fprintf(stderr, "bad --conns/--duration\n"), 2;
+    return check_commerce_opts(run, keyfile) != 0 ? 2 : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    lt_run_t *run = calloc(1, sizeof(*run));
+    if (!run) return 1;
+    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+        if (!strcmp(argv[1], scenarios[i]->name)) run->sc = scenarios[i];
+    if (!run->sc) {
+        fprintf(stderr, "unknown scenario '%s'\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    set_defaults(run);
+    const char *keyfile = NULL;
+    int rc = parse_opts(run, argc, argv, &keyfile);
+    if (rc == 0) rc = check_opts(run, keyfile);
+    if (rc != 0) return rc;
     raise_nofile(run->conns);
 
     uv_loop_t loop;
@@ -342,8 +453,10 @@ int main(int argc, char **argv) {
     if (run->server_pid > 0 && proc_stats(run->server_pid, &run->server_cpu0, &run->server_rss0) != 0)
         fprintf(stderr, "warning: cannot read /proc/%d\n", run->server_pid);
     uv_timer_start(&run->progress, on_progress, 1000, 1000);
-    /* every scenario stops by itself: at the latest after duration + 60 s */
-    uv_timer_start(&run->stop, on_hard_stop, (uint64_t)(run->duration * 1000) + 60000, 0);
+    /* every scenario stops by itself: at the latest after duration + 60 s, plus the time to pay
+     * that reservations have (the run waits for their expiry) */
+    uv_timer_start(&run->stop, on_hard_stop, (uint64_t)(run->duration * 1000) + 60000 + (uint64_t)run->pay_s * 1000,
+                   0);
     if (run->sc->start(run) != 0) return 1;
     uv_run(&loop, UV_RUN_DEFAULT);
     int failed = run->failed;
@@ -351,6 +464,7 @@ int main(int argc, char **argv) {
     lt_client_free(run->cl);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
+    free(run->api_key);
     free(run);
     return failed ? 1 : 0;
 }

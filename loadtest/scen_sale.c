@@ -16,6 +16,12 @@
  * --inflight K (throughput): each buyer keeps K buys in flight (new req
  *   each) for --duration seconds; reports buys/s and buy latency. Give the
  *   server a --buy-rate/--buy-burst that allows it, and a large --stock.
+ * --pay-s S (checkout): the sale sells by reservation; a successful buy is
+ *   `reserved`, the shop pays --pay-ratio of the reservations over HTTP and
+ *   leaves the rest to expire, and the run waits until every reservation has
+ *   ended (scen_sale_pay.c). The race's checks then count reservations, and
+ *   the stock every buyer sees last is stock - paid units: the expired units
+ *   came back, once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +32,9 @@
 
 #define MAX_CONNECTING 500
 
-const char *const lt_sale_st_names[ST__N] = {"ok",           "sold_out",    "limit",   "closed", "invalid",
-                                             "rate_limited", "unavailable", "unknown", "other"};
+const char *const lt_sale_st_names[ST__N] = {"ok",          "sold_out", "limit",    "closed",
+                                             "invalid",     "rate_limited", "unavailable", "unknown",
+                                             "reserved",    "other"};
 
 static int status_of(lc_str_t s) {
     for (int i = 0; i < ST__N - 1; i++)
@@ -35,19 +42,31 @@ static int status_of(lc_str_t s) {
     return ST_OTHER;
 }
 
-static void on_settled(uv_timer_t *t) { lt_finish(((sale_t *)t->data)->run); }
+static void on_settled(uv_timer_t *t) {
+    sale_t *s = t->data;
+    if (s->pay)
+        lt_pay_verify(s); /* it finishes the run */
+    else
+        lt_finish(s->run);
+}
 
-/* Every answer is in: give the room a moment for the final stock and
- * sold_out broadcasts (a tick or two), then finish. */
-static void settle(sale_t *s) {
+/* Every answer is in: once the checkout (if any) has resolved, give the
+ * room a moment for the final stock and sold_out broadcasts (a tick or
+ * two), then finish. */
+void lt_sale_settle(sale_t *s) {
     if (s->settling) return;
-    s->settling = 1;
     if (!s->buy_stop_ms) s->buy_stop_ms = lt_now_ms(s->run);
+    s->buying_over = 1;
+    if (s->pay && !lt_pay_resolved(s)) {
+        lt_pay_wait(s);
+        return;
+    }
+    s->settling = 1;
     uv_timer_start(&s->phase, on_settled, 1500, 0);
 }
 
 static void buyer_done(sale_t *s) {
-    if (++s->done_buyers >= s->n - s->gone) settle(s);
+    if (++s->done_buyers >= s->n - s->gone) lt_sale_settle(s);
 }
 
 static void send_buy(sale_t *s, buyer_t *b, uint64_t seq) {
@@ -106,7 +125,8 @@ static void on_order(sale_t *s, buyer_t *b, const lc_msg_t *m) {
         if (b->replies++ == 0) {
             b->first_status = st;
             count_status(s, b, st);
-            if (st == ST_OK) b->units += m->qty;
+            if (st == ST_OK || st == ST_RESERVED) b->units += m->qty;
+            if (st == ST_RESERVED && s->pay) lt_pay_reserved(s, b, m);
             snprintf(b->first_order, sizeof(b->first_order), "%s", order);
         } else {
             if (st != b->first_status || strcmp(order, b->first_order) != 0) b->mismatches++;
@@ -115,7 +135,8 @@ static void on_order(sale_t *s, buyer_t *b, const lc_msg_t *m) {
         return;
     }
     count_status(s, b, st);
-    if (st == ST_OK) b->units += m->qty;
+    if (st == ST_OK || st == ST_RESERVED) b->units += m->qty;
+    if (st == ST_RESERVED && s->pay) lt_pay_reserved(s, b, m);
     if (!s->stop_sending)
         send_buy(s, b, ++b->seq);
     else if (b->outstanding == 0)
@@ -131,6 +152,7 @@ static int open_room_sale(sale_t *s, sroom_t *r) {
     lc_msg_set(&m, price, 100);
     lc_msg_set(&m, stock, s->run->stock);
     lc_msg_set(&m, limit, s->run->limit);
+    if (s->run->pay_s) lc_msg_set(&m, pay_s, s->run->pay_s);
     if (!r->streamer || lt_conn_send(r->streamer, &m) != 0) {
         fprintf(stderr, "streamer%s: cannot send sale_open\n", r->label);
         return -1;
@@ -184,7 +206,13 @@ static void buyer_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
         maybe_open_sale(s);
         break;
     case LC_MSG_SALE:
-        if (lc_str_eq(m->sku, s->sku)) start_buying(s, b);
+        if (!lc_str_eq(m->sku, s->sku)) break;
+        if (s->pay && (!lc_msg_has(m, pay_s) || m->pay_s != s->run->pay_s)) s->pay->bad_sale_msgs++;
+        start_buying(s, b);
+        break;
+    case LC_MSG_PAID:
+    case LC_MSG_EXPIRED:
+        if (s->pay) lt_pay_event(s, b, m);
         break;
     case LC_MSG_ORDER:
         on_order(s, b, m);
@@ -217,7 +245,7 @@ static void buyer_close(lt_conn_t *c, int code, const char *err) {
     if (s->run->stopping) return;
     if (err) fprintf(stderr, "buyer %s: %s\n", b->user, err);
     maybe_open_sale(s);
-    if (b->buying && !s->settling && s->done_buyers >= s->n - s->gone) settle(s);
+    if (b->buying && !s->settling && s->done_buyers >= s->n - s->gone) lt_sale_settle(s);
 }
 
 static const lt_conn_ops_t buyer_ops = {buyer_open, buyer_msg, NULL, buyer_close};
@@ -291,7 +319,7 @@ static void on_duration(uv_timer_t *t) {
     int busy = 0;
     for (int i = 0; i < s->n; i++) busy += s->b[i].outstanding > 0 && !s->b[i].gone;
     s->done_buyers = s->n - s->gone - busy;
-    if (!busy) settle(s);
+    if (!busy) lt_sale_settle(s);
 }
 
 /* The rooms, named as the watch scenario names them (--room itself when
@@ -347,6 +375,7 @@ static int sale_start(lt_run_t *run) {
         snprintf(s->b[i].user, sizeof(s->b[i].user), "buyer-%d-%d", (int)getpid(), i);
     }
     lt_hist_init(&s->welcome_h);
+    if (run->pay_s && lt_pay_start(s) != 0) return -1;
     if (rooms_open(s) != 0) return -1;
     uv_timer_init(run->loop, &s->opener);
     uv_timer_init(run->loop, &s->phase);
@@ -357,11 +386,15 @@ static int sale_start(lt_run_t *run) {
 
 static void sale_progress(lt_run_t *run, char *line, size_t cap) {
     sale_t *s = run->sc_state;
-    snprintf(line, cap, " welcomed=%d buys=%llu ok=%llu sold_out=%llu other=%llu", s->welcomed,
-             (unsigned long long)s->buys_sent, (unsigned long long)s->st[ST_OK],
-             (unsigned long long)s->st[ST_SOLD_OUT],
-             (unsigned long long)(s->st[ST_LIMIT] + s->st[ST_CLOSED] + s->st[ST_INVALID] + s->st[ST_RATE] +
-                                  s->st[ST_UNAVAIL] + s->st[ST_OTHER]));
+    int n = snprintf(line, cap, " welcomed=%d buys=%llu ok=%llu sold_out=%llu other=%llu", s->welcomed,
+                     (unsigned long long)s->buys_sent, (unsigned long long)s->st[ST_OK],
+                     (unsigned long long)s->st[ST_SOLD_OUT],
+                     (unsigned long long)(s->st[ST_LIMIT] + s->st[ST_CLOSED] + s->st[ST_INVALID] +
+                                          s->st[ST_RATE] + s->st[ST_UNAVAIL] + s->st[ST_OTHER]));
+    if (s->pay && n > 0 && (size_t)n < cap)
+        snprintf(line + n, cap - (size_t)n, " reserved=%llu paid=%llu expired=%llu",
+                 (unsigned long long)s->st[ST_RESERVED], (unsigned long long)s->pay->paid_msgs,
+                 (unsigned long long)s->pay->expired_msgs);
     /* the throughput run ends after --duration of buying */
     if (run->inflight > 0 && s->buy_start_ms && !s->stop_sending &&
         lt_now_ms(run) - s->buy_start_ms >= (uint64_t)(run->duration * 1000)) {
@@ -375,6 +408,7 @@ static int sale_finish(lt_run_t *run, json_t *report) {
     uv_timer_stop(&s->phase);
     uv_close((uv_handle_t *)&s->opener, NULL);
     uv_close((uv_handle_t *)&s->phase, NULL);
+    if (s->pay) lt_pay_stop(s);
     for (int i = 0; i < s->n; i++)
         if (s->b[i].c) lt_conn_close(s->b[i].c);
     for (int i = 0; i < s->nrooms; i++)
@@ -386,6 +420,7 @@ static int sale_finish(lt_run_t *run, json_t *report) {
 static void sale_cleanup(lt_run_t *run) {
     sale_t *s = run->sc_state;
     if (s->b) free(s->b[0].sent_us); /* one block for every buyer's slots */
+    if (s->pay) lt_pay_free(s);
     free(s->b);
     free(s->rooms);
     free(s);
@@ -393,5 +428,6 @@ static void sale_cleanup(lt_run_t *run) {
 }
 
 const lt_scenario_t lt_scenario_sale = {"sale",
-                                        "B buyers race a flash sale (--conns B --stock S; --rooms R: a sale in each)",
+                                        "B buyers race a flash sale (--conns B --stock S; --rooms R: a sale in each;\n"
+                                        "           --pay-s S: by reservation, paid or expired)",
                                         sale_start, sale_progress, sale_finish, sale_cleanup};

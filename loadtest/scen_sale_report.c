@@ -5,6 +5,12 @@
  * the report gives one line per check over all rooms, with the count and
  * the first of the rooms that failed it. With one room the lines and the
  * report are word for word a one-room run's, so older reports still compare.
+ *
+ * With --pay-s the units taken are the reservations, and the stock a buyer
+ * sees last is no longer 0: the expired units came back. Every buyer's last
+ * stock must then be stock - the units paid (final_stock_is_stock_minus_paid,
+ * instead of last_stock_is_zero and stock_stays_in_room); the checkout's own
+ * checks are in scen_sale_pay.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,9 +19,10 @@
 
 /* The per-room checks, as bits of sroom_t.failed; the names are the
  * invariants' names. */
-enum { CK_OPENED, CK_OVERSOLD, CK_OK_COUNT, CK_LAST_ZERO, CK_ONE_SOLD_OUT, CK_OWN_STOCK, CK__N };
-static const char *const ck_names[CK__N] = {"sale_opened",       "never_oversold",    "ok_equals_stock",
-                                            "last_stock_is_zero", "one_sold_out_each", "stock_stays_in_room"};
+enum { CK_OPENED, CK_OVERSOLD, CK_OK_COUNT, CK_LAST_ZERO, CK_ONE_SOLD_OUT, CK_OWN_STOCK, CK_FINAL_STOCK, CK__N };
+static const char *const ck_names[CK__N] = {"sale_opened",        "never_oversold",    "ok_equals_stock",
+                                            "last_stock_is_zero", "one_sold_out_each", "stock_stays_in_room",
+                                            "final_stock_is_stock_minus_paid"};
 
 static json_t *status_json(const uint64_t st[ST__N]) {
     json_t *o = json_object();
@@ -37,7 +44,11 @@ static void room_verdicts(sale_t *s) {
         const buyer_t *b = &s->b[i];
         sroom_t *r = &s->rooms[b->room];
         if (b->gone || !b->welcomed) continue;
-        if (r->units == run->stock) { /* left reached 0: the room must have heard it */
+        if (s->pay) { /* the expired units are back: what is left is what was not paid */
+            r->bad_stock += !b->have_left || b->last_left != run->stock - r->paid_units;
+            if (r->units == run->stock) r->bad_sold += b->sold_outs != 1;
+            else r->stray_sold += b->sold_outs != 0;
+        } else if (r->units == run->stock) { /* left reached 0: the room must have heard it */
             r->bad_last += !b->have_left || b->last_left != 0;
             r->bad_sold += b->sold_outs != 1;
         } else if (s->nrooms > 1) {
@@ -54,10 +65,16 @@ static void room_verdicts(sale_t *s) {
         r->want = run->stock / run->qty < cap ? run->stock / run->qty : cap;
         r->failed = (unsigned)(!r->opened || r->error) << CK_OPENED;
         r->failed |= (unsigned)(r->units > run->stock) << CK_OVERSOLD;
-        r->failed |= (unsigned)(run->inflight == 0 && (long)r->st[ST_OK] != r->want) << CK_OK_COUNT;
+        long taken = (long)(r->st[ST_OK] + r->st[ST_RESERVED]);
+        r->failed |= (unsigned)(run->inflight == 0 && taken != r->want) << CK_OK_COUNT;
         r->failed |= (unsigned)(r->bad_last > 0) << CK_LAST_ZERO;
-        r->failed |= (unsigned)(r->bad_sold > 0) << CK_ONE_SOLD_OUT;
-        r->failed |= (unsigned)(r->bad_stock + r->stray_sold > 0) << CK_OWN_STOCK;
+        if (s->pay) {
+            r->failed |= (unsigned)(r->bad_sold + r->stray_sold > 0) << CK_ONE_SOLD_OUT;
+            r->failed |= (unsigned)(r->bad_stock > 0) << CK_FINAL_STOCK;
+        } else {
+            r->failed |= (unsigned)(r->bad_sold > 0) << CK_ONE_SOLD_OUT;
+            r->failed |= (unsigned)(r->bad_stock + r->stray_sold > 0) << CK_OWN_STOCK;
+        }
     }
 }
 
@@ -103,14 +120,16 @@ void lt_sale_result(sale_t *s, json_t *report) {
     lt_hist_json(res, "buy_latency_us", &run->lat);
     lt_hist_json(res, "welcome_us", &s->welcome_h);
     if (s->nrooms > 1) json_object_set_new(res, "rooms", rooms_json(s));
+    if (s->pay) lt_pay_result(s, res);
     json_object_set_new(report, "result", res);
     fprintf(stderr,
             "sale %s: %d buyers, %llu buys sent, %llu answers in %.2f s = %.0f answers/s\n"
-            "  ok %llu, sold_out %llu, limit %llu, rate_limited %llu, unavailable %llu, unknown (asked again) %llu, "
-            "other %llu\n"
+            "  ok %llu, reserved %llu, sold_out %llu, limit %llu, rate_limited %llu, unavailable %llu, "
+            "unknown (asked again) %llu, other %llu\n"
             "  buy latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
             s->sku, s->n, (unsigned long long)s->buys_sent, (unsigned long long)run->msgs, secs, rate,
-            (unsigned long long)s->st[ST_OK], (unsigned long long)s->st[ST_SOLD_OUT],
+            (unsigned long long)s->st[ST_OK], (unsigned long long)s->st[ST_RESERVED],
+            (unsigned long long)s->st[ST_SOLD_OUT],
             (unsigned long long)s->st[ST_LIMIT], (unsigned long long)s->st[ST_RATE],
             (unsigned long long)s->st[ST_UNAVAIL], (unsigned long long)s->st[ST_UNKNOWN],
             (unsigned long long)(s->st[ST_CLOSED] + s->st[ST_INVALID] + s->st[ST_OTHER]),
@@ -125,7 +144,9 @@ static int rooms_scope(const sale_t *s, int ck) {
     int scope = 0;
     for (int i = 0; i < s->nrooms; i++) {
         const sroom_t *r = &s->rooms[i];
-        if (ck == CK_LAST_ZERO || ck == CK_ONE_SOLD_OUT)
+        if (ck == CK_FINAL_STOCK || (ck == CK_ONE_SOLD_OUT && s->pay))
+            scope++;
+        else if (ck == CK_LAST_ZERO || ck == CK_ONE_SOLD_OUT)
             scope += r->sold_out;
         else
             scope += ck == CK_OWN_STOCK ? !r->sold_out : 1;
@@ -167,7 +188,7 @@ static sale_sums_t sum_rooms(const sale_t *s) {
         const sroom_t *r = &s->rooms[i];
         t.units += r->units;
         t.want += r->want;
-        t.ok += r->st[ST_OK];
+        t.ok += r->st[ST_OK] + r->st[ST_RESERVED];
         t.bad_last += r->bad_last;
         t.bad_sold += r->bad_sold;
         t.bad_stock += r->bad_stock;
@@ -198,18 +219,29 @@ int lt_sale_checks(sale_t *s, json_t *report) {
                        "%llu unavailable, %llu other statuses", (unsigned long long)s->st[ST_UNAVAIL],
                        (unsigned long long)s->st[ST_OTHER]);
     if (run->inflight == 0) {
-        failed += check_rooms(s, inv, CK_OK_COUNT, 1, "%llu ok answers, expected %ld",
+        failed += check_rooms(s, inv, CK_OK_COUNT, 1, s->pay ? "%llu reserved answers, expected %ld"
+                                                             : "%llu ok answers, expected %ld",
                               (unsigned long long)t.ok, t.want);
         failed += lt_check(run, inv, "retries_repeat_first_answer", mism == 0,
                            "%ld retries answered differently", mism);
     }
-    if (rooms_scope(s, CK_LAST_ZERO)) {
+    if (s->pay) {
+        long paid = 0;
+        for (int i = 0; i < s->nrooms; i++) paid += s->rooms[i].paid_units;
+        failed += check_rooms(s, inv, CK_FINAL_STOCK, 1,
+                              "%ld buyers whose last stock is not stock - paid (%ld - %ld per room in sum)",
+                              t.bad_stock, run->stock * s->nrooms, paid);
+        failed += check_rooms(s, inv, CK_ONE_SOLD_OUT, 1,
+                              "%ld buyers without exactly one sold_out (none where it never sold out)",
+                              t.bad_sold + t.stray);
+        failed += lt_pay_checks(s, inv);
+    } else if (rooms_scope(s, CK_LAST_ZERO)) {
         failed += check_rooms(s, inv, CK_LAST_ZERO, 1, "%ld buyers whose last stock message is not 0",
                               t.bad_last);
         failed += check_rooms(s, inv, CK_ONE_SOLD_OUT, 1, "%ld buyers without exactly one sold_out",
                               t.bad_sold);
     }
-    if (s->nrooms > 1 && rooms_scope(s, CK_OWN_STOCK))
+    if (!s->pay && s->nrooms > 1 && rooms_scope(s, CK_OWN_STOCK))
         failed += check_rooms(s, inv, CK_OWN_STOCK, 1,
                               "%ld buyers whose last stock is not their room's, %ld sold_out "
                               "where stock is left",

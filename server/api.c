@@ -160,7 +160,8 @@ static json_t *sale_json(const lc_msg_t *s) {
               json_object_set_new(o, "ttl_s", json_integer(s->ttl_s)) ||
               json_object_set_new(o, "teams", json_integer(s->teams));
     else if (o)
-        err = json_object_set_new(o, "limit", json_integer(s->limit));
+        err = json_object_set_new(o, "limit", json_integer(s->limit)) ||
+              (lc_msg_has(s, pay_s) && json_object_set_new(o, "pay_s", json_integer(s->pay_s)));
     if (err) {
         json_decref(o);
         return NULL;
