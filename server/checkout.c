@@ -16,6 +16,8 @@ typedef struct deadlines {
     int64_t heard;     /* the earliest one heard of while a sweep was in flight */
     int64_t skew;      /* Redis's clock minus the loop's (uv_now), from the last answer that said */
     uint64_t next_ms;  /* our clock: sweep at the latest then, while due != 0 */
+    uint64_t retry_ms; /* our clock: after a failed sweep, not before then */
+    unsigned fails;    /* failed sweeps in a row (the back-off) */
     lc_room_t *room;
     uint8_t busy;      /* a sweep in flight */
 } deadlines_t;
@@ -87,13 +89,18 @@ static void on_swept(void *arg, int status, const lc_msg_t *reply) {
          * while the sweep was on its way (they may be newer than its answer) */
         d->due = earliest(lc_msg_has(reply, due) ? reply->due : 0, d->heard);
         d->next_ms = uv_now(srv->loop) + LC_CHECKOUT_SWEEP_MS;
-    } /* else: tried again at the next tick (a sweep is idempotent) */
+        d->fails = 0;
+    } else { /* tried again later (a sweep is idempotent): 200 ms, doubling, at most 10 s */
+        uint64_t wait = 200u << (d->fails < 6 ? d->fails : 6);
+        d->retry_ms = uv_now(lc_room_server(r)->loop) + (wait < LC_CHECKOUT_SWEEP_MS ? wait : LC_CHECKOUT_SWEEP_MS);
+        d->fails++;
+    }
     lc_room_unref(r);
 }
 
 static void on_tick(lc_room_t *r, uint64_t now) {
     deadlines_t *d = of(r, 0);
-    if (!d || d->busy || d->due == 0) return;
+    if (!d || d->busy || d->due == 0 || now < d->retry_ms) return;
     /* Redis's clock: a deadline has passed when Redis says so */
     if ((int64_t)now + d->skew < d->due && now < d->next_ms) return;
     lc_server_t *srv = lc_room_server(r);

@@ -44,8 +44,9 @@ static int on_bus(lc_room_t *r, const lc_msg_t *m) {
         }
         return 1;
     case LC_MSG_COUPON_GONE:
-        if ((k = lc__coupon_find(r, m->coupon, 0)) && k->known && k->left != k->left_sent)
-            send_counts(r, k); /* the last count first, then the end */
+        k = lc__coupon_find(r, m->coupon, 1);
+        if (k && k->gone) return 1; /* told already (see on_closed): once */
+        if (k && k->known && k->left != k->left_sent) send_counts(r, k); /* the last count first */
         if (k) k->gone = 1;
         lc_room_broadcast(r, m);
         return 1;
@@ -87,12 +88,26 @@ static void publish(lc_room_t *r, cpn_t *k) {
     }
 }
 
+/* Redis closed every window over at ts: a view that still thinks one open
+ * missed its coupon_gone (a subscription gap: coupon messages are not in the
+ * stream) -- tell this shard's viewers now; the bus copy, if it comes, is
+ * then not told twice. */
 static void on_closed(void *arg, int status, const lc_msg_t *reply) {
     coupons_t *s = arg;
     lc_room_t *r = s->room;
     s->close_busy = 0;
-    if (status == LC_STORE_OK && lc_msg_has(reply, ts))
+    if (status == LC_STORE_OK && lc_msg_has(reply, ts)) {
         s->skew = reply->ts - (int64_t)uv_now(lc_room_server(r)->loop);
+        lc_list_foreach(it, &s->list) {
+            cpn_t *k = LC_CONTAINER_OF(it, cpn_t, link);
+            if (k->gone || k->ends == 0 || k->ends > reply->ts) continue;
+            lc_msg_t m;
+            lc_msg_init(&m, LC_MSG_COUPON_GONE);
+            lc_msg_set(&m, coupon, lc_str(k->id, k->n));
+            k->gone = 1;
+            lc_room_broadcast(r, &m);
+        }
+    }
     lc_room_unref(r);
 }
 
@@ -117,7 +132,8 @@ static void on_tick(lc_room_t *r, uint64_t now) {
         if (k->known && (k->left != k->left_sent || k->used != k->used_sent)) send_counts(r, k);
         if (k->dirty && !k->pub_busy) publish(r, k);
         over |= !k->gone && k->ends > 0 && (int64_t)now + s->skew >= k->ends;
-        if (k->gone && !k->dirty && !k->pub_busy) lc__coupon_drop(k); /* a later count makes it again */
+        /* a gone coupon's view stays (its used count still moves; freed with
+         * the room): the room holds at most LC_STORE_MAX_LIVE_COUPONS live */
     }
     if (over) close_windows(r, s, now);
 }
@@ -148,7 +164,9 @@ static int on_welcome(lc_room_t *r, const lc_msg_t *st, lc_msg_t *w) {
     if (s && lc_msg_has(st, ts)) s->skew = st->ts - (int64_t)uv_now(lc_room_server(r)->loop);
     for (size_t i = 0; i < st->coupons.n; i++) {
         const lc_msg_t *c = &st->coupons.items[i];
-        if (c->type == LC_MSG_COUPON && !lc__coupon_find(r, c->coupon, 0)) lc__coupon_start(r, c);
+        cpn_t *k = c->type == LC_MSG_COUPON ? lc__coupon_find(r, c->coupon, 0) : NULL;
+        /* one this shard has not heard of, or only by a count: what Redis says now */
+        if (c->type == LC_MSG_COUPON && (!k || k->ends == 0)) lc__coupon_start(r, c);
     }
     if (st->coupons.n) lc_msg_set(w, coupons, st->coupons);
     return 0;

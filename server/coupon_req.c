@@ -59,11 +59,11 @@ static void on_claimed(void *arg, int status, const lc_msg_t *r) {
                      status == LC_STORE_REFUSED ? "unavailable" : "unknown");
     } else {
         lc_metrics_claim(&c->srv->m, r->status.p, r->status.n);
-        if (lc_str_eq(r->status, "ok")) {
-            c->srv->m.coupons[LC_COUPON_CLAIMED]++;
-            lc__coupon_dirty(o->room, lc_str(o->id, o->idn));
-        }
-        lc_conn_send_msg(c, r);
+        if (lc_str_eq(r->status, "ok")) lc__coupon_dirty(o->room, lc_str(o->id, o->idn));
+        lc_msg_t out = *r; /* count (bus only): this call, not a replay, took a coupon */
+        if (lc_msg_has(r, count)) c->srv->m.coupons[LC_COUPON_CLAIMED]++;
+        out.has &= ~LC_HAS(count);
+        lc_conn_send_msg(c, &out);
     }
     op_free(o);
 }
@@ -137,6 +137,11 @@ static void on_mine(void *arg, int status, const lc_msg_t *r) {
 }
 
 static void my_coupons(lc_conn_t *c) {
+    if (!lc_conn_take_token(c)) { /* a script per ask: the buyers' bucket */
+        lc_conn_send_error(c, LC_ERR_RATE_LIMITED, "coupons: too many requests, slow down");
+        lc_conn_limited(c);
+        return;
+    }
     op_t *o = op_new(c, lc_str("", 0), lc_str("", 0));
     if (!o || lc_store_coupons_of(c->srv->store, lc_room_name(c->room), lc_str(c->user, c->ulen), on_mine, o) != 0) {
         if (o) op_free(o);

@@ -81,8 +81,10 @@ static void on_decided(void *arg, int status, const lc_msg_t *r) {
     /* a buy took stock (final or reserved); a join may have completed or dissolved teams */
     int took = lc_str_eq(r->status, "ok") || lc_str_eq(r->status, "reserved");
     if (o->type != LC_MSG_BUY || took) lc__sku_dirty(o->room, op_sku(o));
-    if (o->type == LC_MSG_BUY && took && lc_msg_has(r, coupon)) mt->coupons[LC_COUPON_USED]++;
-    lc_conn_send_msg(o->c, r);
+    lc_msg_t out = *r; /* count (bus only): this call, not a replay, redeemed a coupon */
+    if (o->type == LC_MSG_BUY && took && lc_msg_has(r, count)) mt->coupons[LC_COUPON_USED]++;
+    out.has &= ~LC_HAS(count);
+    lc_conn_send_msg(o->c, &out);
     op_free(o);
 }
 

@@ -199,8 +199,8 @@ int lc_store_cancel(lc_store_t *s, const lc_store_cancel_req_t *r, lc_store_msg_
  * (also again), expired, cancelled, ok (not a reservation) or not_found. Durable. */
 int lc_store_order_paid(lc_store_t *s, lc_str_t room, lc_str_t order, const char *shard, lc_store_msg_cb *cb,
                         void *arg);
-/* An order's state (an overdue reservation is expired first). Answers
- * `order_state` (status not_found: nothing else). */
+/* An order's state (an overdue reservation reads expired, moved or not).
+ * Answers `order_state` (status not_found: nothing else). */
 int lc_store_order_get(lc_store_t *s, lc_str_t room, lc_str_t order, const char *shard, lc_store_msg_cb *cb,
                        void *arg);
 /* Expires up to most of the room's reservations past their deadline.

@@ -21,19 +21,21 @@
 -- Answers one protocol message, built by the generated prelude's pack(type, fields)
 -- (tools/embed.c: checks the keys against proto/schema.c, then cmsgpack.pack):
 --   order {req, sku, status (ok, reserved, limit, sold_out, closed, coupon_invalid), order,
---   qty, price and (reserved) pay_by, (with a coupon) coupon on success; left}
+--   qty, price and (reserved) pay_by, (with a coupon) coupon on success; left; count 1 when
+--   this call (not a replay) redeemed the coupon: the shard counts it and strips it}
 -- The record kept under (user, req) in lc:{R}:reqs is {status, order id or '', qty, sku,
 -- 'buy', pay_by, price, coupon} (msgpack array): a retry answers it again with the current
 -- stock as left. A req already used for another sku, or for a group join, is answered
 -- req_reused: one req is one tap (records from before the sku was kept have 3 items and are
 -- answered as they are).
 local rk = #ARGV[1] .. ':' .. ARGV[1] .. ARGV[2]
-local function answer(status, id, qty, pay_by, price, coupon)
+local function answer(status, id, qty, pay_by, price, coupon, first)
   local ok = status == 'ok' or status == 'reserved'
+  local used = ok and coupon and coupon ~= '' and coupon or nil
   return pack('order', {req = ARGV[2], sku = ARGV[3], status = status, order = ok and id or nil,
     qty = ok and qty or nil, left = tonumber(redis.call('HGET', KEYS[1], 'left') or '0'),
     pay_by = ok and pay_by and pay_by > 0 and pay_by or nil, price = ok and price or nil,
-    coupon = ok and coupon and coupon ~= '' and coupon or nil})
+    coupon = used, count = first and used and 1 or nil})
 end
 local prev = redis.call('HGET', KEYS[3], rk)
 if prev then
@@ -52,13 +54,17 @@ local s = redis.call('HMGET', KEYS[1], 'open', 'kind', 'left', 'limit', 'price',
 local status, id, pay_by, price, coupon = 'closed', '', 0, nil, ARGV[11]
 -- The price per unit with the coupon, or nil when the user holds none unused
 -- that applies: a coupon names a sku or any, and a least list price.
+-- Also the coupon's ends: the order keeps it, so that a return after the id
+-- was dropped again (a new coupon) does not credit the new one.
+local coupon_ends = 0
 local function redeem_price(list)
-  local c = redis.call('HMGET', KEYS[9], 'off', 'pct', 'sku', 'min_price')
+  local c = redis.call('HMGET', KEYS[9], 'off', 'pct', 'sku', 'min_price', 'ends')
   if not c[1] and not c[2] then return nil end
   if c[3] and c[3] ~= '' and c[3] ~= ARGV[3] then return nil end
   if list < tonumber(c[4] or '0') then return nil end
   local held = tonumber(redis.call('HGET', KEYS[10], ARGV[1]) or '0')
   if held - tonumber(redis.call('HGET', KEYS[11], ARGV[1]) or '0') < 1 then return nil end
+  coupon_ends = tonumber(c[5] or '0')
   if c[1] then return math.max(0, list - tonumber(c[1])) end
   return math.floor(list * (100 - tonumber(c[2])) / 100)
 end
@@ -101,13 +107,25 @@ if s[1] == '1' and s[2] == 'sale' then
       redis.call('SPUBLISH', ARGV[12], pack('coupon_left', {coupon = coupon, left = tonumber(cleft), used = used}))
     end
     id = redis.call('XADD', KEYS[4], '*', unpack(f))
+    -- the record: {user, sku, qty, ts, state, group, ip, pay_by, coupon, price, list_price,
+    -- paid_ts, the sale's opened (which run of the sku), the coupon's ends}
     redis.call('HSET', KEYS[5], id, cmsgpack.pack({ARGV[1], ARGV[3], qty, now, state, 0, ARGV[7], pay_by,
-      coupon, price, list, 0}))
+      coupon, price, list, 0, tonumber(s[6] or '0'), coupon_ends}))
     -- only cancels, payments and the sweep read it: it may age out, but not
     -- before a reservation is settled
     local ttl = math.max(tonumber(ARGV[6]), pay_s + 86400)
     if redis.call('TTL', KEYS[5]) < ttl then redis.call('EXPIRE', KEYS[5], ttl) end
-    if pay_by > 0 then redis.call('ZADD', KEYS[12], pay_by, id) end
+    if pay_by > 0 then
+      -- the room's first pending deadline: the shards that did not sell it must
+      -- learn it now (the coalesced stock could cancel out and never carry it)
+      local first = redis.call('ZCARD', KEYS[12]) == 0
+      redis.call('ZADD', KEYS[12], pay_by, id)
+      if first then
+        local left = tonumber(redis.call('HGET', KEYS[1], 'left'))
+        redis.call('HSET', KEYS[1], 'pub_left', left)
+        redis.call('SPUBLISH', ARGV[12], pack('stock', {sku = ARGV[3], left = left, due = pay_by}))
+      end
+    end
     status = state == 'reserved' and 'reserved' or 'ok'
     if ip ~= '' then
       redis.call('HINCRBY', KEYS[6], ip, qty)
@@ -129,4 +147,4 @@ if s[1] == '1' and s[2] == 'sale' then
 end
 redis.call('HSET', KEYS[3], rk, cmsgpack.pack({status, id, qty, ARGV[3], 'buy', pay_by, price or 0, coupon}))
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
-return answer(status, id, qty, pay_by, price, coupon)
+return answer(status, id, qty, pay_by, price, coupon, true)

@@ -9,8 +9,8 @@
 -- then the op's arguments. Sku and coupon keys are built from the prefix
 -- (all carry the room's hash tag: one slot).
 -- The order hash's record: {user, sku, qty, ts, state, group (0/1), ip, pay_by,
--- coupon, price, list_price, paid_ts}; records from before reservations have
--- the first 7 (state 'open': a final order).
+-- coupon, price, list_price, paid_ts, the sale's opened, the coupon's ends};
+-- records from before reservations have the first 7 (state 'open': a final order).
 -- Answers, by op:
 --   cancel: cancelled {order, status (ok, already, expired, not_found), sku, qty, left, and on ok
 --           pay_by (it was a reservation) and coupon (given back)}
@@ -47,11 +47,22 @@ end
 -- back to its holder unused; the order becomes state, and kind goes to the
 -- stream. Returns the stock left.
 local function release(id, o, state, kind, shard, now)
-  local left = redis.call('HINCRBY', sale_key(o[2]), 'left', o[3])
-  if o[6] == 0 then redis.call('HINCRBY', P .. 'bought:' .. o[2], o[1], -o[3]) end
-  if o[7] and o[7] ~= '' then redis.call('HINCRBY', P .. 'ipunits:' .. o[2], o[7], -o[3]) end
+  -- Only to the run of the sale the order came from: a sku closed and opened
+  -- again starts with fresh stock and counts (records without o[13]: older
+  -- than runs were kept, taken as the current one).
+  local k = sale_key(o[2])
+  local left
+  if not o[13] or o[13] == 0 or o[13] == tonumber(redis.call('HGET', k, 'opened') or '0') then
+    left = redis.call('HINCRBY', k, 'left', o[3])
+    if o[6] == 0 then redis.call('HINCRBY', P .. 'bought:' .. o[2], o[1], -o[3]) end
+    if o[7] and o[7] ~= '' then redis.call('HINCRBY', P .. 'ipunits:' .. o[2], o[7], -o[3]) end
+  else
+    left = tonumber(redis.call('HGET', k, 'left') or '0')
+  end
   local c = o[9]
-  if c and c ~= '' and redis.call('EXISTS', P .. 'coupon:' .. c) == 1 then
+  -- likewise the coupon: only to the one it was (an id dropped again is another)
+  if c and c ~= '' and redis.call('EXISTS', P .. 'coupon:' .. c) == 1 and
+      (not o[14] or o[14] == tonumber(redis.call('HGET', P .. 'coupon:' .. c, 'ends') or '0')) then
     local k = P .. 'coupon:' .. c
     redis.call('HINCRBY', P .. 'cused:' .. c, o[1], -1)
     local used = redis.call('HINCRBY', k, 'used', -1)

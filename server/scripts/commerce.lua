@@ -106,7 +106,7 @@ elseif op == 'join' then
   end
   expire_due()
   local k = sale_key(sku)
-  local s = redis.call('HMGET', k, 'open', 'kind', 'left', 'size', 'ttl_s', 'price')
+  local s = redis.call('HMGET', k, 'open', 'kind', 'left', 'size', 'ttl_s', 'price', 'opened')
   local size, left = tonumber(s[4] or '0'), tonumber(s[3] or '0')
   local ans
   local mine = redis.call('HGET', P .. 'inteam:' .. sku, user)
@@ -147,8 +147,12 @@ elseif op == 'join' then
           local r = redis.call('HGET', tk .. ':r', u)
           local oid = redis.call('XADD', P .. 'orders', '*', 'kind', 'order', 'user', u, 'sku', sku,
             'qty', 1, 'price', s[6], 'req', r, 'shard', ARGV[8], 'ts', now, 'team', id)
-          redis.call('HSET', P .. 'orderidx', oid, cmsgpack.pack({u, sku, 1, now, 'open', 1}))
-          redis.call('EXPIRE', P .. 'orderidx', tonumber(ARGV[9]))
+          local price = tonumber(s[6])
+          redis.call('HSET', P .. 'orderidx', oid, cmsgpack.pack({u, sku, 1, now, 'open', 1, '', 0, '', price,
+            price, 0, tonumber(s[7] or '0'), 0})) -- the record of checkout.lua
+          -- extend only: reservations keep their hash a day past their deadline (buy.lua)
+          local ttl = tonumber(ARGV[9])
+          if redis.call('TTL', P .. 'orderidx') < ttl then redis.call('EXPIRE', P .. 'orderidx', ttl) end
           redis.call('HDEL', P .. 'inteam:' .. sku, u)
           entries[#entries + 1] = msg('member', {user = u, order = oid})
         end

@@ -12,7 +12,8 @@
 -- day after the window ends (claimed coupons are redeemable until then).
 -- Answers, by op:
 --   drop:  reply {status: ok, exists (the id is live), too_many}
---   claim: claim {req, coupon, status (ok, gone, limit, closed, req_reused), left}
+--   claim: claim {req, coupon, status (ok, gone, limit, closed, req_reused), left; count 1 when
+--          this call (not a replay) took the coupon: the shard counts it and strips it}
 --   pub:   reply {status: ok, none}
 --   close: reply {status ok, count (windows ended), due (the next end, 0: none), ts}
 --   mine:  my_coupons {coupons: coupon {coupon, title, off|pct, sku, min_price, ends,
@@ -42,6 +43,10 @@ if op == 'drop' then
   local id = ARGV[4]
   local now = now_ms()
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  -- windows over but not swept yet do not count as claimable
+  for _, c in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    if tonumber(redis.call('HGET', ckey(c), 'ends') or '0') <= now then gone(c) end
+  end
   if redis.call('EXISTS', ckey(id)) == 1 or redis.call('ZSCORE', KEYS[2], id) then
     return pack('reply', {status = 'exists'})
   end
@@ -70,9 +75,9 @@ elseif op == 'claim' then
   -- in reqs is {status, '', 0, coupon, 'claim'}: a retry answers it again.
   local user, req, id = ARGV[4], ARGV[5], ARGV[6]
   local k = ckey(id)
-  local function answer(status)
+  local function answer(status, first)
     return pack('claim', {req = req, coupon = id, status = status,
-      left = tonumber(redis.call('HGET', k, 'left') or '0')})
+      left = tonumber(redis.call('HGET', k, 'left') or '0'), count = first and status == 'ok' and 1 or nil})
   end
   local rk = req_key(user, req)
   local prev = redis.call('HGET', KEYS[3], rk)
@@ -95,13 +100,20 @@ elseif op == 'claim' then
       redis.call('HINCRBY', k, 'left', -1)
       redis.call('HINCRBY', cl, user, 1)
       redis.call('PEXPIREAT', cl, tonumber(c[4]) + KEEP_MS)
-      if left == 1 then gone(id) end
+      if left == 1 then
+        -- the last one: the final count first (the shards' coalescing would send
+        -- it after the end), then the end, once
+        local used = tonumber(redis.call('HGET', k, 'used') or '0')
+        redis.call('HSET', k, 'pub_left', 0, 'pub_used', used)
+        pub(pack('coupon_left', {coupon = id, left = 0, used = used}))
+        gone(id)
+      end
       status = 'ok'
     end
   end
   redis.call('HSET', KEYS[3], rk, cmsgpack.pack({status, '', 0, id, 'claim'}))
   redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))
-  return answer(status)
+  return answer(status, true)
 
 elseif op == 'pub' then
   -- ARGV: 4 coupon

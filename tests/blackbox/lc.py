@@ -1089,8 +1089,8 @@ async def send_buy(c, sku, req, qty=1):
 
 
 ANSWER_KEYS = {
-    "order": {"type", "req", "sku", "status", "order", "qty", "left"},
-    "cancelled": {"type", "order", "status", "sku", "qty", "left"},
+    "order": {"type", "req", "sku", "status", "order", "qty", "left", "price", "pay_by", "coupon"},
+    "cancelled": {"type", "order", "status", "sku", "qty", "left", "pay_by", "coupon"},
     "group": {"type", "req", "sku", "status", "team", "members", "size", "left"},
 }
 
@@ -1101,10 +1101,10 @@ def check_answer(m):
     extra = set(m) - ANSWER_KEYS[m["type"]]
     assert not extra, f"{m['type']} answer with keys PROTOCOL.md does not list: {extra}: {m}"
     assert isinstance(m.get("status"), str), m
-    for k in ("qty", "left", "members", "size"):
+    for k in ("qty", "left", "members", "size", "price", "pay_by"):
         if k in m:
             assert is_int(m[k]) and m[k] >= 0, f"{k} must be a non-negative integer: {m}"
-    for k in ("order", "team", "sku", "req"):
+    for k in ("order", "team", "sku", "req", "coupon"):
         if k in m:
             assert isinstance(m[k], str), f"{k} must be a string: {m}"
     if m["type"] == "order" and m["status"] == "ok":
@@ -1572,3 +1572,183 @@ def audit(rds, room):
 
 import hashlib  # noqa: E402
 import hmac  # noqa: E402
+
+
+# --------------------------------------------------------------------------------------------
+# Checkout and coupon drops (PROTOCOL.md "Checkout: reservations that must be paid in time",
+# "Coupon drops (抢券)"): used by test_checkout.py and test_coupons.py
+
+COUPON_TRAFFIC = frozenset(("coupon", "coupon_left", "coupon_gone"))
+ALL_ROOM_TRAFFIC = ROOM_TRAFFIC | COUPON_TRAFFIC
+# an `order` answer may carry these (PROTOCOL.md "Flash sale" and "Checkout")
+ORDER_ANSWER_KEYS = frozenset(("type", "req", "sku", "status", "order", "qty", "left", "pay_by", "price", "coupon"))
+CLAIM_ANSWER_KEYS = frozenset(("type", "req", "coupon", "status", "left"))
+ORDER_EVENT_KEYS = frozenset(("type", "order", "sku", "qty"))     # `paid` and `expired`
+NO_DECISION = ("unknown", "unavailable")
+
+
+def check_order_answer(m):
+    """An `order` answer of the checkout era: only the keys PROTOCOL.md lists, with their types;
+    `ok` and `reserved` carry an order id, qty and the unit price, `reserved` its pay_by."""
+    assert m.get("type") == "order", m
+    extra = set(m) - ORDER_ANSWER_KEYS
+    assert not extra, f"order answer with keys PROTOCOL.md does not list: {extra}: {m}"
+    assert isinstance(m.get("status"), str) and isinstance(m.get("req"), str), m
+    for k in ("qty", "left", "pay_by", "price"):
+        if k in m:
+            assert is_int(m[k]) and m[k] >= 0, f"{k} must be a non-negative integer: {m}"
+    for k in ("order", "coupon", "sku"):
+        if k in m:
+            assert isinstance(m[k], str), f"{k} must be a string: {m}"
+    if m["status"] in ("ok", "reserved"):
+        assert re.fullmatch(r"\d+-\d+", m.get("order", "")), f"{m['status']} without an order id: {m}"
+        assert is_int(m.get("qty")) and is_int(m.get("price")), f"{m['status']} without qty and price: {m}"
+    else:
+        assert "order" not in m, f"a {m['status']} answer names an order: {m}"
+    if m["status"] == "reserved":
+        assert is_int(m.get("pay_by")) and is_int(m.get("left")), f"reserved without pay_by/left: {m}"
+    else:
+        assert "pay_by" not in m, f"only a reservation has a pay_by: {m}"
+    return m
+
+
+async def order_answer(c, req, timeout=None):
+    """The `order` answer for req, checked with check_order_answer (fails on an error frame)."""
+    return check_order_answer(await _answer(c, lambda m: m["type"] == "order" and m.get("req") == req,
+                                            f"order for req {req!r}", timeout))
+
+
+async def send_buy_coupon(c, sku, req, qty=1, coupon=None):
+    msg = {"type": "buy", "sku": sku, "req": req}
+    if qty is not None:
+        msg["qty"] = qty
+    if coupon is not None:
+        msg["coupon"] = coupon
+    await c.send(msg)
+
+
+async def buy_coupon(c, sku, req, qty=1, coupon=None, timeout=None):
+    """A buy (with a coupon when given); returns its checked `order` answer."""
+    await send_buy_coupon(c, sku, req, qty, coupon)
+    return await order_answer(c, req, timeout)
+
+
+async def open_sale_pay(c, sku, stock, price=1999, limit=None, pay_s=None, title=None, timeout=None):
+    """A streamer opens a flash sale, with pay_s when given; returns the `sale` it receives."""
+    msg = {"type": "sale_open", "sku": sku, "title": title or f"item {sku}", "price": price, "stock": stock}
+    if limit is not None:
+        msg["limit"] = limit
+    if pay_s is not None:
+        msg["pay_s"] = pay_s
+    await c.send(msg)
+    return await _answer(c, lambda m: m["type"] == "sale" and m.get("sku") == sku, f"sale {sku}", timeout)
+
+
+def check_claim_answer(m):
+    assert m.get("type") == "claim", m
+    extra = set(m) - CLAIM_ANSWER_KEYS
+    assert not extra, f"claim answer with keys PROTOCOL.md does not list: {extra}: {m}"
+    assert isinstance(m.get("status"), str) and isinstance(m.get("req"), str), m
+    assert isinstance(m.get("coupon"), str), m
+    if "left" in m:
+        assert is_int(m["left"]) and m["left"] >= 0, m
+    return m
+
+
+async def send_claim(c, coupon, req):
+    await c.send({"type": "coupon_claim", "coupon": coupon, "req": req})
+
+
+async def claim_answer(c, req, timeout=None):
+    return check_claim_answer(await _answer(c, lambda m: m["type"] == "claim" and m.get("req") == req,
+                                            f"claim for req {req!r}", timeout))
+
+
+async def claim_coupon(c, coupon, req, timeout=None):
+    """Send a coupon_claim; returns its checked `claim` answer."""
+    await send_claim(c, coupon, req)
+    return await claim_answer(c, req, timeout)
+
+
+def coupon_drop_msg(coupon, title=None, quota=10, secs=60, **fields):
+    """A coupon_drop message (pass off= or pct=, and per_user=, sku=, min_price= as wanted)."""
+    msg = {"type": "coupon_drop", "coupon": coupon, "title": title or f"coupon {coupon}", "quota": quota,
+           "secs": secs}
+    msg.update({k: v for k, v in fields.items() if v is not None})
+    if "off" not in msg and "pct" not in msg:
+        msg["off"] = 100
+    return msg
+
+
+async def drop_coupon(c, coupon, title=None, quota=10, secs=60, timeout=None, **fields):
+    """A streamer drops a coupon; returns the `coupon` broadcast it receives itself."""
+    await c.send(coupon_drop_msg(coupon, title, quota, secs, **fields))
+    return await _answer(c, lambda m: m["type"] == "coupon" and m.get("coupon") == coupon,
+                         f"coupon {coupon}", timeout)
+
+
+async def my_coupons(c, timeout=None):
+    """Send `coupons`; returns the `my_coupons` answer."""
+    await c.send({"type": "coupons"})
+    return await _answer(c, lambda m: m["type"] == "my_coupons", "my_coupons", timeout)
+
+
+def coupons_of(c, coupon, types):
+    """The messages of the given types about coupon that c received, in order."""
+    return [m for m in c.received if m["type"] in types and m.get("coupon") == coupon]
+
+
+def coupon_left_seq(c, coupon):
+    return [m["left"] for m in coupons_of(c, coupon, ("coupon_left",))]
+
+
+def api_call(port, method, path, body=None, key=None, headers=None, timeout=None):
+    """An HTTP request to a shard -> (status, parsed JSON or raw bytes, {lowercased header: value}).
+    key: the Bearer API key (None: no Authorization header).  body: a dict (JSON) or bytes."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout or T)
+    try:
+        h = dict(headers or {})
+        if key is not None:
+            h["Authorization"] = f"Bearer {key}"
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        elif method == "POST":
+            h.setdefault("Content-Length", "0")
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        b = r.read()
+        try:
+            b = json.loads(b)
+        except ValueError:
+            pass
+        return r.status, b, {k.lower(): v for k, v in r.getheaders()}
+    finally:
+        conn.close()
+
+
+def mark_paid(port, room, order, key):
+    """POST /api/rooms/ROOM/orders/ORDER/paid -> (status, body)."""
+    st, b, _ = api_call(port, "POST", f"/api/rooms/{room}/orders/{order}/paid", key=key)
+    return st, b
+
+
+def get_order(port, room, order, key):
+    """GET /api/rooms/ROOM/orders/ORDER -> (status, body)."""
+    st, b, _ = api_call(port, "GET", f"/api/rooms/{room}/orders/{order}", key=key)
+    return st, b
+
+
+def redis_ms(port, room):
+    """Redis's clock (ms) on the node that holds the room."""
+    r = client_for_key(port, rkey(room, "chat"), socket_timeout=T)
+    try:
+        s, us = r.time()
+    finally:
+        r.close()
+    return s * 1000 + us // 1000
+
+
+def metric(port, sample):
+    """One sample of /metrics (0 when absent), e.g. 'livecart_coupons_total{event="claimed"}'."""
+    return metrics(port).get(sample, 0)
