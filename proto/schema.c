@@ -97,6 +97,7 @@ static const lc__rule_t order_rules[] = {
     R(req, S2C, S2C, 1, 64), R(sku, S2C, S2C, 0, 64), R(status, S2C, S2C, 1, 32),
     RSID(order, S2C, 0), R(qty, S2C, 0, INT64_MIN, INT64_MAX), R(left, S2C, 0, 0, BIG),
     R(pay_by, S2C, 0, 0, NOMAX), R(price, S2C, 0, 0, BIG), R(coupon, S2C, 0, 1, 64),
+    R(count, BUS, 0, 1, 1), /* the script's first decision redeemed the coupon (not a replay): for the metrics */
 };
 static const lc__rule_t cancelled_rules[] = {
     RSID(order, S2C, S2C), R(status, S2C, S2C, 1, 32), R(sku, S2C, 0, 1, 64),
@@ -144,6 +145,7 @@ static const lc__rule_t coupon_gone_rules[] = {RID(coupon, S2C, S2C)};
 static const lc__rule_t coupon_claim_rules[] = {R(coupon, C2S, C2S, 1, 64), R(req, C2S, C2S, 1, 64)};
 static const lc__rule_t claim_rules[] = {
     R(req, S2C, S2C, 1, 64), R(coupon, S2C, S2C, 0, 64), R(status, S2C, S2C, 1, 32), R(left, S2C, 0, 0, BIG),
+    R(count, BUS, 0, 1, 1), /* the first decision took a coupon (not a replay): for the metrics */
 };
 /* an order as the shop's GET shows it (checkout.lua "order") */
 static const lc__rule_t order_state_rules[] = {
