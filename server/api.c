@@ -191,11 +191,8 @@ static json_t *room_json(const api_req_t *r, const lc_msg_t *st) {
 
 static void on_room(void *arg, int rc, const lc_msg_t *reply) {
     lc_http_req_t *q = arg;
-    api_req_t *r = lc_http_data(q, sizeof(*r));
-    if (lc_http_gone(q)) {
-        lc_http_drop(q);
-        return;
-    }
+    api_req_t *r = lc__api_answerable(q);
+    if (!r) return;
     if (rc != LC_STORE_OK || !reply || reply->type != LC_MSG_ROOM_STATE) {
         /* a GET changes nothing: any failure is a plain "retry" */
         r->srv->m.redis_failures++;
@@ -245,11 +242,8 @@ static const char *parse_body(json_t *j, lc_store_post_req_t *p) {
 
 static void on_posted(void *arg, int rc, const lc_msg_t *reply) {
     lc_http_req_t *q = arg;
-    api_req_t *r = lc_http_data(q, sizeof(*r));
-    if (lc_http_gone(q)) {
-        lc_http_drop(q);
-        return;
-    }
+    api_req_t *r = lc__api_answerable(q);
+    if (!r) return;
     lc_server_t *srv = r->srv;
     if (rc == LC_STORE_REFUSED) { /* Redis refused it before running it: nothing posted */
         srv->m.redis_failures++;

@@ -60,3 +60,11 @@ void lc__api_json(lc_server_t *srv, lc_http_req_t *q, unsigned status, json_t *o
     free(s);
 }
 
+
+lc_api_req_t *lc__api_answerable(lc_http_req_t *q) {
+    if (lc_http_gone(q)) {
+        lc_http_drop(q);
+        return NULL;
+    }
+    return lc_http_data(q, sizeof(lc_api_req_t));
+}

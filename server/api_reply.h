@@ -25,6 +25,11 @@ typedef struct lc_api_req {
     size_t on;
 } lc_api_req_t;
 
+/* A deferred request's answer arrived (a store callback's arg): its block,
+ * or NULL when the client went away meanwhile (the request is dropped here:
+ * the caller just returns). */
+lc_api_req_t *lc__api_answerable(lc_http_req_t *q);
+
 /* Answers with {"error":CODE} (plus "message" when msg is not NULL: one of
  * our own literals, nothing to escape) and the header the status needs:
  * WWW-Authenticate for a 401, Allow (allow) for a 405. */

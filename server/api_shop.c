@@ -39,11 +39,8 @@ static json_t *order_json(const lc_msg_t *st) {
 
 static void on_order(void *arg, int rc, const lc_msg_t *reply) {
     lc_http_req_t *q = arg;
-    lc_api_req_t *r = lc_http_data(q, sizeof(*r));
-    if (lc_http_gone(q)) {
-        lc_http_drop(q);
-        return;
-    }
+    lc_api_req_t *r = lc__api_answerable(q);
+    if (!r) return;
     if (rc != LC_STORE_OK || reply->type != LC_MSG_ORDER_STATE) {
         r->srv->m.redis_failures++;
         lc__api_fail(r->srv, q, 503); /* a read: retry */
@@ -71,11 +68,8 @@ static void answer_paid(lc_api_req_t *r, lc_http_req_t *q, unsigned status, lc_s
 
 static void on_paid(void *arg, int rc, const lc_msg_t *reply) {
     lc_http_req_t *q = arg;
-    lc_api_req_t *r = lc_http_data(q, sizeof(*r));
-    if (lc_http_gone(q)) {
-        lc_http_drop(q);
-        return;
-    }
+    lc_api_req_t *r = lc__api_answerable(q);
+    if (!r) return;
     lc_server_t *srv = r->srv;
     if (rc != LC_STORE_OK || reply->type != LC_MSG_REPLY) {
         srv->m.redis_failures++;
@@ -142,11 +136,8 @@ static const char *parse_drop(json_t *j, lc_store_coupon_drop_req_t *d) {
 
 static void on_dropped(void *arg, int rc, const lc_msg_t *reply) {
     lc_http_req_t *q = arg;
-    lc_api_req_t *r = lc_http_data(q, sizeof(*r));
-    if (lc_http_gone(q)) {
-        lc_http_drop(q);
-        return;
-    }
+    lc_api_req_t *r = lc__api_answerable(q);
+    if (!r) return;
     lc_server_t *srv = r->srv;
     if (rc != LC_STORE_OK || reply->type != LC_MSG_REPLY) {
         srv->m.redis_failures++;

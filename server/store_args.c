@@ -93,3 +93,11 @@ void lc__args_int(lc__args_t *a, int64_t v) {
     int n = snprintf(num, sizeof(num), "%" PRId64, v);
     add(a, num, (size_t)n, 0);
 }
+
+void lc__args_op_head(lc__args_t *a, lc_str_t room, const char *const *keys, size_t n, const char *op) {
+    lc__args_init(a);
+    for (size_t i = 0; i < n; i++) lc__args_key(a, room, keys[i], lc_str("", 0));
+    lc__args_cstr(a, op);
+    lc__args_rname(a, room, "");
+    lc__args_rname(a, room, "ch");
+}

@@ -49,6 +49,10 @@ void lc__args_gkey(lc__args_t *a, const char *key);
 /* An argument naming something of the room that is not a key: its channel
  * ("ch") or its key prefix (""): "lc:{ROOM}:" suffix. */
 void lc__args_rname(lc__args_t *a, lc_str_t room, const char *suffix);
+/* Starts a call of an op script (commerce.lua, checkout.lua, coupon.lua):
+ * the room's keys named by keys (n of them, e.g. "sales"), then ARGV op, the
+ * room's key prefix and its channel -- the op's own arguments follow. */
+void lc__args_op_head(lc__args_t *a, lc_str_t room, const char *const *keys, size_t n, const char *op);
 void lc__args_str(lc__args_t *a, lc_str_t s);
 void lc__args_cstr(lc__args_t *a, const char *s); /* NULL: "" */
 void lc__args_int(lc__args_t *a, int64_t v);

@@ -183,11 +183,8 @@ int lc_store_buy(lc_store_t *s, const lc_store_buy_req_t *r, lc_store_msg_cb *cb
 
 /* commerce.lua: KEYS[1] the sale index; ARGV op, prefix, channel, then the op's. */
 static void commerce_head(lc__args_t *a, lc_str_t room, const char *op) {
-    lc__args_init(a);
-    lc__args_key(a, room, "sales", NOSUB);
-    lc__args_cstr(a, op);
-    lc__args_rname(a, room, "");
-    lc__args_rname(a, room, "ch");
+    static const char *const keys[] = {"sales"};
+    lc__args_op_head(a, room, keys, 1, op);
 }
 
 int lc_store_sale_open(lc_store_t *s, const lc_store_sale_open_req_t *r, lc_store_msg_cb *cb, void *arg) {

@@ -11,17 +11,10 @@
 #include "store_args.h"
 #include "store_cmd.h"
 
-#define NOSUB lc_str("", 0)
-
 /* checkout.lua: KEYS orderidx, paydue, orders; ARGV op, prefix, channel. */
 static void checkout_head(lc__args_t *a, lc_str_t room, const char *op) {
-    lc__args_init(a);
-    lc__args_key(a, room, "orderidx", NOSUB);
-    lc__args_key(a, room, "paydue", NOSUB);
-    lc__args_key(a, room, "orders", NOSUB);
-    lc__args_cstr(a, op);
-    lc__args_rname(a, room, "");
-    lc__args_rname(a, room, "ch");
+    static const char *const keys[] = {"orderidx", "paydue", "orders"};
+    lc__args_op_head(a, room, keys, 3, op);
 }
 
 int lc_store_cancel(lc_store_t *s, const lc_store_cancel_req_t *r, lc_store_msg_cb *cb, void *arg) {
@@ -63,13 +56,8 @@ int lc_store_order_sweep(lc_store_t *s, lc_str_t room, const char *shard, unsign
 
 /* coupon.lua: KEYS coupons, couponids, reqs; ARGV op, prefix, channel. */
 static void coupon_head(lc__args_t *a, lc_str_t room, const char *op) {
-    lc__args_init(a);
-    lc__args_key(a, room, "coupons", NOSUB);
-    lc__args_key(a, room, "couponids", NOSUB);
-    lc__args_key(a, room, "reqs", NOSUB);
-    lc__args_cstr(a, op);
-    lc__args_rname(a, room, "");
-    lc__args_rname(a, room, "ch");
+    static const char *const keys[] = {"coupons", "couponids", "reqs"};
+    lc__args_op_head(a, room, keys, 3, op);
 }
 
 int lc_store_coupon_drop(lc_store_t *s, const lc_store_coupon_drop_req_t *r, lc_store_msg_cb *cb, void *arg) {
