@@ -108,6 +108,18 @@ static int set_field(json_t *o, const lc__field_desc_t *fd, const lc_msg_t *m) {
         }
         break;
     }
+    case LC__K_STRS: {
+        const lc_strs_t *l = (const lc_strs_t *)slot;
+        v = json_array();
+        for (size_t i = 0; v && i < l->n; i++) {
+            json_t *item = json_stringn(l->items[i].p ? l->items[i].p : "", l->items[i].n);
+            if (!item || json_array_append_new(v, item) != 0) {
+                json_decref(v);
+                v = NULL;
+            }
+        }
+        break;
+    }
     }
     /* json_stringn returns NULL for invalid UTF-8: refuse rather than send it. */
     if (!v) return -1;
@@ -120,7 +132,7 @@ static json_t *to_json(const lc_msg_t *m) {
     if (!o || json_object_set_new_nocheck(o, "type", json_string(td->name)) != 0) goto fail;
     for (size_t i = 0; i < td->nrules; i++) {
         lc_field_t f = td->rules[i].f;
-        if (!(m->has & (UINT64_C(1) << f))) continue;
+        if (!lc_fieldset_has(&m->has, f)) continue;
         if (set_field(o, &lc__fields[f], m) != 0) goto fail;
     }
     return o;

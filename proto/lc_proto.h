@@ -79,7 +79,16 @@ typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2, LC_DIR_BUS = 4 } lc_dir_t;
     X(CLAIM, "claim")               \
     X(COUPONS, "coupons")           \
     X(MY_COUPONS, "my_coupons")     \
-    X(ORDER_STATE, "order_state")
+    X(ORDER_STATE, "order_state")   \
+    X(LOTTERY_OPEN, "lottery_open") \
+    X(LOTTERY, "lottery")           \
+    X(LOTTERY_ENTER, "lottery_enter") \
+    X(ENTER, "enter")               \
+    X(ENTERED, "entered")           \
+    X(LOTTERY_RESULT, "lottery_result") \
+    X(WON, "won")                   \
+    X(TOP, "top")                   \
+    X(BUYING, "buying")
 
 typedef enum {
     LC_MSG_NONE = 0,
@@ -91,7 +100,8 @@ typedef enum {
 
 /* Every key any message may carry: name, C member, kind. The kind decides
  * the member's C type: STR -> lc_str_t, INT -> int64_t, BOOL -> int,
- * LIST -> lc_msg_list_t (an array of nested messages). */
+ * LIST -> lc_msg_list_t (an array of nested messages), STRS -> lc_strs_t
+ * (an array of strings, 1-64 bytes each: user ids). */
 #define LC_FIELDS(X)            \
     X(user, STR)                \
     X(role, STR)                \
@@ -145,14 +155,42 @@ typedef enum {
     X(used, INT)                \
     X(due, INT)                 \
     X(paid_ts, INT)             \
+    X(lottery, STR)             \
+    X(prize, STR)               \
+    X(winners, INT)             \
+    X(keyword, STR)             \
+    X(commit, STR)              \
+    X(seed, STR)                \
+    X(board, STR)               \
+    X(score, INT)               \
+    X(users, STRS)              \
+    X(lotteries, LIST)          \
+    X(tops, LIST)               \
     X(coupons, LIST)
+
+/* Keys that another key's name already has, with another kind, in other
+ * types: C member, key on the wire, kind. A type's rules name one or the
+ * other (e.g. `winners`: a count in `lottery`, the users in `lottery_result`). */
+#define LC_FIELDS_AS(X) \
+    X(winner_list, "winners", STRS) \
+    X(entry_count, "entries", INT)
 
 typedef enum {
 #define X(name, kind) LC_F_##name,
     LC_FIELDS(X)
 #undef X
+#define X(name, key, kind) LC_F_##name,
+    LC_FIELDS_AS(X)
+#undef X
         LC_F__COUNT
 } lc_field_t;
+
+/* Which fields a message carries: one bit per lc_field_t. */
+#define LC_FIELD_WORDS 2
+typedef struct lc_fieldset {
+    uint64_t w[LC_FIELD_WORDS];
+} lc_fieldset_t;
+_Static_assert(LC_F__COUNT <= 64 * LC_FIELD_WORDS, "lc_fieldset_t: more fields than bits");
 
 typedef struct lc_str {
     const char *p; /* not necessarily NUL-terminated when set by a caller */
@@ -165,25 +203,38 @@ typedef struct lc_msg_list {
     size_t n;
 } lc_msg_list_t;
 
+typedef struct lc_strs {
+    lc_str_t *items;
+    size_t n;
+} lc_strs_t;
+
 typedef lc_str_t lc__kind_STR;
 typedef int64_t lc__kind_INT;
 typedef int lc__kind_BOOL;
 typedef lc_msg_list_t lc__kind_LIST;
+typedef lc_strs_t lc__kind_STRS;
 
 struct lc_arena;
 
 typedef struct lc_msg {
     lc_msg_type_t type;
-    uint64_t has; /* bit (1 << LC_F_x): field x is present */
+    lc_fieldset_t has; /* bit LC_F_x: field x is present (lc_msg_has) */
 #define X(name, kind) lc__kind_##kind name;
     LC_FIELDS(X)
+#undef X
+#define X(name, key, kind) lc__kind_##kind name;
+    LC_FIELDS_AS(X)
 #undef X
     struct lc_arena *arena; /* decoded strings and lists live here */
 } lc_msg_t;
 
-#define LC_HAS(f) (UINT64_C(1) << LC_F_##f)
-#define lc_msg_has(m, f) (((m)->has & LC_HAS(f)) != 0)
-#define lc_msg_set(m, f, v) ((m)->f = (v), (m)->has |= LC_HAS(f))
+/* Field number f (an lc_field_t) in a fieldset. */
+#define lc_fieldset_has(s, f) ((((s)->w[(f) >> 6] >> ((f) & 63)) & 1) != 0)
+#define lc_fieldset_add(s, f) ((s)->w[(f) >> 6] |= UINT64_C(1) << ((f) & 63))
+#define lc_fieldset_del(s, f) ((s)->w[(f) >> 6] &= ~(UINT64_C(1) << ((f) & 63)))
+#define lc_msg_has(m, f) lc_fieldset_has(&(m)->has, LC_F_##f)
+#define lc_msg_set(m, f, v) ((m)->f = (v), lc_fieldset_add(&(m)->has, LC_F_##f))
+#define lc_msg_unset(m, f) lc_fieldset_del(&(m)->has, LC_F_##f)
 
 static inline lc_str_t lc_str(const char *p, size_t n) {
     lc_str_t s = {p, n};

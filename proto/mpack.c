@@ -199,6 +199,15 @@ static int pack_field(msgpack_packer *pk, const lc__field_desc_t *fd, const lc_m
             if (pack_msg(pk, &l->items[i]) != 0) return -1;
         return 0;
     }
+    case LC__K_STRS: {
+        const lc_strs_t *l = (const lc_strs_t *)slot;
+        if (msgpack_pack_array(pk, l->n) != 0) return -1;
+        for (size_t i = 0; i < l->n; i++) {
+            if (l->items[i].n && !lc_utf8_valid(l->items[i].p, l->items[i].n)) return -1;
+            if (pack_str(pk, l->items[i].p ? l->items[i].p : "", l->items[i].n) != 0) return -1;
+        }
+        return 0;
+    }
     }
     return -1;
 }
@@ -207,12 +216,12 @@ static int pack_msg(msgpack_packer *pk, const lc_msg_t *m) {
     const lc__type_desc_t *td = &lc__types[m->type];
     size_t n = 1;
     for (size_t i = 0; i < td->nrules; i++)
-        if (m->has & (UINT64_C(1) << td->rules[i].f)) n++;
+        if (lc_fieldset_has(&m->has, td->rules[i].f)) n++;
     if (msgpack_pack_map(pk, n) != 0) return -1;
     if (pack_str(pk, "type", 4) != 0 || pack_str(pk, td->name, strlen(td->name)) != 0) return -1;
     for (size_t i = 0; i < td->nrules; i++) {
         lc_field_t f = td->rules[i].f;
-        if (!(m->has & (UINT64_C(1) << f))) continue;
+        if (!lc_fieldset_has(&m->has, f)) continue;
         if (pack_field(pk, &lc__fields[f], m) != 0) return -1;
     }
     return 0;

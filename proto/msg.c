@@ -146,6 +146,29 @@ static int decode_list(const lc__reader_t *rd, const lc__rule_t *r, const lc__va
     return 0;
 }
 
+/* An array of strings (user ids): each 1-64 bytes of valid UTF-8, copied. */
+static int decode_strs(const lc__reader_t *rd, const lc__rule_t *r, const lc__val_t *v, lc_strs_t *out,
+                       struct lc_arena **arena, lc_proto_err_t *err, const char *tname, const char *fname) {
+    size_t n = rd->list_len(v->native);
+    if ((int64_t)n < r->min || (int64_t)n > r->max)
+        return lc__fail(err, LC_ERR_BAD_REQUEST, "%s.%s: too many items", tname, fname);
+    out->n = 0;
+    out->items = n ? lc__arena_alloc(arena, n * sizeof(lc_str_t)) : NULL;
+    if (n && !out->items) return lc__fail(err, LC_ERR_BAD_REQUEST, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        lc__val_t item;
+        rd->list_at(v->native, i, &item);
+        if (item.kind != LC__V_STR || item.n < 1 || item.n > 64 || !lc_utf8_valid(item.s, item.n))
+            return lc__fail(err, LC_ERR_BAD_REQUEST, "%s.%s: items must be strings of 1-64 bytes", tname, fname);
+        char *copy = lc__arena_alloc(arena, item.n + 1);
+        if (!copy) return lc__fail(err, LC_ERR_BAD_REQUEST, "out of memory");
+        memcpy(copy, item.s, item.n);
+        copy[item.n] = '\0';
+        out->items[out->n++] = lc_str(copy, item.n);
+    }
+    return 0;
+}
+
 /* Echo a client's string in an error only when it is short printable ASCII:
  * the error frame must stay valid UTF-8 whatever the client sent. */
 static int printable(const char *s, size_t n) {
@@ -187,8 +210,7 @@ int lc__decode_map(const lc__reader_t *rd, const lc__val_t *map, lc_dir_t dir,
         const lc__rule_t *r = lc__rule_find(t, k.s, k.n);
         if (!r || !(r->dirs & dir)) continue; /* unknown keys are ignored: forward compatible */
         const lc__field_desc_t *fd = &lc__fields[r->f];
-        uint64_t bit = UINT64_C(1) << r->f;
-        if (m->has & bit) return lc__fail(err, LC_ERR_BAD_REQUEST, "duplicate key: %s", fd->name);
+        if (lc_fieldset_has(&m->has, r->f)) return lc__fail(err, LC_ERR_BAD_REQUEST, "duplicate key: %s", fd->name);
         char *slot = (char *)m + fd->off;
         switch (fd->kind) {
         case LC__K_STR: {
@@ -222,14 +244,19 @@ int lc__decode_map(const lc__reader_t *rd, const lc__val_t *map, lc_dir_t dir,
                             fd->name) != 0)
                 return -1;
             break;
+        case LC__K_STRS:
+            if (v.kind != LC__V_LIST)
+                return lc__fail(err, LC_ERR_BAD_REQUEST, "%s.%s: must be an array", tname, fd->name);
+            if (decode_strs(rd, r, &v, (lc_strs_t *)slot, arena, err, tname, fd->name) != 0) return -1;
+            break;
         }
-        m->has |= bit;
+        lc_fieldset_add(&m->has, r->f);
     }
 
     const lc__type_desc_t *td = &lc__types[t];
     for (size_t i = 0; i < td->nrules; i++) {
         const lc__rule_t *r = &td->rules[i];
-        if ((r->req & dir) && !(m->has & (UINT64_C(1) << r->f)))
+        if ((r->req & dir) && !lc_fieldset_has(&m->has, r->f))
             return lc__fail(err, LC_ERR_BAD_REQUEST, "%s.%s: missing", tname, lc__fields[r->f].name);
     }
     return 0;

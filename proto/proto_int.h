@@ -7,7 +7,7 @@
 
 #include "lc_proto.h"
 
-typedef enum { LC__K_STR, LC__K_INT, LC__K_BOOL, LC__K_LIST } lc__kind_t;
+typedef enum { LC__K_STR, LC__K_INT, LC__K_BOOL, LC__K_LIST, LC__K_STRS } lc__kind_t;
 
 typedef struct lc__field_desc {
     const char *name;
@@ -26,7 +26,7 @@ typedef struct lc__rule {
     lc_field_t f;
     uint8_t dirs;     /* directions that may carry the key; others ignore it */
     uint8_t req;      /* directions that must carry it */
-    int64_t min, max; /* STR: bytes; INT: value; LIST: items */
+    int64_t min, max; /* STR: bytes; INT: value; LIST, STRS: items */
     lc__check_t check;
     const char *const *oneof; /* LC__CHK_ONEOF: NULL-terminated choices */
     lc_msg_type_t item;       /* LIST: type of each item (NONE: any) */

@@ -17,6 +17,9 @@ const lc__field_desc_t lc__fields[LC_F__COUNT] = {
 #define X(name, kind) {#name, sizeof(#name) - 1, LC__K_##kind, offsetof(lc_msg_t, name)},
     LC_FIELDS(X)
 #undef X
+#define X(name, key, kind) {key, sizeof(key) - 1, LC__K_##kind, offsetof(lc_msg_t, name)},
+    LC_FIELDS_AS(X)
+#undef X
 };
 
 static const char *const roles[] = {"viewer", "streamer", "moderator", NULL};
@@ -44,6 +47,8 @@ static const lc__rule_t welcome_rules[] = {
     R(recovered, S2C, 0, 0, 1),
     {LC_F_sales, S2C, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_NONE, 0},
     {LC_F_coupons, S2C, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_COUPON, 0},
+    {LC_F_lotteries, S2C, 0, 0, 1, LC__CHK_NONE, NULL, LC_MSG_LOTTERY, 0},
+    {LC_F_tops, S2C, 0, 0, 2, LC__CHK_NONE, NULL, LC_MSG_TOP, 0},
 };
 static const lc__rule_t comment_rules[] = {
     RSID(id, S2C, S2C),
@@ -120,7 +125,8 @@ static const lc__rule_t team_result_rules[] = {
     R(team, BUS, BUS, 1, 32), RID(sku, BUS, BUS),
     {LC_F_entries, BUS, BUS, 0, 100, LC__CHK_NONE, NULL, LC_MSG_MEMBER, 0},
 };
-static const lc__rule_t member_rules[] = {R(user, BUS, BUS, 1, 64), RSID(order, BUS, 0)};
+static const lc__rule_t member_rules[] = {R(user, BUS | S2C, BUS | S2C, 1, 64), RSID(order, BUS, 0),
+                                          R(score, BUS | S2C, 0, 0, NOMAX)}; /* a top entry: user, score */
 
 /* ---- checkout and coupons (PROTOCOL.md, "Checkout" and "Coupon drops") ---- */
 /* paid, expired: user travels on the bus only (each shard tells that user's connections) */
@@ -156,6 +162,31 @@ static const lc__rule_t order_state_rules[] = {
 static const lc__rule_t my_coupons_rules[] = {
     {LC_F_coupons, S2C, S2C, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_COUPON, 0},
 };
+
+/* ---- lucky bags, leaderboards, "people are buying" (PROTOCOL.md, "Lucky bag", "Leaderboards") ---- */
+static const lc__rule_t lottery_open_rules[] = {
+    RID(lottery, C2S, C2S), R(prize, C2S, C2S, 1, 200), R(winners, C2S, C2S, 1, 1000), R(secs, C2S, C2S, 10, 3600),
+    R(keyword, C2S, 0, 1, 50),
+};
+/* also an item of welcome.lotteries; seed travels to the scripts only at the open (BUS) */
+static const lc__rule_t lottery_rules[] = {
+    RID(lottery, S2C, S2C), R(prize, S2C, S2C, 1, 200), R(winners, S2C, S2C, 1, 1000), R(ends, S2C, S2C, 0, NOMAX),
+    R(keyword, S2C, 0, 1, 50), R(commit, S2C, S2C, 64, 64), R(entry_count, S2C, 0, 0, NOMAX),
+};
+static const lc__rule_t lottery_enter_rules[] = {R(lottery, C2S, C2S, 1, 64)};
+static const lc__rule_t enter_rules[] = {R(lottery, S2C, S2C, 0, 64), R(status, S2C, S2C, 1, 32)};
+/* entered: user on the bus only (each shard tells that user's connections) */
+static const lc__rule_t entered_rules[] = {RID(lottery, S2C | BUS, S2C | BUS), R(user, BUS, BUS, 1, 64)};
+/* lottery_result: prize on the bus only (each shard tells its winners `won`) */
+static const lc__rule_t lottery_result_rules[] = {
+    RID(lottery, S2C, S2C), R(winner_list, S2C, S2C, 0, 1000), R(entry_count, S2C, S2C, 0, NOMAX),
+    R(seed, S2C, S2C, 64, 64), R(prize, BUS, 0, 1, 200),
+};
+static const lc__rule_t won_rules[] = {RID(lottery, S2C, S2C), R(prize, S2C, S2C, 1, 200)};
+static const lc__rule_t top_rules[] = {
+    R(board, S2C, S2C, 1, 16), {LC_F_entries, S2C, S2C, 0, 10, LC__CHK_NONE, NULL, LC_MSG_MEMBER, 0},
+};
+static const lc__rule_t buying_rules[] = {R(count, S2C, S2C, 0, NOMAX), R(users, S2C, S2C, 0, 3)};
 
 /* ---- tokens and moderation (PROTOCOL.md, "Auth" and "Moderation") ---- */
 static const lc__rule_t refresh_rules[] = {R(token, C2S, C2S, 1, 4096)};
@@ -193,6 +224,9 @@ static const lc__rule_t room_state_rules[] = {
     /* the claimable coupons, the earliest payment deadline, Redis's clock */
     {LC_F_coupons, BUS, 0, 0, 1000, LC__CHK_NONE, NULL, LC_MSG_COUPON, 1},
     R(due, BUS, 0, 0, NOMAX), R(ts, BUS, 0, 0, NOMAX),
+    /* the open lottery (0 or 1) and both boards' top 10 */
+    {LC_F_lotteries, BUS, 0, 0, 1, LC__CHK_NONE, NULL, LC_MSG_LOTTERY, 1},
+    {LC_F_tops, BUS, 0, 0, 2, LC__CHK_NONE, NULL, LC_MSG_TOP, 1},
 };
 
 #define T(name, dirs, rules) {name, dirs, rules, sizeof(rules) / sizeof(rules[0])}
@@ -229,7 +263,7 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_TEAMS] = T("teams", S2C, teams_rules),
     [LC_MSG_TEAM_DONE] = T("team_done", BUS, team_result_rules),
     [LC_MSG_TEAM_FAILED] = T("team_failed", BUS, team_result_rules),
-    [LC_MSG_MEMBER] = T("member", BUS, member_rules),
+    [LC_MSG_MEMBER] = T("member", BUS | S2C, member_rules),
     [LC_MSG_REFRESH] = T("refresh", C2S, refresh_rules),
     [LC_MSG_MUTE] = T("mute", C2S, mute_rules),
     [LC_MSG_BAN] = T("ban", C2S | BUS, ban_rules),
@@ -253,6 +287,15 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_COUPONS] = T0("coupons", C2S),
     [LC_MSG_MY_COUPONS] = T("my_coupons", S2C, my_coupons_rules),
     [LC_MSG_ORDER_STATE] = T("order_state", BUS, order_state_rules),
+    [LC_MSG_LOTTERY_OPEN] = T("lottery_open", C2S, lottery_open_rules),
+    [LC_MSG_LOTTERY] = T("lottery", S2C, lottery_rules),
+    [LC_MSG_LOTTERY_ENTER] = T("lottery_enter", C2S, lottery_enter_rules),
+    [LC_MSG_ENTER] = T("enter", S2C, enter_rules),
+    [LC_MSG_ENTERED] = T("entered", S2C | BUS, entered_rules),
+    [LC_MSG_LOTTERY_RESULT] = T("lottery_result", S2C, lottery_result_rules),
+    [LC_MSG_WON] = T("won", S2C, won_rules),
+    [LC_MSG_TOP] = T("top", S2C, top_rules),
+    [LC_MSG_BUYING] = T("buying", S2C, buying_rules),
 };
 
 lc_msg_type_t lc__type_lookup(const char *s, size_t n) {

@@ -62,7 +62,7 @@ static void on_claimed(void *arg, int status, const lc_msg_t *r) {
         if (lc_str_eq(r->status, "ok")) lc__coupon_dirty(o->room, lc_str(o->id, o->idn));
         lc_msg_t out = *r; /* count (bus only): this call, not a replay, took a coupon */
         if (lc_msg_has(r, count)) c->srv->m.coupons[LC_COUPON_CLAIMED]++;
-        out.has &= ~LC_HAS(count);
+        lc_msg_unset(&out, count);
         lc_conn_send_msg(c, &out);
     }
     op_free(o);

@@ -83,7 +83,7 @@ static void on_decided(void *arg, int status, const lc_msg_t *r) {
     if (o->type != LC_MSG_BUY || took) lc__sku_dirty(o->room, op_sku(o));
     lc_msg_t out = *r; /* count (bus only): this call, not a replay, redeemed a coupon */
     if (o->type == LC_MSG_BUY && took && lc_msg_has(r, count)) mt->coupons[LC_COUPON_USED]++;
-    out.has &= ~LC_HAS(count);
+    lc_msg_unset(&out, count);
     lc_conn_send_msg(o->c, &out);
     op_free(o);
 }

@@ -19,14 +19,25 @@ static int str_same(lc_str_t a, lc_str_t b) { return a.n == b.n && memcmp(a.p, b
 
 static int same_list(const lc_msg_list_t *x, const lc_msg_list_t *y);
 
+static int same_strs(const lc_strs_t *x, const lc_strs_t *y) {
+    if (x->n != y->n) return 0;
+    for (size_t i = 0; i < x->n; i++)
+        if (!str_same(x->items[i], y->items[i])) return 0;
+    return 1;
+}
+
 static int same_msg(const lc_msg_t *a, const lc_msg_t *b) {
-    if (a->type != b->type || a->has != b->has) return 0;
+    if (a->type != b->type || memcmp(&a->has, &b->has, sizeof(a->has)) != 0) return 0;
 #define X(name, kind) if (lc_msg_has(a, name) && !same_##kind(&a->name, &b->name)) return 0;
 #define same_STR(x, y) str_same(*(x), *(y))
 #define same_INT(x, y) (*(x) == *(y))
 #define same_BOOL(x, y) (!*(x) == !*(y))
 #define same_LIST(x, y) same_list(x, y)
+#define same_STRS(x, y) same_strs(x, y)
     LC_FIELDS(X)
+#undef X
+#define X(name, key, kind) if (lc_msg_has(a, name) && !same_##kind(&a->name, &b->name)) return 0;
+    LC_FIELDS_AS(X)
 #undef X
     return 1;
 }
@@ -152,6 +163,68 @@ static void test_msgpack_bin_is_accepted_as_string(void) {
     lc_msg_clear(&d);
 }
 
+/* `winners` is a count in `lottery` and the users in `lottery_result`; `entries` a list of
+ * members in `top` and a count in `lottery_result`: one key, two kinds, by type. */
+static void test_a_key_may_mean_a_count_in_one_type_and_a_list_in_another(void) {
+    lc_str_t users[] = {lc_cstr("ann"), lc_cstr("bö"), lc_cstr("zed")};
+    lc_msg_t r;
+    lc_msg_init(&r, LC_MSG_LOTTERY_RESULT);
+    lc_msg_set(&r, lottery, lc_cstr("bag1"));
+    lc_msg_set(&r, winner_list, ((lc_strs_t){users, 3}));
+    lc_msg_set(&r, entry_count, 42);
+    lc_msg_set(&r, seed, lc_cstr("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"));
+    roundtrip(&r, LC_DIR_S2C);
+    lc_buf_t b = LC_BUF_INIT;
+    CHECK(lc_msg_encode(&r, LC_FMT_JSON, &b) == 0);
+    CHECK(strstr((const char *)b.p, "\"winners\":[\"ann\",\"b\u00f6\",\"zed\"]") ||
+          strstr((const char *)b.p, "\"winners\":[\"ann\",\"bö\",\"zed\"]"));
+    CHECK(strstr((const char *)b.p, "\"entries\":42") != NULL);
+    lc_buf_free(&b);
+    lc_msg_t l;
+    lc_msg_init(&l, LC_MSG_LOTTERY);
+    lc_msg_set(&l, lottery, lc_cstr("bag1"));
+    lc_msg_set(&l, prize, lc_cstr("a tea set"));
+    lc_msg_set(&l, winners, 3);
+    lc_msg_set(&l, ends, 1764350000123);
+    lc_msg_set(&l, keyword, lc_cstr("TEA"));
+    lc_msg_set(&l, commit, lc_cstr("ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"));
+    lc_msg_set(&l, entry_count, 7);
+    roundtrip(&l, LC_DIR_S2C);
+    lc_msg_t e[2];
+    lc_msg_init(&e[0], LC_MSG_MEMBER);
+    lc_msg_set(&e[0], user, lc_cstr("ann"));
+    lc_msg_set(&e[0], score, 120);
+    lc_msg_init(&e[1], LC_MSG_MEMBER);
+    lc_msg_set(&e[1], user, lc_cstr("bob"));
+    lc_msg_set(&e[1], score, 7);
+    lc_msg_t t;
+    lc_msg_init(&t, LC_MSG_TOP);
+    lc_msg_set(&t, board, lc_cstr("likes"));
+    lc_msg_set(&t, entries, ((lc_msg_list_t){e, 2}));
+    roundtrip(&t, LC_DIR_S2C);
+    lc_msg_t g;
+    lc_msg_init(&g, LC_MSG_BUYING);
+    lc_msg_set(&g, count, 23);
+    lc_msg_set(&g, users, ((lc_strs_t){users, 2}));
+    roundtrip(&g, LC_DIR_S2C);
+}
+
+static void test_a_list_of_users_takes_only_short_strings(void) {
+    static const char *const bad[] = {
+        "{\"type\":\"buying\",\"count\":1,\"users\":[1]}",
+        "{\"type\":\"buying\",\"count\":1,\"users\":[\"\"]}",
+        "{\"type\":\"buying\",\"count\":1,\"users\":[\"a\",\"b\",\"c\",\"d\"]}",
+        "{\"type\":\"buying\",\"count\":1,\"users\":\"ann\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        lc_msg_t m;
+        lc_proto_err_t err;
+        lc_msg_init(&m, LC_MSG_NONE);
+        CHECK(lc_msg_decode(&m, LC_FMT_JSON, LC_DIR_S2C, bad[i], strlen(bad[i]), &err) == -1);
+        CHECK(err.code == LC_ERR_BAD_REQUEST);
+    }
+}
+
 static void test_stream_ids_compare_numerically(void) {
     lc_sid_t a, b;
     CHECK(lc_sid_parse(&a, "9-0", 3) == 0);
@@ -178,5 +251,7 @@ int main(void) {
     RUN(test_unknown_keys_are_ignored);
     RUN(test_msgpack_bin_is_accepted_as_string);
     RUN(test_stream_ids_compare_numerically);
+    RUN(test_a_key_may_mean_a_count_in_one_type_and_a_list_in_another);
+    RUN(test_a_list_of_users_takes_only_short_strings);
     return lc_test_done();
 }
