@@ -88,7 +88,8 @@ typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2, LC_DIR_BUS = 4 } lc_dir_t;
     X(LOTTERY_RESULT, "lottery_result") \
     X(WON, "won")                   \
     X(TOP, "top")                   \
-    X(BUYING, "buying")
+    X(BUYING, "buying")             \
+    X(LOTTERY_STATE, "lottery_state")
 
 typedef enum {
     LC_MSG_NONE = 0,

@@ -182,6 +182,12 @@ static const lc__rule_t lottery_result_rules[] = {
     RID(lottery, S2C, S2C), R(winner_list, S2C, S2C, 0, 1000), R(entry_count, S2C, S2C, 0, NOMAX),
     R(seed, S2C, S2C, 64, 64), R(prize, BUS, 0, 1, 200),
 };
+/* a lottery as the API's GET shows it (lottery.lua "get"); users: the entrants, sorted */
+static const lc__rule_t lottery_state_rules[] = {
+    RID(lottery, BUS, BUS), R(status, BUS, BUS, 1, 16), R(prize, BUS, 0, 1, 200), R(count, BUS, 0, 1, 1000), /* K */
+    R(ends, BUS, 0, 0, NOMAX), R(keyword, BUS, 0, 1, 50), R(commit, BUS, 0, 64, 64), R(entry_count, BUS, 0, 0, NOMAX),
+    R(seed, BUS, 0, 64, 64), R(winner_list, BUS, 0, 0, 1000), R(users, BUS, 0, 0, 10000000),
+};
 static const lc__rule_t won_rules[] = {RID(lottery, S2C, S2C), R(prize, S2C, S2C, 1, 200)};
 static const lc__rule_t top_rules[] = {
     R(board, S2C, S2C, 1, 16), {LC_F_entries, S2C, S2C, 0, 10, LC__CHK_NONE, NULL, LC_MSG_MEMBER, 0},
@@ -296,6 +302,7 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_WON] = T("won", S2C, won_rules),
     [LC_MSG_TOP] = T("top", S2C, top_rules),
     [LC_MSG_BUYING] = T("buying", S2C, buying_rules),
+    [LC_MSG_LOTTERY_STATE] = T("lottery_state", BUS, lottery_state_rules),
 };
 
 lc_msg_type_t lc__type_lookup(const char *s, size_t n) {

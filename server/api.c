@@ -43,7 +43,7 @@ struct lc_api {
     unsigned char key_hash[SHA256_DIGEST_LENGTH];
 };
 
-typedef enum { API_NONE, API_ROOM, API_MESSAGES, API_ORDER, API_PAID } api_path_t;
+typedef enum { API_NONE, API_ROOM, API_MESSAGES, API_ORDER, API_PAID, API_LOTTERY } api_path_t;
 typedef lc_api_req_t api_req_t;
 
 static void paid_request(lc_server_t *srv, api_req_t *r, lc_http_req_t *q);
@@ -98,8 +98,8 @@ static int authorized(const lc_api_t *api, const lc_http_req_t *q) {
 }
 
 /* Parses "/api/rooms/ROOM", "/api/rooms/ROOM/messages",
- * "/api/rooms/ROOM/orders/ORDER" and "/api/rooms/ROOM/orders/ORDER/paid"
- * into r's room and order. */
+ * "/api/rooms/ROOM/orders/ORDER", "/api/rooms/ROOM/orders/ORDER/paid" and
+ * "/api/rooms/ROOM/lotteries/ID" into r's room and order (or lottery id). */
 static api_path_t route(const char *path, api_req_t *r) {
     static const char pre[] = "/api/rooms/", orders[] = "/orders/";
     if (strncmp(path, pre, sizeof(pre) - 1) != 0) return API_NONE;
@@ -111,6 +111,15 @@ static api_path_t route(const char *path, api_req_t *r) {
     r->rn = n;
     if (!slash) return API_ROOM;
     if (strcmp(slash, "/messages") == 0) return API_MESSAGES;
+    static const char lots[] = "/lotteries/";
+    if (strncmp(slash, lots, sizeof(lots) - 1) == 0) {
+        const char *id = slash + sizeof(lots) - 1;
+        size_t idn = strlen(id);
+        if (!lc_ident_valid(id, idn)) return API_NONE;
+        memcpy(r->order, id, idn + 1);
+        r->on = idn;
+        return API_LOTTERY;
+    }
     if (strncmp(slash, orders, sizeof(orders) - 1) != 0) return API_NONE;
     const char *o = slash + sizeof(orders) - 1, *end = strchr(o, '/');
     size_t on = end ? (size_t)(end - o) : strlen(o);
@@ -381,7 +390,7 @@ void lc_api_handle(void *arg, lc_http_req_t *q) {
         return;
     }
     lc_http_method_t m = lc_http_method(q);
-    int get = what == API_ROOM || what == API_ORDER;
+    int get = what == API_ROOM || what == API_ORDER || what == API_LOTTERY;
     if (m != (get ? LC_HTTP_GET : LC_HTTP_POST)) {
         lc__api_fail_with(srv, q, 405, NULL, get ? "GET" : "POST");
         return;
@@ -395,6 +404,8 @@ void lc_api_handle(void *arg, lc_http_req_t *q) {
         get_room(r, q);
     } else if (what == API_ORDER) {
         lc__api_order_get(r, q);
+    } else if (what == API_LOTTERY) {
+        lc__api_lottery_get(r, q);
     } else if (what == API_PAID) {
         paid_request(srv, r, q);
     } else {

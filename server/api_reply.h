@@ -21,7 +21,7 @@ typedef struct lc_api_req {
     char room[65];
     size_t rn;
     char key[LC_API_KEY_MAX + 1]; /* Idempotency-Key, "" if none */
-    char order[42];               /* /orders/ORDER: a stream id */
+    char order[65];               /* /orders/ORDER: a stream id; /lotteries/ID: the id */
     size_t on;
 } lc_api_req_t;
 

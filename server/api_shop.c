@@ -1,7 +1,8 @@
 /*
  * The shop's side of checkout and coupons on the publish API: an order's
- * state, its payment, a coupon drop; and the open-mode demo shop. See
- * api_int.h and PROTOCOL.md ("Checkout", "Coupon drops").
+ * state, its payment, a coupon drop; a lottery for audit; and the open-mode
+ * demo shop. See api_shop.h and PROTOCOL.md ("Checkout", "Coupon drops",
+ * "Lucky bag").
  *
  * A payment is a durable write, answered like a post: 503 when nothing was
  * sent (retry), 504 when it may have happened (retry: paying twice answers
@@ -161,4 +162,55 @@ const char *lc__api_coupon_drop(lc_api_req_t *r, lc_http_req_t *q, json_t *body)
     if (lc_http_defer(q) != 0 || lc_store_coupon_drop(r->srv->store, &d, on_dropped, q) != 0)
         lc__api_fail(r->srv, q, 503);
     return NULL;
+}
+
+/* ---- GET /api/rooms/ROOM/lotteries/ID ---- */
+
+static json_t *strs_json(const lc_strs_t *l) {
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n; i++)
+        if (json_array_append_new(a, json_stringn(l->items[i].p, l->items[i].n)) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
+}
+
+static json_t *lottery_json(const lc_msg_t *st) {
+    int drawn = lc_str_eq(st->status, "drawn");
+    json_t *o = json_pack("{s:s%,s:s%,s:I,s:I,s:s%,s:s%,s:I}", "lottery", st->lottery.p, st->lottery.n, "prize",
+                          st->prize.p, st->prize.n, drawn ? "k" : "winners", (json_int_t)st->count, "ends",
+                          (json_int_t)st->ends, "commit", st->commit.p, st->commit.n, "state", st->status.p,
+                          st->status.n, "entries", (json_int_t)st->entry_count);
+    if (o && lc_msg_has(st, keyword) && json_object_set_new(o, "keyword", json_stringn(st->keyword.p, st->keyword.n)))
+        goto fail;
+    if (o && drawn &&
+        (json_object_set_new(o, "seed", json_stringn(st->seed.p, st->seed.n)) ||
+         json_object_set_new(o, "winners", strs_json(&st->winner_list)) ||
+         json_object_set_new(o, "entrants", strs_json(&st->users))))
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+static void on_lottery(void *arg, int rc, const lc_msg_t *reply) {
+    lc_http_req_t *q = arg;
+    lc_api_req_t *r = lc__api_answerable(q);
+    if (!r) return;
+    if (rc != LC_STORE_OK || reply->type != LC_MSG_LOTTERY_STATE) {
+        r->srv->m.redis_failures++;
+        lc__api_fail(r->srv, q, 503); /* a read: retry */
+    } else if (lc_str_eq(reply->status, "none") || !lc_msg_has(reply, commit)) {
+        lc__api_fail(r->srv, q, 404);
+    } else {
+        lc__api_json(r->srv, q, 200, lottery_json(reply));
+    }
+}
+
+void lc__api_lottery_get(lc_api_req_t *r, lc_http_req_t *q) {
+    if (lc_http_defer(q) != 0 ||
+        lc_store_lottery_get(r->srv->store, room_of(r), lc_str(r->order, r->on), on_lottery, q) != 0)
+        lc__api_fail(r->srv, q, 503);
 }

@@ -92,6 +92,7 @@ struct lc_conn {
     uint8_t idle;     /* on the idle list: caught up */
     uint8_t resume;   /* WAITING with a `since`: last holds it */
     uint16_t gaps;    /* gaps sent (--max-gaps goes to 1000) */
+    uint32_t likes;   /* likes sent since the room's last batch (the board counts who sent them) */
     uint64_t hello_failed_ms; /* loop clock of the last hello answered unavailable */
     uint8_t hello_fails;      /* hellos answered unavailable in a row (session.c) */
 

@@ -25,7 +25,8 @@ typedef struct lc_feature {
     const lc_msg_type_t *messages;
     void (*on_message)(lc_conn_t *c, const lc_msg_t *m);
     /* A message on the room's channel that the core does not know: 1 if
-     * this feature took it. */
+     * this feature took it. The core's `likes` is offered too, for watching
+     * (the answer is ignored). */
     int (*on_bus)(lc_room_t *r, const lc_msg_t *m);
     /* A join answer (`room_state`, see store.h) is in: add this feature's
      * part of the welcome (w), from st; the items of st stay valid until w
@@ -53,6 +54,6 @@ static inline int64_t lc_wall_ms(void) {
 }
 
 /* Most features one server runs. */
-#define LC_FEATURES_MAX 8
+#define LC_FEATURES_MAX 8 /* (6 run today) */
 
 #endif

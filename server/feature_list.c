@@ -1,14 +1,18 @@
 #include "feature_list.h"
 
+#include "board.h"
 #include "checkout.h"
 #include "coupon.h"
+#include "lottery.h"
 #include "moderation.h"
 #include "sale.h"
 
 const lc_feature_t *const lc_features[] = {
     &lc_moderation_feature,
     &lc_checkout_feature, /* before sale: it reads the deadlines off the stock messages */
+    &lc_board_feature,    /* before sale: stock messages mean orders */
     &lc_sale_feature,
     &lc_coupon_feature,
+    &lc_lottery_feature,
     NULL,
 };

@@ -89,12 +89,40 @@ lc_room_t *lc_room_get(lc_rooms_t *rs, const char *name, size_t n) {
     return r;
 }
 
+/* ---- who sent the likes (the batches are room_counters.c's) ---- */
+
+int lc__room_add_liker(lc_store_liker_t **a, size_t *n, size_t *cap, const lc_conn_t *c) {
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        lc_store_liker_t *p = realloc(*a, nc * sizeof(*p));
+        if (!p) return -1;
+        *a = p;
+        *cap = nc;
+    }
+    lc_store_liker_t *l = &(*a)[(*n)++];
+    memcpy(l->user, c->user, c->ulen);
+    l->ulen = c->ulen;
+    l->n = c->likes;
+    return 0;
+}
+
+void lc__room_likes_left(lc_room_t *r, lc_conn_t *c) {
+    if (c->likes && lc__room_add_liker(&r->left, &r->nleft, &r->capleft, c) == 0) c->likes = 0;
+}
+
+void lc__room_likes_free(lc_room_t *r) {
+    free(r->left);
+    free(r->inflight);
+    r->left = r->inflight = NULL;
+}
+
 void lc__room_free(lc_room_t *r) {
     lc_rooms_t *rs = r->rs;
     lc_map_del(rs->by_name, r->name, r->nlen);
     lc_list_remove(&r->link);
     for (size_t i = 0; i < r->nheld; i++) lc_frame_unref(r->held[i]);
     free(r->held);
+    lc__room_likes_free(r);
     for (size_t i = 0; i < rs->nfeatures; i++)
         if (rs->features[i]->on_free && r->slots[i]) rs->features[i]->on_free(r, r->slots[i]);
     lc_ring_destroy(r->ring);
@@ -291,6 +319,9 @@ static void on_bus(lc_room_t *r, const lc_msg_t *m) {
         return;
     case LC_MSG_LIKES:
         if (m->total > r->likes_total) r->likes_total = m->total; /* totals only grow */
+        /* features may watch it too (the likes board): what they answer does not matter */
+        for (size_t i = 0; i < r->rs->nfeatures; i++)
+            if (r->rs->features[i]->on_bus) (void)r->rs->features[i]->on_bus(r, m);
         return;
     case LC_MSG_VIEWERS:
         r->viewers_total = m->count; /* the channel's order is Redis's order */

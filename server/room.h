@@ -80,7 +80,7 @@ void lc_room_foreach_joined(lc_room_t *r, void (*fn)(lc_conn_t *c, void *arg), v
  * concerns one buyer, wherever it made the request). */
 void lc_room_send_to_user(lc_room_t *r, lc_str_t user, const lc_msg_t *m);
 
-/* Adds likes to the room's next batch. */
-void lc_room_add_likes(lc_room_t *r, int64_t n);
+/* Adds c's likes to the room's next batch (the likes board counts c's user). */
+void lc_room_add_likes(lc_room_t *r, lc_conn_t *c, int64_t n);
 
 #endif

@@ -8,6 +8,10 @@
  * share that expires unless refreshed (every --share-ttl-ms / 3). A room
  * hears each counter at most once per tick, and only when it changed.
  */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
 #include "room_int.h"
 #include "store.h"
 
@@ -16,6 +20,9 @@ static void on_likes(void *arg, int status, int64_t total) {
     r->likes_busy = 0;
     if (status == LC_STORE_OK) {
         r->likes_inflight = 0;
+        free(r->inflight);
+        r->inflight = NULL;
+        r->ninflight = 0;
         if (total > r->likes_total) r->likes_total = total;
     } else {
         r->srv->m.redis_failures++; /* the same batch goes again: applied once */
@@ -23,17 +30,46 @@ static void on_likes(void *arg, int status, int64_t total) {
     lc_room_unref(r);
 }
 
+typedef struct collect {
+    lc_store_liker_t *a;
+    size_t n, cap;
+    int err;
+} collect_t;
+
+static void collect_liker(lc_conn_t *c, void *arg) {
+    collect_t *k = arg;
+    if (!c->likes) return;
+    if (lc__room_add_liker(&k->a, &k->n, &k->cap, c) != 0) k->err = 1;
+    else c->likes = 0;
+}
+
+/* The next batch: the room's pending count, and who sent it -- the
+ * connections' own counts and those of connections gone since. Out of
+ * memory, the likers are dropped (the total still counts them). */
+static void start_batch(lc_room_t *r) {
+    collect_t k = {r->left, r->nleft, r->capleft, 0};
+    r->left = NULL;
+    r->nleft = r->capleft = 0;
+    lc_room_foreach_joined(r, collect_liker, &k);
+    if (k.err) lc_log("room %.*s: out of memory for the likes board: this batch counts no likers",
+                      (int)lc_room_name(r).n, lc_room_name(r).p);
+    r->inflight = k.a;
+    r->ninflight = k.err ? 0 : k.n;
+    r->likes_inflight = r->likes_pending;
+    r->likes_pending = 0;
+    r->likes_seq++;
+}
+
 static void flush_likes(lc_room_t *r) {
     lc_server_t *srv = r->srv;
     if (r->likes_busy || !lc_store_up(srv->store)) return;
     if (!r->likes_inflight) {
         if (!r->likes_pending) return;
-        r->likes_inflight = r->likes_pending;
-        r->likes_pending = 0;
-        r->likes_seq++;
+        start_batch(r);
     }
     lc_store_likes_req_t req = {.room = lc_room_name(r), .shard = srv->cfg.shard, .boot = srv->boot,
-                                .seq = r->likes_seq, .count = r->likes_inflight};
+                                .seq = r->likes_seq, .count = r->likes_inflight, .likers = r->inflight,
+                                .nlikers = r->ninflight};
     r->refs++;
     if (lc_store_likes(srv->store, &req, on_likes, r) != 0) {
         r->refs--;
@@ -42,7 +78,10 @@ static void flush_likes(lc_room_t *r) {
     r->likes_busy = 1;
 }
 
-void lc_room_add_likes(lc_room_t *r, int64_t n) { r->likes_pending += n; }
+void lc_room_add_likes(lc_room_t *r, lc_conn_t *c, int64_t n) {
+    r->likes_pending += n;
+    if (c->likes <= UINT32_MAX - n) c->likes += (uint32_t)n; /* (the bucket keeps it far below) */
+}
 
 static void on_share(void *arg, int status, int64_t total) {
     lc_room_t *r = arg;

@@ -40,6 +40,10 @@ struct lc_room {
     int64_t likes_total, likes_sent, viewers_total, viewers_sent;
     int viewers_heard;     /* a viewers message came through the channel */
     int64_t likes_pending, likes_inflight;
+    /* who sent the pending likes of connections gone before the batch, and
+     * who sent the batch in flight (sent again as it is until answered) */
+    struct lc_store_liker *left, *inflight;
+    size_t nleft, capleft, ninflight;
     uint64_t likes_seq;
     uint8_t likes_busy, share_busy;
     int64_t share_flushed, share_sending;
@@ -56,6 +60,10 @@ void lc__room_counter_msg(lc_msg_t *m, int likes, int64_t v);
 void lc__room_list_move(lc_list_t *to, lc_conn_t *c);      /* c->rlink onto a room list */
 int lc__room_features_busy(lc_room_t *r);
 void lc__room_free(lc_room_t *r);                         /* a room nobody uses (the tick, destroy) */
+/* Appends c's user and pending likes to a growing array; 0, or -1 out of memory. */
+int lc__room_add_liker(struct lc_store_liker **a, size_t *n, size_t *cap, const lc_conn_t *c);
+void lc__room_likes_left(lc_room_t *r, lc_conn_t *c); /* c leaves: keep who sent its pending likes */
+void lc__room_likes_free(lc_room_t *r);
 
 /* room_join.c */
 void lc__room_start_recover(lc_room_t *r);
@@ -63,5 +71,6 @@ void lc__room_fail_conn(lc_room_t *r, lc_conn_t *c);
 
 /* room_counters.c */
 int lc__room_flushed(lc_room_t *r);
+
 
 #endif

@@ -251,6 +251,7 @@ void lc_room_leave(lc_room_t *r, lc_conn_t *c) {
         r->joining--;
         break;
     case LC_CONN_JOINED:
+        lc__room_likes_left(r, c);
         lc_list_remove(&c->rlink);
         lc_ring_reader_remove(r->ring, c->tail);
         r->local--;

@@ -17,6 +17,8 @@ typedef enum {
     LC_SCRIPT_POST,
     LC_SCRIPT_CHECKOUT,
     LC_SCRIPT_COUPON,
+    LC_SCRIPT_LOTTERY,
+    LC_SCRIPT_BOARD,
     LC_SCRIPT__COUNT
 } lc_script_id_t;
 

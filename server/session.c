@@ -158,7 +158,7 @@ static void on_like(lc_conn_t *c, const lc_msg_t *m) {
         return;
     }
     c->limited = 0;
-    lc_room_add_likes(c->room, m->count);
+    lc_room_add_likes(c->room, c, m->count);
 }
 
 /* ---- the table ---- */

@@ -96,12 +96,20 @@ typedef struct lc_store_post_req {
 } lc_store_post_req_t;
 int lc_store_post(lc_store_t *s, const lc_store_post_req_t *r, lc_store_msg_cb *cb, void *arg);
 
-/* Adds a batch of likes exactly once per (shard, boot, seq); answers the total. */
+/* Adds a batch of likes exactly once per (shard, boot, seq), and each
+ * liker's to the room's likes board; answers the total. */
+typedef struct lc_store_liker {
+    char user[65];
+    uint8_t ulen;
+    int64_t n;
+} lc_store_liker_t;
 typedef struct lc_store_likes_req {
     lc_str_t room;
     const char *shard, *boot;
     uint64_t seq;
     int64_t count;
+    const lc_store_liker_t *likers; /* who sent them (their sum is count) */
+    size_t nlikers;
 } lc_store_likes_req_t;
 int lc_store_likes(lc_store_t *s, const lc_store_likes_req_t *r, lc_store_int_cb *cb, void *arg);
 
@@ -237,6 +245,28 @@ int lc_store_coupon_publish(lc_store_t *s, lc_str_t room, lc_str_t coupon, lc_st
 int lc_store_coupon_close(lc_store_t *s, lc_str_t room, lc_store_msg_cb *cb, void *arg);
 /* user's coupons in the room. Answers `my_coupons`. */
 int lc_store_coupons_of(lc_store_t *s, lc_str_t room, lc_str_t user, lc_store_msg_cb *cb, void *arg);
+
+/* ---- lucky bags and leaderboards (lottery.lua, board.lua) ---- */
+
+/* Opens a lottery with its secret seed and its commit (hex). Answers
+ * `reply`: ok, open (another is open), exists (the id is live). */
+typedef struct lc_store_lottery_open_req {
+    lc_str_t room, lottery, prize, keyword; /* keyword n == 0: none */
+    int64_t winners, secs;
+    const char *seed_hex, *commit_hex;      /* 64 hex digits each */
+} lc_store_lottery_open_req_t;
+int lc_store_lottery_open(lc_store_t *s, const lc_store_lottery_open_req_t *r, lc_store_msg_cb *cb, void *arg);
+/* Enters user (lottery_enter). Answers `enter`. */
+int lc_store_lottery_enter(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_str_t user, lc_store_msg_cb *cb,
+                           void *arg);
+/* Draws once its time has come. Answers `lottery_result` (drawn, now or
+ * before), or `reply` not_yet (due, ts) or none. */
+int lc_store_lottery_draw(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_store_msg_cb *cb, void *arg);
+/* A lottery for the API. Answers `lottery_state` (status none: nothing else). */
+int lc_store_lottery_get(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_store_msg_cb *cb, void *arg);
+/* Publishes the boards' changed top 10 and the buying ticker (each at most
+ * once a second per room). Answers `reply`: count held back. */
+int lc_store_boards_publish(lc_store_t *s, lc_str_t room, lc_store_msg_cb *cb, void *arg);
 
 /* ---- pub/sub ---- */
 

@@ -28,7 +28,7 @@ typedef struct lc__call {
     int script;            /* an lc_script_id_t, or LC__NO_SCRIPT */
     const lc__args_t *args;
     lc__reply_t reply;
-    lc_msg_type_t expect;  /* LC__REPLY_MSG: the reply's type; another one is LC_STORE_UNKNOWN */
+    lc_msg_type_t expect;  /* LC__REPLY_MSG: the reply's type; another one is LC_STORE_UNKNOWN (NONE: any) */
     lc__cb_t cb;           /* unused with LC__REPLY_NONE */
     void *arg;
     int durable;           /* its answer waits for --ack-replicas replicas (WAIT) */

@@ -16,6 +16,8 @@
 -- KEYS[4] lc:{R}:orders    KEYS[5] lc:{R}:orderidx   KEYS[6] lc:{R}:ipunits:SKU
 -- KEYS[7] lc:{R}:ipusers:SKU  KEYS[8] lc:{R}:audit  KEYS[9] lc:{R}:coupon:C
 -- KEYS[10] lc:{R}:cclaim:C  KEYS[11] lc:{R}:cused:C  KEYS[12] lc:{R}:paydue
+-- KEYS[13] lc:{R}:top:buyers (units per user, negated: board.lua)  KEYS[14] lc:{R}:recent
+-- (the last 10 s of orders: "id user" -> ms, for the buying ticker)
 -- ARGV: user, req, sku, qty, shard, req_ttl_s, ip, ip_cap (0: off), fast_ms, ip_users,
 -- coupon ('' for none), the room's channel
 -- Answers one protocol message, built by the generated prelude's pack(type, fields)
@@ -127,6 +129,9 @@ if s[1] == '1' and s[2] == 'sale' then
       end
     end
     status = state == 'reserved' and 'reserved' or 'ok'
+    redis.call('ZINCRBY', KEYS[13], -qty, ARGV[1])
+    redis.call('ZADD', KEYS[14], now, id .. ' ' .. ARGV[1])
+    redis.call('ZREMRANGEBYSCORE', KEYS[14], '-inf', now - 10000)
     if ip ~= '' then
       redis.call('HINCRBY', KEYS[6], ip, qty)
       local key = #ip .. ':' .. ip .. ARGV[1]

@@ -7,7 +7,9 @@
 -- (user, req) again -- a client re-sending what it could not see confirmed
 -- after a reconnect -- answers 'dup' with the first id and posts nothing.
 -- KEYS[1] lc:{R}:chat  KEYS[2] lc:{R}:bans  KEYS[3] lc:{R}:mutes
--- KEYS[4] lc:{R}:slow  KEYS[5] lc:{R}:lastc  KEYS[6] lc:{R}:creqs
+-- KEYS[4] lc:{R}:slow  KEYS[5] lc:{R}:lastc  KEYS[6] lc:{R}:creqs  KEYS[7] lc:{R}:lot
+-- A posted comment whose text holds the open lottery's keyword (ASCII letters in either
+-- case) enters its author, once, in this same step (lottery.lua keeps the rest).
 -- ARGV: channel, user, text, cap, exempt (1: streamer/moderator, no slow mode),
 --       req ('' for none), req_ttl_s
 -- Messages (the published comment and the answer) are built by the generated
@@ -38,4 +40,16 @@ if rk then
 end
 local ms = tonumber(string.match(id, '^(%d+)'))
 redis.call('SPUBLISH', ARGV[1], pack('comment', {id = id, user = user, text = ARGV[3], ts = ms}))
+local lid = redis.call('GET', KEYS[7])
+if lid then
+  local lk = string.sub(KEYS[1], 1, -5) .. 'lot:' .. lid -- lc:{R}:lot:ID
+  local L = redis.call('HMGET', lk, 'state', 'ends', 'keyword')
+  if L[1] == 'open' and L[3] and L[3] ~= '' and now < tonumber(L[2]) and
+      string.find(string.lower(ARGV[3]), string.lower(L[3]), 1, true) and
+      redis.call('ZADD', lk .. ':e', 'NX', 0, user) == 1 then
+    redis.call('HINCRBY', lk, 'entries', 1)
+    redis.call('PEXPIREAT', lk .. ':e', tonumber(L[2]) + 30 * 86400000)
+    redis.call('SPUBLISH', ARGV[1], pack('entered', {lottery = lid, user = user}))
+  end
+end
 return pack('reply', {status = 'ok', id = id})

@@ -154,6 +154,8 @@ elseif op == 'join' then
           local ttl = tonumber(ARGV[9])
           if redis.call('TTL', P .. 'orderidx') < ttl then redis.call('EXPIRE', P .. 'orderidx', ttl) end
           redis.call('HDEL', P .. 'inteam:' .. sku, u)
+          redis.call('ZINCRBY', P .. 'top:buyers', -1, u) -- the boards (board.lua)
+          redis.call('ZADD', P .. 'recent', now, oid .. ' ' .. u)
           entries[#entries + 1] = msg('member', {user = u, order = oid})
         end
         redis.call('DEL', tk, tk .. ':m', tk .. ':r')

@@ -6,7 +6,8 @@
 -- banned; slow mode.
 -- KEYS[1] lc:{R}:chat  KEYS[2] lc:{R}:likes  KEYS[3] lc:{R}:vshare  KEYS[4] lc:{R}:vexp
 -- KEYS[5] lc:{R}:sales  KEYS[6] lc:{R}:bans  KEYS[7] lc:{R}:slow
--- KEYS[8] lc:{R}:paydue  KEYS[9] lc:{R}:coupons
+-- KEYS[8] lc:{R}:paydue  KEYS[9] lc:{R}:coupons  KEYS[10] lc:{R}:lot
+-- KEYS[11] lc:{R}:top:likes  KEYS[12] lc:{R}:top:buyers
 -- ARGV: shard, n (last N entries when no since), since ('' for none), cap,
 --       then the users joining (to learn which of them are banned)
 -- Answers one message, built by the generated prelude's pack(type, fields),
@@ -18,7 +19,9 @@
 --     price, size, stock, ttl_s, teams, total}), entries (member {user} per banned
 --     joiner), secs (slow mode, when on), coupons (coupon {coupon, title, off or pct,
 --     quota, left, per_user, ends, sku, min_price, used} per claimable coupon), due (the
---     earliest payment deadline, 0: none), ts (Redis's clock)}
+--     earliest payment deadline, 0: none), ts (Redis's clock), lotteries (the open
+--     lottery {lottery, prize, winners, ends, keyword, commit, entries}, if any), tops
+--     (top {board, entries: member {user, score}} for likes and buyers)}
 -- An entry someone else wrote with fields that are no valid message is still
 -- listed (an empty string or -1 where a field is missing): the store's decoder
 -- drops such history items instead of failing the welcome.
@@ -93,6 +96,24 @@ for i, id in ipairs(redis.call('SMEMBERS', KEYS[9])) do
       used = tonumber(c[10] or '0')})
   end
 end
+local lotteries = {}
+local lid = redis.call('GET', KEYS[10])
+if lid then
+  local L = redis.call('HMGET', prefix .. 'lot:' .. lid, 'prize', 'winners', 'ends', 'keyword', 'commit', 'state')
+  if L[6] == 'open' then
+    lotteries[1] = msg('lottery', {lottery = lid, prize = L[1], winners = tonumber(L[2]), ends = tonumber(L[3]),
+      keyword = L[4] ~= '' and L[4] or nil, commit = L[5],
+      entries = redis.call('ZCARD', prefix .. 'lot:' .. lid .. ':e')})
+  end
+end
+-- boards keep the negated score, so that ZRANGE gives best first and ties by user id
+local tops = {}
+for i, b in ipairs({'likes', 'buyers'}) do
+  local r = redis.call('ZRANGE', KEYS[10 + i], 0, 9, 'WITHSCORES')
+  local entries = {}
+  for j = 1, #r, 2 do entries[#entries + 1] = msg('member', {user = r[j], score = -tonumber(r[j + 1])}) end
+  tops[i] = msg('top', {board = b, entries = entries})
+end
 local due = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
 local banned = {}
 for i = 5, #ARGV do
@@ -101,7 +122,8 @@ end
 local slow = tonumber(redis.call('GET', KEYS[7]) or '0')
 local out = {likes = tonumber(redis.call('GET', KEYS[2]) or '0'), viewers = others,
   last = newest[1] and newest[1][1] or '0-0', history = history, sales = sales, entries = banned,
-  secs = slow > 0 and slow or nil, coupons = coupons, due = due[2] and tonumber(due[2]) or 0, ts = now}
+  secs = slow > 0 and slow or nil, coupons = coupons, due = due[2] and tonumber(due[2]) or 0, ts = now,
+  lotteries = lotteries, tops = tops}
 local n = tonumber(ARGV[2])
 local low = '-'
 if ARGV[3] ~= '' then

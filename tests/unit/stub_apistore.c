@@ -81,3 +81,8 @@ int lc_store_coupon_drop(lc_store_t *s, const lc_store_coupon_drop_req_t *r, lc_
     (void)s, (void)r, (void)cb, (void)arg;
     return -1;
 }
+
+int lc_store_lottery_get(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_store_msg_cb *cb, void *arg) {
+    (void)s, (void)room, (void)lottery, (void)cb, (void)arg;
+    return -1;
+}
