@@ -172,6 +172,12 @@ int lc_conn_take_token(lc_conn_t *c) {
     return 0;
 }
 
+int lc_conn_take_read(lc_conn_t *c) {
+    if (lc_bucket_take(&c->b_read, LC_CONN_READ_RATE, LC_CONN_READ_BURST, uv_now(c->srv->loop))) return 1;
+    c->srv->m.errors[LC_ERR_RATE_LIMITED]++;
+    return 0;
+}
+
 void lc_conn_limited(lc_conn_t *c) {
     if (++c->limited >= c->srv->cfg.abuse_close) lc_conn_close(c, LC_CLOSE_POLICY, "rate limit exceeded");
 }

@@ -82,7 +82,7 @@ struct lc_conn {
     char user[65];
     char ip[48];      /* the client's address (after trusted proxies) */
     int64_t exp;      /* token expiry (s since epoch); 0: no token */
-    lc_bucket_t b_comment, b_like, b_buy;
+    lc_bucket_t b_comment, b_like, b_buy, b_read; /* b_read: reads that run a script (coupons) */
     uint32_t limited; /* refused frames in a row (lc_conn_limited); --abuse-close goes to 10^6 */
 
     /* ---- the room engine's (room.c, room_join.c) ---- */
@@ -180,6 +180,12 @@ void lc_conn_banned(lc_conn_t *c);
  * joins, coupon claims: --buy-rate, --buy-burst): 1 if one may go; 0 if not
  * (counted): the caller answers rate_limited, then calls lc_conn_limited. */
 int lc_conn_take_token(lc_conn_t *c);
+/* The bucket of reads that run a script (`coupons`): LC_CONN_READ_RATE a
+ * second, LC_CONN_READ_BURST at once -- apart from the buyers', so that a
+ * client refreshing its coupons never starves its own buys. */
+#define LC_CONN_READ_RATE 5
+#define LC_CONN_READ_BURST 10
+int lc_conn_take_read(lc_conn_t *c);
 /* A request went over its bucket (the caller answered it): closes (1008) a
  * client that keeps going past --abuse-close refusals in a row. */
 void lc_conn_limited(lc_conn_t *c);

@@ -137,7 +137,7 @@ static void on_mine(void *arg, int status, const lc_msg_t *r) {
 }
 
 static void my_coupons(lc_conn_t *c) {
-    if (!lc_conn_take_token(c)) { /* a script per ask: the buyers' bucket */
+    if (!lc_conn_take_read(c)) { /* a script per ask: the reads' bucket */
         lc_conn_send_error(c, LC_ERR_RATE_LIMITED, "coupons: too many requests, slow down");
         lc_conn_limited(c);
         return;
