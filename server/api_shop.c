@@ -184,9 +184,10 @@ static json_t *lottery_json(const lc_msg_t *st) {
                           st->status.n, "entries", (json_int_t)st->entry_count);
     if (o && lc_msg_has(st, keyword) && json_object_set_new(o, "keyword", json_stringn(st->keyword.p, st->keyword.n)))
         goto fail;
+    if (o && lc_msg_has(st, seed) && json_object_set_new(o, "seed", json_stringn(st->seed.p, st->seed.n)))
+        goto fail; /* from the close on: the entrants are fixed */
     if (o && drawn &&
-        (json_object_set_new(o, "seed", json_stringn(st->seed.p, st->seed.n)) ||
-         json_object_set_new(o, "winners", strs_json(&st->winner_list)) ||
+        (json_object_set_new(o, "winners", strs_json(&st->winner_list)) ||
          json_object_set_new(o, "entrants", strs_json(&st->users))))
         goto fail;
     return o;

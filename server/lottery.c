@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "draw.h"
 #include "room.h"
 #include "store.h"
 
@@ -98,6 +99,30 @@ static int on_welcome(lc_room_t *r, const lc_msg_t *st, lc_msg_t *w) {
 
 /* ---- the draw ---- */
 
+static void on_drawn(void *arg, int status, const lc_msg_t *reply);
+
+/* The lottery is closed: the winners' positions from its seed and n, then
+ * Redis records who is there (both steps idempotent: any shard, again). */
+static int record(view_t *v, const lc_msg_t *st) {
+    uint8_t seed[32];
+    uint64_t pos[LC_DRAW_MAX_K];
+    if (!lc_msg_has(st, seed) || lc_draw_unhex(st->seed.p, st->seed.n, seed) != 0 || st->entry_count < 0 ||
+        st->count < 0)
+        return -1;
+    int k = lc_draw_positions(seed, (uint64_t)st->entry_count, (unsigned)st->count, pos);
+    if (k < 0) return -1;
+    lc_room_t *r = v->room;
+    lc_room_ref(r);
+    v->busy = 1;
+    if (lc_store_lottery_record(lc_room_server(r)->store, lc_room_name(r), lc_str(v->id, v->n), pos, (size_t)k,
+                                on_drawn, v) != 0) {
+        v->busy = 0;
+        lc_room_unref(r);
+        return -1;
+    }
+    return 0;
+}
+
 static void on_drawn(void *arg, int status, const lc_msg_t *reply) {
     view_t *v = arg;
     lc_room_t *r = v->room;
@@ -106,6 +131,8 @@ static void on_drawn(void *arg, int status, const lc_msg_t *reply) {
     v->next_ms = now + 500;
     if (status == LC_STORE_OK && reply->type == LC_MSG_LOTTERY_RESULT) {
         tell_result(r, reply); /* in case its bus copy was missed */
+    } else if (status == LC_STORE_OK && reply->type == LC_MSG_LOTTERY_STATE && lc_str_eq(reply->status, "closed")) {
+        if (record(v, reply) == 0) v->next_ms = now; /* (else asked again in 500 ms) */
     } else if (status == LC_STORE_OK && reply->type == LC_MSG_REPLY) {
         if (lc_str_eq(reply->status, "none")) v->open = 0;
         if (lc_msg_has(reply, ts)) v->skew = reply->ts - (int64_t)now;

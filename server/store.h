@@ -259,9 +259,14 @@ int lc_store_lottery_open(lc_store_t *s, const lc_store_lottery_open_req_t *r, l
 /* Enters user (lottery_enter). Answers `enter`. */
 int lc_store_lottery_enter(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_str_t user, lc_store_msg_cb *cb,
                            void *arg);
-/* Draws once its time has come. Answers `lottery_result` (drawn, now or
- * before), or `reply` not_yet (due, ts) or none. */
+/* Closes a lottery whose time has come. Answers `lottery_state` closed
+ * (seed, count K, entries n: compute the positions, then record),
+ * `lottery_result` (recorded before), or `reply` not_yet (due, ts) or none. */
 int lc_store_lottery_draw(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_store_msg_cb *cb, void *arg);
+/* Records the draw: the winners' positions (draw.h) in the sorted
+ * entrants. Answers `lottery_result`, or `reply` none (not closed). */
+int lc_store_lottery_record(lc_store_t *s, lc_str_t room, lc_str_t lottery, const uint64_t *pos, size_t k,
+                            lc_store_msg_cb *cb, void *arg);
 /* A lottery for the API. Answers `lottery_state` (status none: nothing else). */
 int lc_store_lottery_get(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_store_msg_cb *cb, void *arg);
 /* Publishes the boards' changed top 10 and the buying ticker (each at most

@@ -43,6 +43,16 @@ int lc_store_lottery_draw(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_sto
     return lc__send_msg(s, room, LC_SCRIPT_LOTTERY, &a, LC_MSG_NONE, 0, cb, arg);
 }
 
+int lc_store_lottery_record(lc_store_t *s, lc_str_t room, lc_str_t lottery, const uint64_t *pos, size_t k,
+                            lc_store_msg_cb *cb, void *arg) {
+    lc__args_t a;
+    lottery_head(&a, room, "record");
+    lc__args_str(&a, lottery);
+    for (size_t i = 0; i < k; i++) lc__args_int(&a, (int64_t)pos[i]);
+    /* two answers (a result, or a reply): the caller checks the type */
+    return lc__send_msg(s, room, LC_SCRIPT_LOTTERY, &a, LC_MSG_NONE, 0, cb, arg);
+}
+
 int lc_store_lottery_get(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_store_msg_cb *cb, void *arg) {
     lc__args_t a;
     lottery_head(&a, room, "get");

@@ -472,34 +472,6 @@ static void test_pack_refuses_keys_the_schema_does_not_give_the_type(void) {
     freeReplyObject(r);
 }
 
-/* lottery.lua draws with its own SHA-256 (Redis's Lua has none): the FIPS 180-2
- * vectors, one and two blocks, and the padding edge of 55/56/64 bytes. */
-static void test_the_draws_sha256_matches_the_fips_vectors(void) {
-    static const struct {
-        const char *in, *hex;
-    } v[] = {
-        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
-        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
-        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
-        {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
-         "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
-        {"0123456789012345678901234567890123456789012345678901234", /* 55 bytes: one block */
-         "f34d5a0f80c0cbf84c8c0b90218c22637abd199965249da736a20143c8c9c9d9"},
-        {"01234567890123456789012345678901234567890123456789012345", /* 56 bytes: two blocks */
-         "83aa034bda83e458a0dc9cbce0d4e354716aa0ff770ed37ac0ed2b292052e4af"},
-        {"0123456789012345678901234567890123456789012345678901234567890123", /* 64 bytes */
-         "9674d9e078535b7cec43284387a6ee39956188e735a85452b0050b55341cda56"},
-    };
-    const char *src = lc_script_src[LC_SCRIPT_LOTTERY];
-    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-        redisReply *r = redisCommand(rd, "EVAL %s 4 k1 k2 k3 k4 sha256 p c %s", src, v[i].in);
-        CHECK(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, v[i].hex) == 0);
-        if (r && r->type == REDIS_REPLY_ERROR) fprintf(stderr, "sha256: %s\n", r->str);
-        freeReplyObject(r);
-    }
-}
-
 static void test_destroy_fails_pending_calls_and_refuses_new_ones(void) {
     lc_store_opts_t o = {.redis = {"127.0.0.1", srv.port}, .timeout_ms = 3000};
     lc_store_t *s2 = lc_store_create(&loop, &o, &events, NULL);
@@ -530,7 +502,6 @@ static void run_cases(void) {
     RUN(test_pack_refuses_keys_the_schema_does_not_give_the_type);
     RUN(test_a_flushed_script_is_sent_again_with_its_source);
     RUN(test_an_error_before_running_is_refused_any_other_unknown);
-    RUN(test_the_draws_sha256_matches_the_fips_vectors);
     RUN(test_destroy_fails_pending_calls_and_refuses_new_ones);
     RUN(test_a_lost_reply_is_unknown_and_the_store_comes_back);
 }
