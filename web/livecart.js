@@ -33,6 +33,11 @@
  *                my_coupons, claim
  *   orders       one of this user's orders changed: {order, info} (`client.orders`; info.state:
  *                ok | reserved | paid | expired | cancelled). Raw: paid, expired
+ *   lotteries    a lucky bag changed: {lottery, info} (`client.lotteries`; info.state: open |
+ *                drawn | ended, info.entered, info.result, info.won). Raw: lottery, entered,
+ *                enter, lottery_result, won
+ *   boards       a leaderboard changed: {board, entries} (`client.boards`; board: likes | buyers)
+ *   buying       "people are buying": {count, users} (`client.buying`, `client.buyingNow()`)
  */
 
 export const SUBPROTOCOL = 'livecart.json';
@@ -40,6 +45,10 @@ export const SUBPROTOCOL = 'livecart.json';
 const STREAM_TYPES = new Set(['comment', 'announce', 'product']);
 const SALE_TYPES = new Set(['sale', 'group_sale', 'stock', 'sold_out', 'sale_closed', 'teams']);
 const COUPON_TYPES = new Set(['coupon', 'coupon_left', 'coupon_gone']);
+export const BOARDS = ['likes', 'buyers'];
+// a `buying` message counts the orders of the 10 s before it; the server sends one at most once
+// a second while orders happen, so one older than this says nothing about now
+const BUYING_FRESH_MS = 11000;
 // an order's state never leaves these (a paid order may still be cancelled)
 const FINAL_STATES = new Set(['expired', 'cancelled']);
 const REDEEM_GRACE_MS = 24 * 3600 * 1000; // claimed coupons work until a day after the window
@@ -129,6 +138,179 @@ export function couponApplies(coupon, sku, price) {
   return true;
 }
 
+// ---- the lucky-bag draw (PROTOCOL.md "Lucky bag"): pure functions anyone can run ----
+
+/** Bytes of a hex string (either case); throws a RangeError on anything else. */
+export function hexToBytes(hex) {
+  const s = String(hex).trim();
+  if (s.length % 2 || !/^[0-9a-fA-F]*$/.test(s)) throw new RangeError('not a hex string');
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/** Lowercase hex of bytes. */
+export function bytesToHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+const SHA256_K = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+
+/**
+ * SHA-256 in plain JavaScript (FIPS 180-4), for where WebCrypto is missing: browsers offer
+ * crypto.subtle only in secure contexts (https, localhost), and a shard's page may be opened
+ * over plain http on a LAN address. Exported for the tests; use sha256().
+ */
+export function sha256Sync(data) {
+  const bytes = data instanceof Uint8Array ? data : new TextEncoder().encode(String(data));
+  const n = bytes.length;
+  const blocks = Math.ceil((n + 9) / 64);
+  const m = new Uint8Array(blocks * 64);
+  m.set(bytes);
+  m[n] = 0x80;
+  const dv = new DataView(m.buffer);
+  dv.setUint32(m.length - 8, Math.floor(n / 0x20000000)); // the length in bits, big-endian
+  dv.setUint32(m.length - 4, (n * 8) >>> 0);
+  const h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+  const w = new Uint32Array(64);
+  const rotr = (x, r) => (x >>> r) | (x << (32 - r));
+  for (let b = 0; b < blocks; b++) {
+    for (let t = 0; t < 16; t++) w[t] = dv.getUint32(b * 64 + t * 4);
+    for (let t = 16; t < 64; t++) {
+      const s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >>> 3);
+      const s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >>> 10);
+      w[t] = (w[t - 16] + s0 + w[t - 7] + s1) >>> 0;
+    }
+    let [a, bb, c, d, e, f, g, hh] = h;
+    for (let t = 0; t < 64; t++) {
+      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + SHA256_K[t] + w[t]) >>> 0;
+      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & bb) ^ (a & c) ^ (bb & c))) >>> 0;
+      hh = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = bb; bb = a; a = (t1 + t2) >>> 0;
+    }
+    h[0] += a; h[1] += bb; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+  }
+  const out = new Uint8Array(32);
+  const odv = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) odv.setUint32(i * 4, h[i]);
+  return out;
+}
+
+/** SHA-256 of bytes (or a string's UTF-8), resolving to 32 bytes: WebCrypto where there is one. */
+export async function sha256(data) {
+  const bytes = data instanceof Uint8Array ? data : new TextEncoder().encode(String(data));
+  const subtle = globalThis.crypto && globalThis.crypto.subtle;
+  if (subtle && typeof subtle.digest === 'function') {
+    return new Uint8Array(await subtle.digest('SHA-256', bytes));
+  }
+  return sha256Sync(bytes);
+}
+
+const utf8 = new TextEncoder();
+
+/** Compares two user ids bytewise over their UTF-8 (memcmp order, as Redis sorts them). */
+export function compareUserIds(a, b) {
+  const x = utf8.encode(String(a));
+  const y = utf8.encode(String(b));
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+  return x.length === y.length ? 0 : x.length < y.length ? -1 : 1;
+}
+
+/** A copy of a list of user ids in the draw's order: bytewise, as the server keeps them. */
+export function sortEntrants(list) {
+  return Array.from(list, String).sort(compareUserIds);
+}
+
+/**
+ * The lucky-bag draw of PROTOCOL.md: from the 32-byte seed (hex) and the entrants sorted
+ * bytewise, k = min(K, n) winners: for i = 0 … k−1, h = the first 8 bytes of
+ * SHA-256(seed ‖ decimal(i)) as an unsigned big-endian integer, j = i + h mod (n − i), swap
+ * positions i and j; the winners are the first k, in that order. Resolves to them.
+ */
+export async function drawWinners(seedHex, sortedEntrants, k) {
+  const seed = hexToBytes(seedHex);
+  if (seed.length !== 32) throw new RangeError('the seed is 32 bytes (64 hex digits)');
+  const list = Array.from(sortedEntrants, String);
+  const n = list.length;
+  const K = Math.floor(Number(k));
+  if (!Number.isFinite(K) || K < 0) throw new RangeError('K is a whole number');
+  const m = Math.min(K, n);
+  for (let i = 0; i < m; i++) {
+    const digits = utf8.encode(String(i));
+    const input = new Uint8Array(seed.length + digits.length);
+    input.set(seed);
+    input.set(digits, seed.length);
+    const d = await sha256(input);
+    let h = 0n;
+    for (let b = 0; b < 8; b++) h = (h << 8n) | BigInt(d[b]);
+    const j = i + Number(h % BigInt(n - i));
+    const t = list[i];
+    list[i] = list[j];
+    list[j] = t;
+  }
+  return list.slice(0, m);
+}
+
+/** Whether commit (hex) is SHA-256 of the seed's 32 bytes (hex). Malformed input: false. */
+export async function verifyCommit(seedHex, commitHex) {
+  let seed;
+  try {
+    seed = hexToBytes(seedHex);
+  } catch (_) {
+    return false;
+  }
+  if (seed.length !== 32 || !/^[0-9a-fA-F]{64}$/.test(String(commitHex).trim())) return false;
+  return bytesToHex(await sha256(seed)) === String(commitHex).trim().toLowerCase();
+}
+
+/**
+ * Checks a drawn lottery: {seed, commit, k (K; default: the number of winners), entrants,
+ * winners?}. Resolves to {commitOk, sorted (the entrants came in the draw's order), duplicates
+ * (ids listed twice), entrants (sorted, unique), k, computed (the winners the rule gives),
+ * winnersOk (null when no winners were given), ok}; throws a RangeError on a malformed seed.
+ */
+export async function verifyDraw({ seed, commit, k, entrants = [], winners = null }) {
+  const list = Array.from(entrants, String);
+  const sortedList = sortEntrants(list);
+  const duplicates = [];
+  const unique = [];
+  for (const u of sortedList) {
+    if (unique.length && compareUserIds(unique[unique.length - 1], u) === 0) {
+      if (duplicates[duplicates.length - 1] !== u) duplicates.push(u);
+    } else unique.push(u);
+  }
+  const sorted = list.length === sortedList.length && list.every((u, i) => u === sortedList[i]);
+  let K = k === undefined || k === null || k === '' ? null : Number(k);
+  if (K === null) {
+    if (!Array.isArray(winners)) throw new RangeError('K is needed when no winners are given');
+    K = winners.length; // the rule's first k places do not depend on K beyond them
+  }
+  const computed = await drawWinners(seed, unique, K);
+  const commitOk = commit === undefined || commit === null || commit === '' ? null : await verifyCommit(seed, commit);
+  const winnersOk = Array.isArray(winners)
+    ? winners.length === computed.length && winners.every((u, i) => String(u) === computed[i]) : null;
+  return {
+    commitOk, sorted, duplicates, entrants: unique, k: K, computed, winnersOk,
+    ok: commitOk === true && winnersOk !== false && duplicates.length === 0,
+  };
+}
+
+/** Whether a comment enters a lottery with this keyword: ASCII letters case-insensitively. */
+export function containsKeyword(text, keyword) {
+  if (!keyword) return false;
+  const fold = (s) => String(s).replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return fold(text).includes(fold(keyword));
+}
+
 export class LivecartError extends Error {
   constructor(code, message) {
     super(message || code);
@@ -164,6 +346,10 @@ export class LivecartClient {
     this.coupons = new Map();  // coupon id -> the room's coupon, see _couponUpdate
     this.myCoupons = new Map(); // coupon id -> this user's claimed coupons of it (my_coupons)
     this.orders = new Map();   // order id -> this user's order: {order, sku, qty, price, state, ...}
+    this.lotteries = new Map(); // lottery id -> a lucky bag of the room, see _lotteryUpdate
+    this.entered = new Set();  // lotteries this user entered (`entered`, or enter ok / already)
+    this.boards = new Map(BOARDS.map((b) => [b, []])); // board -> [{user, score}], best first
+    this.buying = null;        // the newest `buying`: {count, users, at} (at: local ms)
     this.shard = null;
     this.slowMode = 0;
     this.welcome = null;
@@ -546,6 +732,22 @@ export class LivecartClient {
       case 'my_coupons':
         this._onWallet(m);
         break;
+      case 'lottery':
+      case 'entered':
+      case 'lottery_result':
+      case 'won':
+        this._lotteryUpdate(m);
+        break;
+      case 'enter':
+        this._onEnter(m);
+        break;
+      case 'top':
+        this._boardUpdate(m);
+        break;
+      case 'buying':
+        this.buying = { count: Number(m.count) || 0, users: Array.isArray(m.users) ? m.users.map(String) : [], at: Date.now() };
+        this._emit('buying', { count: this.buying.count, users: this.buying.users });
+        break;
       case 'error':
         this._onError(m);
         break;
@@ -594,6 +796,26 @@ export class LivecartClient {
         this._emit('coupons', { coupon: id, info: c });
       }
     }
+    // the open lottery (0 or 1): the welcome's list is the truth. One we knew as open that is
+    // not in it was drawn while we were away (its result went to the room then): ended
+    const openLotteries = new Set();
+    for (const l of Array.isArray(m.lotteries) ? m.lotteries : []) {
+      if (!l || typeof l.lottery !== 'string') continue;
+      openLotteries.add(l.lottery);
+      this._lotteryUpdate({ ...l, type: 'lottery' }, true);
+    }
+    for (const [id, l] of this.lotteries) {
+      if (l.state === 'open' && !openLotteries.has(id)) {
+        l.state = 'ended';
+        this._emit('lotteries', { lottery: id, info: l });
+      }
+    }
+    // both leaderboards (a board the welcome leaves out is empty)
+    const tops = new Map();
+    for (const t of Array.isArray(m.tops) ? m.tops : []) if (t && typeof t.board === 'string') tops.set(t.board, t);
+    for (const b of new Set([...this.boards.keys(), ...tops.keys()])) {
+      this._boardUpdate(tops.get(b) || { type: 'top', board: b, entries: [] });
+    }
     this._setState('open', { shard: this.shard });
     this._emit('welcome', { ...m, resumed });
     if (resumed && m.recovered === false) this._emit('gap', { last: this._sinceSent, reason: 'resume' });
@@ -621,6 +843,7 @@ export class LivecartClient {
     if (typeof m.id !== 'string') return;
     if (this.lastId && compareIds(m.id, this.lastId) <= 0) return; // seen already
     this.lastId = m.id;
+    if (m.type === 'comment') this._keywordComment(m);
     if (m.type === 'comment' && this._unseen.length && (!this.user || m.user === this.user)) {
       // our own comment came back (the room's order keeps ours in the order we sent them)
       const i = this._unseen.findIndex((u) => u.frame.text === m.text);
@@ -744,6 +967,126 @@ export class LivecartClient {
     s.left = m.left;
     s.soldOut = m.left === 0;
     this._emit('sales', { sku: m.sku, sale: s });
+  }
+
+  // ---- lucky bags, leaderboards, "people are buying" ----
+
+  /** A lottery message (also an item of welcome.lotteries), entered, lottery_result or won. */
+  _lotteryUpdate(m, fromWelcome = false) {
+    const id = m.lottery;
+    if (typeof id !== 'string' || !id) return;
+    let l = this.lotteries.get(id);
+    const make = () => {
+      l = {
+        lottery: id, prize: null, winners: null, ends: null, keyword: null, commit: null, entries: null,
+        state: 'open', entered: this.entered.has(id), result: null, won: false,
+        seen: null, // users seen commenting the keyword since the open (when the open was seen)
+      };
+      this.lotteries.set(id, l);
+    };
+    switch (m.type) {
+      case 'lottery':
+        if (!l) make();
+        l.prize = m.prize ?? l.prize;
+        l.winners = typeof m.winners === 'number' ? m.winners : l.winners; // K
+        l.ends = typeof m.ends === 'number' ? m.ends : l.ends;
+        l.keyword = typeof m.keyword === 'string' && m.keyword ? m.keyword : null;
+        l.commit = m.commit ?? l.commit;
+        if (typeof m.entries === 'number') {
+          l.entries = m.entries;
+          l.entriesAt = Date.now(); // the server's count (a welcome's): entries so far then
+        }
+        if (!fromWelcome && !l.seen) {
+          // seen opening: every comment from now on is after the open (one channel, one
+          // order), so its keyword comments are its entries (lottery_enter ones are not seen)
+          l.seen = new Set();
+          if (l.entries === null) l.entries = 0;
+        }
+        if (l.state !== 'drawn') l.state = 'open';
+        for (const w of [...this._waiters]) if (w.lotteryOpen === id) { this._waiters.delete(w); w.resolve(m); }
+        break;
+      case 'entered':
+        this.entered.add(id);
+        if (!l || l.entered) return;
+        l.entered = true;
+        break;
+      case 'lottery_result': {
+        if (!l) make();
+        if (l.state === 'drawn') return; // told once; a repeat changes nothing
+        const winners = Array.isArray(m.winners) ? m.winners.map(String) : [];
+        l.state = 'drawn';
+        l.result = { winners, entries: typeof m.entries === 'number' ? m.entries : null, seed: m.seed ?? null };
+        if (l.result.entries !== null) l.entries = l.result.entries;
+        if (this.user && winners.includes(this.user)) l.won = true;
+        break;
+      }
+      case 'won':
+        if (!l) make();
+        if (l.won && l.prize) return;
+        l.won = true;
+        if (!l.prize && m.prize) l.prize = m.prize;
+        break;
+      default:
+        return;
+    }
+    this._emit('lotteries', { lottery: id, info: l });
+  }
+
+  /** A comment of the room: one that has an open lucky bag's keyword entered its author. */
+  _keywordComment(m) {
+    for (const l of this.lotteries.values()) {
+      if (l.state !== 'open' || !l.seen || !l.keyword || typeof m.user !== 'string') continue;
+      if (typeof m.ts === 'number' && typeof l.ends === 'number' && m.ts >= l.ends) continue;
+      if (!containsKeyword(m.text, l.keyword) || l.seen.has(m.user)) continue;
+      l.seen.add(m.user);
+      l.entries = Math.max(l.entries || 0, l.seen.size);
+      this._emit('lotteries', { lottery: l.lottery, info: l });
+    }
+  }
+
+  /** The answer to lottery_enter (before it resolves its request). */
+  _onEnter(m) {
+    let key = typeof m.lottery === 'string' && m.lottery ? 'enter:' + m.lottery : null;
+    if (!key || !this._pending.has(key)) {
+      // an answer that names no lottery (its id was not one): the one enter waiting, if alone
+      const waiting = [...this._pending.keys()].filter((k) => k.startsWith('enter:'));
+      if (waiting.length === 1) key = waiting[0];
+    }
+    const id = key ? key.slice(6) : null;
+    if (id && (m.status === 'ok' || m.status === 'already')) {
+      this.entered.add(id);
+      const l = this.lotteries.get(id);
+      if (l && !l.entered) {
+        l.entered = true;
+        this._emit('lotteries', { lottery: id, info: l });
+      }
+    }
+    if (key) this._answer(key, m);
+  }
+
+  /** A `top` message (also an item of welcome.tops): a board's best 10. */
+  _boardUpdate(m) {
+    const board = m.board;
+    if (typeof board !== 'string' || !board) return;
+    const entries = (Array.isArray(m.entries) ? m.entries : [])
+      .filter((e) => e && typeof e.user === 'string')
+      .map((e) => ({ user: e.user, score: Number(e.score) || 0 }));
+    const prev = this.boards.get(board);
+    if (prev && prev.length === entries.length && prev.every((e, i) => e.user === entries[i].user && e.score === entries[i].score)) return;
+    this.boards.set(board, entries);
+    this._emit('boards', { board, entries });
+  }
+
+  /** The lucky bag the room opened last (open or drawn), or null. */
+  get lottery() {
+    let last = null;
+    for (const l of this.lotteries.values()) last = l;
+    return last;
+  }
+
+  /** The newest `buying` if it still says something about the last 10 s, else null. */
+  buyingNow(now = Date.now()) {
+    return this.buying && now - this.buying.at < BUYING_FRESH_MS ? this.buying : null;
   }
 
   // ---- coupons and orders ----
@@ -1128,6 +1471,31 @@ export class LivecartClient {
     if (sku) frame.sku = sku;
     if (min_price !== undefined && min_price !== null) frame.min_price = min_price;
     return this._waitRoom({ drop: coupon }, frame);
+  }
+
+  /**
+   * Enters a lucky bag that has no keyword (one with a keyword is entered by commenting it:
+   * status `keyword`). Resolves to the `enter` answer ({lottery, status: ok | already | closed |
+   * keyword | muted | banned | rate_limited | unavailable | unknown}); re-sent after a
+   * reconnect and on `unknown` / `unavailable` (entering twice is `already`: harmless).
+   */
+  enterLottery(lottery) {
+    return this._request('enter:' + lottery, { type: 'lottery_enter', lottery });
+  }
+
+  /**
+   * Streamer: opens a lucky bag: `winners` (K) of the entrants win `prize`, drawn `secs` seconds
+   * from now; viewers enter by commenting `keyword` (or with enterLottery() when there is none).
+   * Resolves to the room's `lottery` message (with its `commit`); rejects like openSale().
+   */
+  openLottery({ lottery, prize, winners, secs, keyword }) {
+    const frame = { type: 'lottery_open', lottery, prize, winners, secs };
+    if (keyword) frame.keyword = keyword;
+    return this._waitRoom({ lotteryOpen: lottery }, frame).then((m) => {
+      // it was opened at ends - secs on Redis's clock, before it reached us: a lower bound
+      if (typeof m.ends === 'number') this._clockSample(m.ends - secs * 1000);
+      return m;
+    });
   }
 
   _waitRoom(w, frame) {

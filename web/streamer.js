@@ -1,13 +1,15 @@
 /*
  * The streamer console: GET /streamer.html?room=R&user=U[&token=T]
  * Opens and closes flash sales (optionally with a checkout: pay_s) and group-buys; drops
- * coupons and follows how many were claimed and used; live viewers, likes, units sold per
- * second, stock left, and the room's comments (with delete and mute).
+ * coupons and follows how many were claimed and used; opens lucky bags and follows them to the
+ * draw; live viewers, likes, units sold per second, stock left, the leaderboards, and the room's
+ * comments (with delete and mute).
  */
 import { LivecartClient, byteLength } from './livecart.js';
 import {
   teamsText, openPage, el, byTestId, setCount, bindStatus, makeToast,
   ERROR_TEXT, CommentList, formatPrice, discountText, couponTerms, formatCountdown,
+  makeBoards, buyingText, shortHash, verifyHref, lotteryPhase, winnerItems,
 } from './ui.js';
 
 const SKU_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -352,6 +354,137 @@ function main() {
       else renderCouponWhen(r, c, state);
     }
   }, 500);
+
+
+  // ---- lucky bags: open one, follow it to its draw ----
+  const lform = document.getElementById('lottery-form');
+  const lerr = byTestId('lottery-error');
+  const lfield = (n) => lform.elements.namedItem(n);
+  const suggestId = () => `bag-${new Date().toISOString().slice(5, 16).replace(/[-:T]/g, '')}`;
+  lfield('lottery').value = suggestId();
+  lform.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    lerr.textContent = '';
+    const lottery = lfield('lottery').value.trim();
+    const prize = lfield('prize').value.trim();
+    const winners = intIn(lfield('winners').value, 1, 1000);
+    const secs = intIn(lfield('secs').value, 10, 3600);
+    const keyword = lfield('keyword').value.trim();
+    const problems = [];
+    if (!SKU_RE.test(lottery)) problems.push('Id: 1-64 letters, digits, _ or -');
+    if (!prize || byteLength(prize) > 200) problems.push('Prize: 1-200 bytes');
+    if (Number.isNaN(winners)) problems.push('Winners: 1-1000');
+    if (Number.isNaN(secs)) problems.push('Draw in: 10-3600 s');
+    if (keyword && byteLength(keyword) > 50) problems.push('Keyword: at most 50 bytes');
+    if (problems.length) {
+      lerr.textContent = problems.join(' · ');
+      return;
+    }
+    const button = byTestId('lottery-open');
+    button.disabled = true;
+    try {
+      await client.openLottery({ lottery, prize, winners, secs, keyword: keyword || undefined });
+      toast(keyword ? `Lucky bag open: comment “${keyword}” to enter.` : 'Lucky bag open: viewers tap Enter.');
+      lfield('lottery').value = suggestId();
+    } catch (e) {
+      lerr.textContent = e.code === 'bad_request' ? `Not opened: ${e.message}` : ERROR_TEXT[e.code] || e.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  const lotteryList = document.getElementById('lottery-rows');
+  const lotteryRows = new Map();
+  function renderLotteryClock(r, l, phase) {
+    const ms = typeof l.ends === 'number' ? client.msUntil(l.ends) : 0;
+    r.countdown.dataset.seconds = String(Math.max(0, Math.ceil(ms / 1000)));
+    r.countdown.textContent = phase === 'open' ? `draw in ${formatCountdown(ms)}` : phase === 'drawing' ? 'drawing…'
+      : phase === 'ended' ? 'drawn while this console was away' : 'drawn';
+  }
+  function renderLotteryRow(id) {
+    const l = client.lotteries.get(id);
+    if (!l) return;
+    let r = lotteryRows.get(id);
+    if (!r) {
+      const li = el('li', 'lottery-row', null, { dataset: { testid: 'lottery-row', lottery: id } });
+      const name = el('div', 'name');
+      const title = el('strong');
+      const info = el('span', 'info');
+      name.append(title, info);
+      const entriesBox = el('span', 'entries');
+      const entries = el('b', null, '–', { dataset: { testid: 'lottery-entries' } });
+      const entriesNote = el('span', 'note');
+      entriesBox.append(entries, entriesNote);
+      const countdown = el('span', 'when', null, { dataset: { testid: 'lottery-countdown' } });
+      const result = el('div', 'lottery-result', null, { dataset: { testid: 'lottery-result' } });
+      const resultHead = el('p', 'result-head');
+      const winners = el('ol', 'lottery-winners', null, { dataset: { testid: 'lottery-winners' } });
+      const verify = el('a', 'lottery-verify', 'Verify the draw', { dataset: { testid: 'lottery-verify' }, target: '_blank', rel: 'noopener' });
+      result.append(resultHead, winners, verify);
+      const commit = el('span', 'lottery-commit', null, { dataset: { testid: 'lottery-commit' } });
+      li.append(name, entriesBox, countdown, commit, result);
+      lotteryList.prepend(li);
+      r = { li, title, info, entries, entriesNote, countdown, result, resultHead, winners, verify, commit };
+      lotteryRows.set(id, r);
+    }
+    const phase = lotteryPhase(client, l);
+    r.li.dataset.state = phase;
+    r.title.textContent = l.prize || id;
+    const k = typeof l.winners === 'number' ? `${l.winners} winner${l.winners === 1 ? '' : 's'}` : '';
+    r.info.textContent = [id, k, l.keyword ? `keyword “${l.keyword}”` : 'tap to enter'].filter(Boolean).join(' · ');
+    // entries: the server says how many at a welcome and at the draw; in between, a console that
+    // saw the open counts the keyword comments it sees (lottery_enter entries are not broadcast)
+    let n = typeof l.entries === 'number' ? l.entries : null;
+    let note = ' entries';
+    if (phase !== 'drawn') {
+      if (l.seen && l.keyword) note = ' entries so far';
+      else if (l.entriesAt && n !== null) note = ' entries when this console joined';
+      else {
+        n = null;
+        note = ' entries: told at the draw';
+      }
+    }
+    r.entries.dataset.value = n === null ? '' : String(n);
+    r.entries.textContent = n === null ? '–' : n.toLocaleString('en-US');
+    r.entriesNote.textContent = note;
+    renderLotteryClock(r, l, phase);
+    r.commit.textContent = l.commit ? `commit ${shortHash(l.commit)}` : '';
+    r.commit.title = l.commit || '';
+    r.result.hidden = !l.result;
+    if (l.result) {
+      const w = l.result.winners;
+      r.resultHead.textContent = w.length ? 'Winners, in draw order:' : 'Nobody entered: no winner.';
+      r.winners.replaceChildren(...winnerItems(w, null, 50));
+      r.verify.href = verifyHref(l, params.room);
+      r.verify.hidden = !l.result.seed;
+    }
+    document.getElementById('no-lotteries').hidden = lotteryRows.size > 0;
+  }
+  client.on('lotteries', ({ lottery }) => renderLotteryRow(lottery));
+  setInterval(() => {
+    for (const [id, r] of lotteryRows) {
+      const l = client.lotteries.get(id);
+      if (!l) continue;
+      const phase = lotteryPhase(client, l);
+      if (r.li.dataset.state !== phase) renderLotteryRow(id);
+      else renderLotteryClock(r, l, phase);
+    }
+  }, 250);
+
+  // ---- leaderboards and "people are buying" ----
+  const renderBoard = makeBoards(byTestId('boards'));
+  for (const [b, entries] of client.boards) renderBoard(b, entries);
+  client.on('boards', ({ board, entries }) => renderBoard(board, entries));
+  const buyingLine = byTestId('buying');
+  function renderBuying() {
+    const b = client.buyingNow();
+    const text = buyingText(b) || 'Nobody bought in the last 10 s.';
+    if (buyingLine.textContent !== text) buyingLine.textContent = text;
+    buyingLine.dataset.count = String(b ? b.count : 0);
+  }
+  client.on('buying', renderBuying);
+  setInterval(renderBuying, 500);
+  renderBuying();
 
   client.connect();
 }

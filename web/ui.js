@@ -285,3 +285,118 @@ export class CommentList {
     this.queue = this.queue.filter((m) => m.id !== id);
   }
 }
+
+// ---- leaderboards, "people are buying", lucky bags (both pages) ----
+
+const BOARD_TITLES = { likes: 'Top fans ♥', buyers: 'Top buyers' };
+const BOARD_UNITS = { likes: ['like', 'likes'], buyers: ['unit', 'units'] };
+
+/**
+ * The two leaderboards in a section: one column per board, the best 10, this user marked. On
+ * phones the first 3 show until "Top 10" is tapped. Returns render(board, entries).
+ */
+export function makeBoards(section, { me = null, boards = ['likes', 'buyers'] } = {}) {
+  const cols = new Map();
+  const grid = el('div', 'boards-grid');
+  for (const b of boards) {
+    const col = el('div', 'board', null, { dataset: { testid: 'board', board: b } });
+    const list = el('ol', 'board-list');
+    const empty = el('p', 'board-empty', b === 'likes' ? 'Tap ♥ to get on this board.' : 'No buys yet.');
+    col.append(el('h3', 'board-title', BOARD_TITLES[b] || b), list, empty);
+    grid.append(col);
+    cols.set(b, { col, list, empty });
+  }
+  const more = el('button', 'boards-more', 'Top 10', { type: 'button', dataset: { testid: 'boards-more' }, 'aria-expanded': 'false' });
+  more.addEventListener('click', () => {
+    const all = section.classList.toggle('all');
+    more.textContent = all ? 'Top 3' : 'Top 10';
+    more.setAttribute('aria-expanded', String(all));
+  });
+  section.append(grid, more);
+  return function render(board, entries) {
+    const c = cols.get(board);
+    if (!c) return;
+    // (a user whose units all came off may still be listed with 0: not a place on a board)
+    const items = (entries || []).filter((e) => e.score > 0).slice(0, 10).map((e, i) => {
+      const li = el('li', 'board-entry', null, {
+        dataset: { testid: 'board-entry', user: e.user, score: String(e.score), rank: String(i + 1) },
+      });
+      if (me && e.user === me) li.classList.add('mine');
+      const [one, many] = BOARD_UNITS[board] || ['', ''];
+      const score = el('span', 'score', formatCount(e.score));
+      score.title = `${e.score.toLocaleString('en-US')} ${e.score === 1 ? one : many}`;
+      li.append(el('span', 'rank', String(i + 1)), el('span', 'user', e.user), score);
+      return li;
+    });
+    c.list.replaceChildren(...items);
+    c.empty.hidden = items.length > 0;
+    section.dataset[board] = String(items.length);
+    more.hidden = ![...cols.values()].some((x) => x.list.childElementCount > 3) && !section.classList.contains('all');
+  };
+}
+
+/**
+ * "People are buying": "12 people bought in the last 10 s · ann, bob, cy" ('' when nothing
+ * fresh). The count is the server's number of orders in the last 10 s (one person's two buys
+ * count twice); the names are the newest buyers, at most 3.
+ */
+export function buyingText(b) {
+  if (!b || !b.count) return '';
+  const who = b.users && b.users.length ? ` · ${b.users.slice(0, 3).join(', ')}` : '';
+  return `${b.count.toLocaleString('en-US')} ${b.count === 1 ? 'person' : 'people'} bought in the last 10 s${who}`;
+}
+
+/** The first and last few characters of a hash: "3f9a12…c07e". */
+export function shortHash(h) {
+  const s = String(h || '');
+  return s.length > 16 ? `${s.slice(0, 8)}…${s.slice(-6)}` : s;
+}
+
+/**
+ * The verify page's address for a drawn lucky bag, with what a page knows: the seed, the
+ * commit it saw at the open, K and the winners (in the fragment: never sent to a server, and
+ * no length limit of a request line). The entrant list is not known to a page: it is pasted there.
+ */
+export function verifyHref(info, room) {
+  const q = new URLSearchParams();
+  if (room) q.set('room', room);
+  q.set('lottery', info.lottery);
+  if (info.result && info.result.seed) q.set('seed', info.result.seed);
+  if (info.commit) q.set('commit', info.commit);
+  if (typeof info.winners === 'number') q.set('k', String(info.winners));
+  if (info.result && typeof info.result.entries === 'number') q.set('entries', String(info.result.entries));
+  for (const w of (info.result && info.result.winners) || []) q.append('w', w);
+  return `verify.html#${q.toString()}`;
+}
+
+/** A lucky bag's phase as a page shows it: open, drawing (time is up, no result yet), drawn, ended. */
+export function lotteryPhase(client, info) {
+  if (!info) return null;
+  if (info.state === 'drawn') return 'drawn';
+  if (info.state === 'ended') return 'ended';
+  if (typeof info.ends === 'number' && client.msUntil(info.ends) <= 0) return 'drawing';
+  return 'open';
+}
+
+/** The winners of a drawn lucky bag as list items (the first `max`, then "+N more"). */
+export function winnerItems(winners, me = null, max = 20) {
+  const items = winners.slice(0, max).map((u, i) => {
+    const li = el('li', 'lottery-winner', null, { dataset: { testid: 'lottery-winner', user: u, rank: String(i + 1) } });
+    if (me && u === me) li.classList.add('mine');
+    li.append(el('span', 'user', u));
+    return li;
+  });
+  if (winners.length > max) items.push(el('li', 'more', `+${(winners.length - max).toLocaleString('en-US')} more`));
+  return items;
+}
+
+/**
+ * How many entered a lucky bag, as far as a page can tell, or null: the server's count at a
+ * welcome or at the draw, or (for a bag with a keyword whose open the page saw) the authors of
+ * keyword comments since; entries by lottery_enter are not broadcast.
+ */
+export function entriesKnown(l) {
+  if (!l || typeof l.entries !== 'number') return null;
+  if (l.state === 'drawn' || l.entriesAt || (l.seen && l.keyword)) return l.entries;
+  return null;
+}

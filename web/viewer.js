@@ -1,12 +1,15 @@
 /*
  * The viewer page: GET /?room=R&user=U[&token=T][&team=TEAM]
  * Comments, likes, viewers, the open sales with a live stock bar, Buy and group-buy joins,
- * coupon drops to claim (and redeem in a buy), reserved orders with their pay-by countdown.
+ * coupon drops to claim (and redeem in a buy), reserved orders with their pay-by countdown,
+ * the lucky bag (enter, the draw's result, a link to verify it), the leaderboards and the
+ * "people are buying" ticker.
  */
 import { LivecartClient, byteLength, couponPrice } from './livecart.js';
 import {
   openPage, el, byTestId, setCount, bindStatus, makeToast,
   ERROR_TEXT, CommentList, formatPrice, teamsText, discountText, couponTerms, formatCountdown,
+  makeBoards, buyingText, shortHash, verifyHref, lotteryPhase, winnerItems, entriesKnown,
 } from './ui.js';
 
 const ORDER_TEXT = {
@@ -67,6 +70,20 @@ const GROUP_TEXT = {
   unavailable: 'The shop is busy: please try again.',
   unknown: 'We could not confirm this yet: it may have gone through. Tap again to check.',
   timeout: 'No answer yet: check your connection.',
+};
+
+const ENTER_TEXT = {
+  ok: 'You’re in! Good luck.',
+  already: 'You’re in already.',
+  closed: 'Too late: this lucky bag is closed.',
+  keyword: 'Comment the keyword to enter.',
+  muted: 'You are muted for now: you cannot enter.',
+  banned: 'You were removed from this room.',
+  rate_limited: 'Too many taps: try again in a moment.',
+  unavailable: 'The server is busy: please try again.',
+  unknown: 'No confirmation yet: tap again to check (you never enter twice).',
+  timeout: 'No answer yet: check your connection.',
+  offline: 'Not connected.',
 };
 
 function fill(tpl, vals) {
@@ -583,8 +600,176 @@ function main() {
     renderOrder(id);
   }
 
-  // countdowns: coupon windows and payment deadlines, on Redis's clock
+  // ---- the lucky bag (福袋): one card, the room's newest ----
+  const lotteryBox = document.getElementById('lottery');
+  let lotteryCard = null; // {id, card, refs}
+  const enterOutcome = new Map(); // lottery id -> {status, text}
+  const dismissed = new Set();
+  const enteredKey = `livecart.entered.${params.room}.${params.user}`;
+  try {
+    for (const id of JSON.parse(localStorage.getItem(enteredKey) || '[]')) client.entered.add(String(id));
+  } catch (_) { /* no storage: entries are known from this visit on */ }
+  function rememberEntered() {
+    try {
+      localStorage.setItem(enteredKey, JSON.stringify([...client.entered].slice(-20)));
+    } catch (_) { /* private mode */ }
+  }
+
+  function makeLotteryCard(id) {
+    const card = el('article', 'lottery-card', null, { dataset: { testid: 'lottery', lottery: id } });
+    const head = el('div', 'lottery-head');
+    const badge = el('span', 'badge', 'Lucky bag');
+    const countdown = el('span', 'lottery-countdown', null, { dataset: { testid: 'lottery-countdown' } });
+    head.append(badge, countdown);
+    const prize = el('h2', 'lottery-prize', null, { dataset: { testid: 'lottery-prize' } });
+    const meta = el('p', 'lottery-meta', null, { dataset: { testid: 'lottery-meta' } });
+    const hint = el('p', 'lottery-hint', null, { dataset: { testid: 'lottery-hint' } });
+    const keyword = el('b', 'keyword', null, { dataset: { testid: 'lottery-keyword' } });
+    const sendKeyword = el('button', 'send-keyword', 'Comment it', { type: 'button', dataset: { testid: 'lottery-send-keyword' } });
+    hint.append('Comment ', keyword, ' to enter', sendKeyword);
+    const enter = el('button', 'primary lottery-enter', 'Enter', { type: 'button', dataset: { testid: 'lottery-enter' } });
+    const entered = el('p', 'lottery-entered', 'You’re in! Good luck.', { dataset: { testid: 'lottery-entered' } });
+    const status = el('p', 'enter-status', null, { role: 'status', dataset: { testid: 'enter-status' } });
+    const result = el('div', 'lottery-result', null, { dataset: { testid: 'lottery-result' } });
+    const resultHead = el('p', 'result-head');
+    const winners = el('ol', 'lottery-winners', null, { dataset: { testid: 'lottery-winners' } });
+    const verify = el('a', 'lottery-verify', 'Verify the draw', { dataset: { testid: 'lottery-verify' }, target: '_blank', rel: 'noopener' });
+    result.append(resultHead, winners, verify);
+    const won = el('p', 'lottery-won', null, { dataset: { testid: 'lottery-won' } });
+    const commit = el('p', 'lottery-commit', null, { dataset: { testid: 'lottery-commit' } });
+    const close = el('button', 'lottery-dismiss', '×', { type: 'button', 'aria-label': 'Hide', dataset: { testid: 'lottery-dismiss' } });
+    card.append(head, prize, meta, hint, enter, entered, status, won, result, commit, close);
+    enter.addEventListener('click', () => enterLottery(id));
+    sendKeyword.addEventListener('click', () => {
+      const l = client.lotteries.get(id);
+      if (!l || !l.keyword) return;
+      if (!client.comment(l.keyword)) toast('Not connected: your comment was not sent.', 'error');
+    });
+    close.addEventListener('click', () => {
+      dismissed.add(id);
+      renderLottery();
+    });
+    return { id, card, refs: { countdown, prize, meta, hint, keyword, sendKeyword, enter, entered, status, result, resultHead, winners, verify, won, commit, close, pending: false } };
+  }
+
+  function lotteryState(l) {
+    const phase = lotteryPhase(client, l);
+    if (phase === 'drawn') return l.won ? 'won' : 'drawn';
+    if (phase === 'open' && l.entered) return 'entered';
+    return phase;
+  }
+
+  function renderLottery() {
+    const l = client.lottery;
+    if (!l || dismissed.has(l.lottery)) {
+      if (lotteryCard) lotteryCard.card.remove();
+      lotteryCard = null;
+      return;
+    }
+    if (!lotteryCard || lotteryCard.id !== l.lottery) {
+      if (lotteryCard) lotteryCard.card.remove();
+      lotteryCard = makeLotteryCard(l.lottery);
+      lotteryBox.append(lotteryCard.card);
+    }
+    const r = lotteryCard.refs;
+    const state = lotteryState(l);
+    lotteryCard.card.dataset.state = state;
+    r.prize.textContent = l.prize || 'Lucky bag';
+    const k = typeof l.winners === 'number' ? `${l.winners.toLocaleString('en-US')} winner${l.winners === 1 ? '' : 's'}` : '';
+    const count = entriesKnown(l);
+    const n = count === null ? '' : `${count.toLocaleString('en-US')} entr${count === 1 ? 'y' : 'ies'}`;
+    r.meta.textContent = [k, n].filter(Boolean).join(' · ');
+    const open = state === 'open' || state === 'entered';
+    r.hint.hidden = !open || !l.keyword;
+    r.keyword.textContent = l.keyword ? `“${l.keyword}”` : '';
+    r.sendKeyword.hidden = !!l.entered;
+    r.enter.hidden = !open || !!l.keyword || !!l.entered;
+    r.enter.disabled = r.pending;
+    r.enter.textContent = r.pending ? 'Entering…' : 'Enter';
+    r.entered.hidden = !l.entered || l.won;
+    r.entered.textContent = open ? 'You’re in! Good luck.' : state === 'drawn' ? 'You entered: not drawn this time.' : 'You entered.';
+    const o = enterOutcome.get(l.lottery);
+    r.status.textContent = o && !l.entered ? o.text : '';
+    if (o) r.status.dataset.status = o.status;
+    else delete r.status.dataset.status;
+    r.won.hidden = !l.won;
+    r.won.textContent = l.won ? `You won ${l.prize || 'the lucky bag'}!` : '';
+    r.result.hidden = state !== 'drawn' && state !== 'won';
+    if (l.result) {
+      const w = l.result.winners;
+      r.resultHead.textContent = w.length
+        ? `${w.length.toLocaleString('en-US')} winner${w.length === 1 ? '' : 's'} drawn${typeof l.result.entries === 'number' ? ` from ${l.result.entries.toLocaleString('en-US')} entr${l.result.entries === 1 ? 'y' : 'ies'}` : ''}:`
+        : 'Nobody entered: no winner.';
+      const want = JSON.stringify(w.slice(0, 20));
+      if (r.winners.dataset.list !== want) {
+        r.winners.replaceChildren(...winnerItems(w, params.user));
+        r.winners.dataset.list = want;
+      }
+      r.verify.href = verifyHref(l, params.room);
+      r.verify.hidden = !l.result.seed;
+    }
+    r.commit.textContent = l.commit ? `commit ${shortHash(l.commit)}` : '';
+    r.commit.title = l.commit ? `SHA-256 of the secret seed, published at the open: ${l.commit}` : '';
+    r.close.hidden = open || state === 'drawing';
+    renderLotteryClock();
+  }
+
+  function renderLotteryClock() {
+    if (!lotteryCard) return;
+    const l = client.lotteries.get(lotteryCard.id);
+    if (!l) return;
+    const r = lotteryCard.refs;
+    const state = lotteryState(l);
+    if (lotteryCard.card.dataset.state !== state) return renderLottery();
+    const ms = typeof l.ends === 'number' ? client.msUntil(l.ends) : 0;
+    r.countdown.dataset.seconds = String(Math.max(0, Math.ceil(ms / 1000)));
+    r.countdown.textContent = state === 'open' || state === 'entered' ? `draw in ${formatCountdown(ms)}`
+      : state === 'drawing' ? 'drawing…' : state === 'ended' ? 'drawn while you were away' : 'drawn';
+  }
+
+  async function enterLottery(id) {
+    if (!lotteryCard || lotteryCard.refs.pending) return;
+    lotteryCard.refs.pending = true;
+    renderLottery();
+    let answer;
+    try {
+      answer = await client.enterLottery(id);
+    } catch (e) {
+      answer = { status: e.code === 'timeout' ? 'timeout' : 'offline' };
+    }
+    enterOutcome.set(id, { status: answer.status, text: ENTER_TEXT[answer.status] || answer.status });
+    if (lotteryCard && lotteryCard.id === id) lotteryCard.refs.pending = false;
+    renderLottery();
+  }
+
+  const wonToasted = new Set();
+  client.on('lotteries', ({ lottery, info }) => {
+    if (info.entered) rememberEntered();
+    renderLottery();
+    if (info.won && !wonToasted.has(lottery)) {
+      wonToasted.add(lottery);
+      toast(`★ You won ${info.prize || 'the lucky bag'}!`);
+    }
+  });
+
+  // ---- leaderboards and "people are buying" ----
+  const renderBoard = makeBoards(byTestId('boards'), { me: params.user });
+  for (const [b, entries] of client.boards) renderBoard(b, entries);
+  client.on('boards', ({ board, entries }) => renderBoard(board, entries));
+  const ticker = byTestId('buying');
+  function renderBuying() {
+    const b = client.buyingNow();
+    const text = buyingText(b);
+    if (ticker.textContent !== text) ticker.textContent = text;
+    ticker.dataset.count = String(b ? b.count : 0);
+    ticker.hidden = !text;
+  }
+  client.on('buying', renderBuying);
+
+  // countdowns: coupon windows, payment deadlines, the lucky bag's draw, on Redis's clock
   setInterval(() => {
+    renderLotteryClock();
+    renderBuying();
     for (const [id, c] of couponCards) {
       const info = client.coupons.get(id);
       if (!info) continue;

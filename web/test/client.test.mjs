@@ -4,10 +4,15 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareIds, newReq, byteLength, LivecartClient, couponPrice, couponApplies } from '../livecart.js';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  compareIds, newReq, byteLength, LivecartClient, couponPrice, couponApplies,
+  drawWinners, verifyCommit, verifyDraw, sortEntrants, compareUserIds, containsKeyword,
+  sha256Sync, bytesToHex, hexToBytes,
+} from '../livecart.js';
 import {
   T, SCALE, URL1, URL2, makeClient, joined, waitFor, sleep, uniq, streamItems, states, closeAll,
-  Shard, stopAllShards, Proxy, issueToken, tmpFile, publish, freePort, redisCommand,
+  Shard, stopAllShards, Proxy, issueToken, tmpFile, publish, freePort, redisCommand, API_KEY,
 } from './helpers.mjs';
 
 after(async () => {
@@ -790,4 +795,392 @@ test('coupons and checkout on real shards: drop, claim, redeem in a reservation,
   assert.equal((await b.cancel(ob2.order)).status, 'ok');
   assert.equal(b.orders.get(ob2.order).state, 'cancelled');
   await waitFor(() => b.myCoupons.get('off3').used === 0 && b.myCoupons.get('off3').claimed === 1, { what: 'bob: coupon back after the cancel' });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Lucky bags, leaderboards, "people are buying" (PROTOCOL.md "Lucky bag" and "Leaderboards").
+
+/** The draw, written again from PROTOCOL.md with node:crypto (not livecart.js's code). */
+function referenceDraw(seedHex, entrants, K) {
+  const seed = Buffer.from(seedHex, 'hex');
+  const list = [...entrants].sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+  const n = list.length;
+  const k = Math.min(K, n);
+  for (let i = 0; i < k; i++) {
+    const h = createHash('sha256').update(Buffer.concat([seed, Buffer.from(String(i), 'ascii')])).digest().readBigUInt64BE(0);
+    const j = i + Number(h % BigInt(n - i));
+    [list[i], list[j]] = [list[j], list[i]];
+  }
+  return list.slice(0, k);
+}
+
+test('unit: drawWinners and verifyCommit follow the PROTOCOL rule (checked against node:crypto)', async () => {
+  // a fixed vector, spelled out: seed 00 01 .. 1f, five entrants, K = 3
+  const seed = Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString('hex');
+  const five = ['ann', 'bob', 'cy', 'dee', 'eve'];
+  const h0 = createHash('sha256').update(Buffer.concat([Buffer.from(seed, 'hex'), Buffer.from('0')])).digest().readBigUInt64BE(0);
+  const want = referenceDraw(seed, five, 3);
+  assert.equal(want[0], five[Number(h0 % 5n)], 'the reference draw itself: place 0 is entrant h0 mod 5');
+  assert.deepEqual(await drawWinners(seed, five, 3), want);
+  assert.equal(want.length, 3);
+  assert.equal(new Set(want).size, 3);
+  // many seeds, sizes and Ks, ids that sort differently bytewise than as JS strings
+  const ids = ['B', 'a', 'z', 'é', '\uffff', '😀', 'user-10', 'user-9', 'Zoë', '中文', 'a b', 'x'.repeat(64)];
+  for (let round = 0; round < 40; round++) {
+    const s = randomBytes(32).toString('hex');
+    const n = [0, 1, 2, 3, 7, ids.length][round % 6];
+    const entrants = sortEntrants(ids.slice(0, n));
+    for (const K of [1, 2, 5, n, n + 3, 1000]) {
+      if (K < 1) continue;
+      assert.deepEqual(await drawWinners(s, entrants, K), referenceDraw(s, entrants, K), `seed ${s} n ${n} K ${K}`);
+    }
+  }
+  // 300 entrants, K = 100: the BigInt modulo over a large n
+  const many = sortEntrants(Array.from({ length: 300 }, (_, i) => `u${i}`));
+  const s300 = randomBytes(32).toString('hex');
+  assert.deepEqual(await drawWinners(s300, many, 100), referenceDraw(s300, many, 100));
+  // the first k places do not depend on K beyond them
+  assert.deepEqual((await drawWinners(s300, many, 100)).slice(0, 10), await drawWinners(s300, many, 10));
+  // bytewise order: 'B' < 'a', 'z' < 'é' (c3 a9), '\uffff' (ef bf bf) < '😀' (f0 ..) though JS sorts them the other way
+  assert.deepEqual(sortEntrants(['a', 'é', '😀', 'B', '\uffff', 'z']), ['B', 'a', 'z', 'é', '\uffff', '😀']);
+  assert.equal(compareUserIds('ab', 'abc'), -1);
+  assert.equal(compareUserIds('abc', 'abc'), 0);
+  await assert.rejects(drawWinners('abcd', five, 1), RangeError, 'a seed is 32 bytes');
+  await assert.rejects(drawWinners('zz'.repeat(32), five, 1), RangeError);
+  assert.deepEqual(await drawWinners(seed, [], 3), []);
+  // the commit: lowercase hex of SHA-256 over the 32 raw bytes
+  const commit = createHash('sha256').update(Buffer.from(seed, 'hex')).digest('hex');
+  assert.equal(await verifyCommit(seed, commit), true);
+  assert.equal(await verifyCommit(seed.toUpperCase(), commit.toUpperCase()), true);
+  assert.equal(await verifyCommit(seed, commit.replace(/^./, (c) => (c === '0' ? '1' : '0'))), false);
+  assert.equal(await verifyCommit(seed, createHash('sha256').update(seed).digest('hex')), false, 'the hash of the hex text is not it');
+  assert.equal(await verifyCommit('nothex', commit), false);
+  assert.equal(await verifyCommit(seed, 'short'), false);
+  // verifyDraw: the whole check, as the verify page runs it
+  const ok = await verifyDraw({ seed, commit, k: 3, entrants: ['eve', 'ann', 'dee', 'cy', 'bob'], winners: want });
+  assert.deepEqual([ok.ok, ok.commitOk, ok.winnersOk, ok.sorted, ok.computed], [true, true, true, false, want]);
+  const swapped = await verifyDraw({ seed, commit, k: 3, entrants: five, winners: [want[1], want[0], want[2]] });
+  assert.deepEqual([swapped.ok, swapped.winnersOk, swapped.sorted], [false, false, true]);
+  const noK = await verifyDraw({ seed, commit, entrants: five, winners: want });
+  assert.equal(noK.ok, true, 'K defaults to the number of winners');
+  const dup = await verifyDraw({ seed, commit, k: 3, entrants: [...five, 'ann'], winners: want });
+  assert.deepEqual([dup.ok, dup.duplicates], [false, ['ann']]);
+  const badCommit = await verifyDraw({ seed, commit: 'ab'.repeat(32), k: 3, entrants: five, winners: want });
+  assert.deepEqual([badCommit.ok, badCommit.commitOk, badCommit.winnersOk], [false, false, true]);
+});
+
+test('unit: SHA-256 in plain JavaScript (where WebCrypto is missing) matches node:crypto', async () => {
+  for (let n = 0; n <= 300; n += n < 130 ? 1 : 37) {
+    const b = randomBytes(n);
+    assert.equal(bytesToHex(sha256Sync(b)), createHash('sha256').update(b).digest('hex'), `${n} bytes`);
+  }
+  assert.equal(bytesToHex(sha256Sync('abc')), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  assert.deepEqual(hexToBytes('00ff10'), new Uint8Array([0, 255, 16]));
+  assert.throws(() => hexToBytes('abc'), RangeError);
+  // drawWinners without crypto.subtle (a page on plain http off localhost): the same draw
+  const desc = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+  const seed = randomBytes(32).toString('hex');
+  const list = sortEntrants(['p', 'q', 'r', 's', 't', 'u']);
+  Object.defineProperty(globalThis, 'crypto', { value: {}, configurable: true, writable: true });
+  try {
+    assert.equal(globalThis.crypto.subtle, undefined);
+    assert.deepEqual(await drawWinners(seed, list, 4), referenceDraw(seed, list, 4));
+    assert.equal(await verifyCommit(seed, createHash('sha256').update(Buffer.from(seed, 'hex')).digest('hex')), true);
+  } finally {
+    Object.defineProperty(globalThis, 'crypto', desc);
+  }
+  assert.equal(typeof globalThis.crypto.subtle, 'object');
+});
+
+const BAG = { type: 'lottery', lottery: 'bag1', prize: 'A mug', winners: 2, ends: Date.now() + 60000, keyword: 'Lucky', commit: 'ab'.repeat(32), entries: 4 };
+
+test('unit: lucky bag state from welcome.lotteries, lottery, entered, lottery_result and won', async (t) => {
+  const srv = fakeServer({ lotteries: [BAG] });
+  const c = fakeClient(srv);
+  t.after(() => c.close());
+  const moves = []; // (the info objects are live: keep what each event said)
+  c.on('lotteries', (e) => moves.push([e.lottery, e.info.state, e.info.entered && 'entered', e.info.won && 'won'].filter(Boolean).join(':')));
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  const l = c.lotteries.get('bag1');
+  assert.deepEqual([l.prize, l.winners, l.keyword, l.commit, l.entries, l.state, l.entered, l.won, l.result],
+    ['A mug', 2, 'Lucky', BAG.commit, 4, 'open', false, false, null]);
+  assert.equal(c.lottery, l);
+  assert.equal(l.seen, null, 'a welcome does not show the open: keyword comments are not counted');
+  srv.say({ type: 'entered', lottery: 'bag1' });
+  assert.equal(l.entered, true);
+  assert.ok(c.entered.has('bag1'));
+  srv.say({ type: 'entered', lottery: 'bag1' }); // a repeat: no event
+  srv.say({ type: 'lottery_result', lottery: 'bag1', winners: ['bob', 'ann'], entries: 5, seed: 'cd'.repeat(32) });
+  assert.deepEqual([l.state, l.result.winners, l.result.entries, l.result.seed, l.entries, l.won], ['drawn', ['bob', 'ann'], 5, 'cd'.repeat(32), 5, true]);
+  srv.say({ type: 'won', lottery: 'bag1', prize: 'A mug' });
+  srv.say({ type: 'lottery_result', lottery: 'bag1', winners: ['zed'], entries: 9, seed: 'ee'.repeat(32) }); // once
+  assert.deepEqual(l.result.winners, ['bob', 'ann']);
+  assert.deepEqual(moves, ['bag1:open', 'bag1:open:entered', 'bag1:drawn:entered:won'], 'entered once, drawn once, won adds nothing new');
+  for (const x of ['entered', 'lottery_result', 'won']) assert.ok(c.log.some(([y]) => y === x), `raw ${x} emitted`);
+  // a won for another user's page (tokens: the page may not know its user): won marks it
+  const srv2 = fakeServer({ lotteries: [{ ...BAG, lottery: 'bag2' }] });
+  const c2 = fakeClient(srv2, { user: undefined, token: 'jwt' });
+  t.after(() => c2.close());
+  c2.connect();
+  await waitFor(() => c2.joined, { what: 'joined' });
+  srv2.say({ type: 'lottery_result', lottery: 'bag2', winners: ['ann'], entries: 1, seed: 'cd'.repeat(32) });
+  assert.equal(c2.lotteries.get('bag2').won, false, 'no user known: not a win by name');
+  srv2.say({ type: 'won', lottery: 'bag2', prize: 'A mug' });
+  assert.equal(c2.lotteries.get('bag2').won, true);
+  c2.close();
+  // a newer lottery opens (live): it is `lottery` now; seen opening, so keyword comments count
+  srv.say({ type: 'lottery', lottery: 'bag3', prize: 'Tea', winners: 1, ends: Date.now() + 30000, commit: 'ef'.repeat(32), keyword: 'tea' });
+  const l3 = c.lottery;
+  assert.equal(l3.lottery, 'bag3');
+  assert.ok(c.log.some(([y, m]) => y === 'lottery' && m.lottery === 'bag3'), 'raw lottery emitted');
+  assert.deepEqual([l3.entries, l3.keyword, l3.entriesAt], [0, 'tea', undefined]);
+  srv.say({ type: 'comment', id: `${Date.now()}-0`, user: 'ann', text: 'TEA please', ts: Date.now() });
+  srv.say({ type: 'comment', id: `${Date.now()}-1`, user: 'bob', text: 'no', ts: Date.now() });
+  srv.say({ type: 'comment', id: `${Date.now()}-2`, user: 'ann', text: 'tea again', ts: Date.now() });
+  srv.say({ type: 'comment', id: `${Date.now()}-3`, user: 'cy', text: 'green tEa', ts: Date.now() });
+  assert.equal(l3.entries, 2, 'ann and cy: each author once');
+  assert.deepEqual([...l3.seen], ['ann', 'cy']);
+  // a reconnect whose welcome no longer lists bag3: drawn while away (no result seen)
+  srv.welcome = { lotteries: [] };
+  srv.sockets.at(-1).drop();
+  await waitFor(() => c.joined && srv.frames('hello').length === 2, { what: 'welcomed again' });
+  assert.equal(l3.state, 'ended');
+  assert.equal(l.state, 'drawn', 'a drawn one stays drawn');
+  c.close();
+});
+
+test('unit: keyword matching folds ASCII letters only', () => {
+  assert.ok(containsKeyword('I want the LUCKY bag', 'lucky'));
+  assert.ok(containsKeyword('福袋!', '福袋'));
+  assert.ok(!containsKeyword('ÉTÉ', 'été'), 'non-ASCII letters are compared as they are');
+  assert.ok(!containsKeyword('luck', 'lucky'));
+  assert.ok(!containsKeyword('anything', null));
+});
+
+test('unit: enterLottery re-sends the same lottery_enter on unknown and unavailable, then is entered', async (t) => {
+  const srv = fakeServer({ lotteries: [{ ...BAG, keyword: undefined }] });
+  const c = fakeClient(srv);
+  t.after(() => c.close());
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  assert.equal(c.lotteries.get('bag1').keyword, null);
+  const answers = ['unknown', 'unavailable', 'ok'];
+  srv.onFrame = (m, ws) => {
+    if (m.type === 'lottery_enter') {
+      const status = answers.shift() || 'already';
+      setTimeout(() => {
+        ws.deliver({ type: 'enter', lottery: m.lottery, status });
+        if (status === 'ok') ws.deliver({ type: 'entered', lottery: m.lottery });
+      }, 5);
+    }
+  };
+  const same = [c.enterLottery('bag1'), c.enterLottery('bag1')];
+  const [a1, a2] = await Promise.all(same);
+  assert.equal(a1.status, 'ok');
+  assert.equal(a2, a1, 'one request while one is waiting');
+  const sent = srv.frames('lottery_enter');
+  assert.equal(sent.length, 3, 'unknown and unavailable are asked again');
+  assert.deepEqual(sent[0], { type: 'lottery_enter', lottery: 'bag1' });
+  assert.equal(c.lotteries.get('bag1').entered, true);
+  assert.equal((await c.enterLottery('bag1')).status, 'already');
+  // an enter waiting when the connection drops goes out again after the welcome
+  let drop = true;
+  srv.onFrame = (m, ws) => {
+    if (m.type !== 'lottery_enter') return;
+    if (drop) { drop = false; setTimeout(() => ws.drop(), 0); return; }
+    setTimeout(() => ws.deliver({ type: 'enter', lottery: m.lottery, status: 'keyword' }), 0);
+  };
+  assert.equal((await c.enterLottery('bag9')).status, 'keyword');
+  assert.equal(srv.frames('lottery_enter').filter((f) => f.lottery === 'bag9').length, 2);
+  // an answer that names no lottery (its id was not one) answers the one enter waiting
+  srv.onFrame = (m, ws) => {
+    if (m.type === 'lottery_enter') setTimeout(() => ws.deliver({ type: 'enter', lottery: '', status: 'closed' }), 0);
+  };
+  assert.equal((await c.enterLottery('no such!')).status, 'closed');
+  c.close();
+});
+
+test('unit: openLottery sends lottery_open, resolves on the room\'s lottery and rejects on bad_request', async (t) => {
+  const srv = fakeServer();
+  const c = fakeClient(srv, { user: 'sam', role: 'streamer' });
+  t.after(() => c.close());
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  const ahead = 90000; // Redis's clock runs ahead of ours: the open's ends - secs tells
+  srv.onFrame = (m, ws) => {
+    if (m.type !== 'lottery_open') return;
+    if (m.lottery === 'dup') setTimeout(() => ws.deliver({ type: 'error', code: 'bad_request', message: 'a lottery is open' }), 0);
+    else {
+      const out = { type: 'lottery', lottery: m.lottery, prize: m.prize, winners: m.winners, ends: Date.now() + ahead + m.secs * 1000, commit: '12'.repeat(32) };
+      if (m.keyword) out.keyword = m.keyword;
+      setTimeout(() => ws.deliver(out), 0);
+    }
+  };
+  const m = await c.openLottery({ lottery: 'b1', prize: 'Mug', winners: 3, secs: 30, keyword: 'mug' });
+  assert.equal(m.commit, '12'.repeat(32));
+  assert.deepEqual(srv.frames('lottery_open')[0], { type: 'lottery_open', lottery: 'b1', prize: 'Mug', winners: 3, secs: 30, keyword: 'mug' });
+  assert.ok(Math.abs(c.clockOffsetMs - ahead) < 1000, `offset ${c.clockOffsetMs}`);
+  assert.ok(Math.abs(c.msUntil(m.ends) - 30000) < 1000);
+  await c.openLottery({ lottery: 'b2', prize: 'Hat', winners: 1, secs: 10 });
+  assert.equal('keyword' in srv.frames('lottery_open')[1], false);
+  assert.equal(c.lotteries.get('b2').keyword, null);
+  await assert.rejects(c.openLottery({ lottery: 'dup', prize: 'X', winners: 1, secs: 10 }), (e) => e.code === 'bad_request');
+  c.close();
+});
+
+test('unit: leaderboards from welcome.tops and top; buying is fresh for 10 s', async (t) => {
+  const top = (board, ...pairs) => ({ type: 'top', board, entries: pairs.map(([user, score]) => ({ type: 'member', user, score })) });
+  const srv = fakeServer({ tops: [top('likes', ['ann', 12], ['bob', 3])] });
+  const c = fakeClient(srv);
+  t.after(() => c.close());
+  c.connect();
+  await waitFor(() => c.joined, { what: 'joined' });
+  assert.deepEqual(c.boards.get('likes'), [{ user: 'ann', score: 12 }, { user: 'bob', score: 3 }]);
+  assert.deepEqual(c.boards.get('buyers'), [], 'a board the welcome leaves out is empty');
+  srv.say(top('buyers', ['cy', 2]));
+  assert.deepEqual(c.boards.get('buyers'), [{ user: 'cy', score: 2 }]);
+  srv.say(top('buyers', ['cy', 2])); // the same again: no event
+  srv.say(top('likes', ['bob', 30], ['ann', 12]));
+  const evs = c.log.filter(([t]) => t === 'boards').map(([, e]) => `${e.board}:${e.entries.map((x) => x.user).join(',')}`);
+  assert.deepEqual(evs, ['likes:ann,bob', 'buyers:cy', 'likes:bob,ann']);
+  assert.equal(c.buyingNow(), null);
+  srv.say({ type: 'buying', count: 5, users: ['eve', 'dan', 'cy'] });
+  assert.deepEqual(c.buyingNow() && [c.buyingNow().count, c.buyingNow().users], [5, ['eve', 'dan', 'cy']]);
+  assert.ok(c.log.some(([t, e]) => t === 'buying' && e.count === 5));
+  assert.equal(c.buyingNow(Date.now() + 12000), null, 'nothing said for 10 s: nobody is buying');
+  // a reconnect: the welcome's boards are the truth
+  srv.welcome = { tops: [top('likes', ['bob', 31]), top('buyers')] };
+  srv.sockets.at(-1).drop();
+  await waitFor(() => c.joined && srv.frames('hello').length === 2, { what: 'welcomed again' });
+  assert.deepEqual(c.boards.get('likes'), [{ user: 'bob', score: 31 }]);
+  assert.deepEqual(c.boards.get('buyers'), []);
+  c.close();
+});
+
+// ---- the same against real shards ----
+
+async function lotteryGet(room, id) {
+  const base = URL1.replace(/^ws/, 'http').replace(/\/live$/, '');
+  const r = await fetch(`${base}/api/rooms/${room}/lotteries/${id}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+  let body = null;
+  try { body = await r.json(); } catch (_) { /* no JSON */ }
+  return { status: r.status, body };
+}
+
+test('lucky bags, leaderboards and buying on real shards: keyword and Enter, one draw, verifiable', async () => {
+  const roomA = uniq('bag');
+  const roomB = uniq('bagb');
+  const s = await joined(makeClient({ room: roomA, user: 'sam', role: 'streamer', url: URL1 }));
+  const ann = await joined(makeClient({ room: roomA, user: 'ann', url: URL2 }));
+  const bob = await joined(makeClient({ room: roomA, user: 'bob', url: URL1 }));
+  const cy = await joined(makeClient({ room: roomA, user: 'cy', url: URL2 }));
+  const dee = await joined(makeClient({ room: roomA, user: 'dée', url: URL1 }));
+  const sB = await joined(makeClient({ room: roomB, user: 'sam', role: 'streamer', url: URL2 }));
+  const zoe = await joined(makeClient({ room: roomB, user: 'zoe', url: URL1 }));
+  const yan = await joined(makeClient({ room: roomB, user: 'yan', url: URL2 }));
+
+  await assert.rejects(ann.openLottery({ lottery: 'x', prize: 'x', winners: 1, secs: 10 }), (e) => e.code === 'forbidden');
+  const opened = await s.openLottery({ lottery: 'bagA', prize: 'A signed mug', winners: 2, secs: 10, keyword: 'Lucky' });
+  const openedB = await sB.openLottery({ lottery: 'bagB', prize: 'Tea', winners: 5, secs: 10 });
+  assert.match(opened.commit, /^[0-9a-f]{64}$/);
+  assert.equal(opened.keyword, 'Lucky');
+  assert.equal(opened.winners, 2);
+  assert.ok(opened.ends > Date.now() + 8000 && opened.ends < Date.now() + 12000, `ends ${opened.ends}`);
+  assert.equal('keyword' in openedB, false);
+  await assert.rejects(s.openLottery({ lottery: 'bagA2', prize: 'Two at once', winners: 1, secs: 10 }), (e) => e.code === 'bad_request');
+  for (const c of [ann, bob, cy, dee]) await waitFor(() => c.lotteries.get('bagA'), { what: `${c.user}: the lottery` });
+  assert.equal(ann.lotteries.get('bagA').commit, opened.commit);
+
+  // room A: entered by commenting the keyword (any case), not with lottery_enter
+  ann.comment('lucky me!');
+  bob.comment('LUCKY');
+  cy.comment('no thanks');
+  assert.equal((await dee.enterLottery('bagA')).status, 'keyword');
+  dee.comment('I feel lUcKy');
+  for (const c of [ann, bob, dee]) await waitFor(() => c.lotteries.get('bagA').entered, { what: `${c.user}: entered` });
+  assert.equal(ann.log.filter(([t, m]) => t === 'entered' && m.lottery === 'bagA').length, 1);
+  ann.comment('lucky again'); // a second entry is no entry
+  await waitFor(() => s.lotteries.get('bagA').entries === 3, { what: 'the streamer counts 3 keyword authors' });
+  // a late joiner gets the open lottery, with its entries so far, in the welcome
+  const late = await joined(makeClient({ room: roomA, user: 'lee', url: URL2 }));
+  const lateBag = late.lotteries.get('bagA');
+  assert.ok(lateBag && lateBag.state === 'open', 'the open lottery in the welcome');
+  assert.deepEqual([lateBag.entries, lateBag.commit, lateBag.keyword, lateBag.winners, lateBag.prize], [3, opened.commit, 'Lucky', 2, 'A signed mug']);
+  assert.ok(Math.abs(lateBag.ends - opened.ends) < 2, 'the same ends');
+  // room B: no keyword, lottery_enter; a comment enters nobody
+  const e1 = await zoe.enterLottery('bagB');
+  assert.equal(e1.status, 'ok', JSON.stringify(e1));
+  await waitFor(() => zoe.lotteries.get('bagB').entered, { what: 'zoe: entered' });
+  assert.equal((await zoe.enterLottery('bagB')).status, 'already');
+  assert.equal((await yan.enterLottery('no-such-bag')).status, 'closed');
+  yan.comment('Tea please');
+
+  // leaderboards and buying, while the bags wait for their draw
+  ann.like(5);
+  bob.like(2);
+  await waitFor(() => (cy.boards.get('likes') || []).some((e) => e.user === 'ann' && e.score === 5), { what: 'ann on the likes board' });
+  await waitFor(() => JSON.stringify(cy.boards.get('likes')) === JSON.stringify([{ user: 'ann', score: 5 }, { user: 'bob', score: 2 }]), { what: 'likes board: ann 5, bob 2' });
+  await s.openSale({ sku: 'mug', title: 'Mug', price: 1200, stock: 10, limit: 3 });
+  await waitFor(() => bob.sales.get('mug') && cy.sales.get('mug'), { what: 'the sale' });
+  assert.equal((await bob.buy('mug', { qty: 2 })).status, 'ok');
+  assert.equal((await cy.buy('mug')).status, 'ok');
+  await waitFor(() => ann.buyingNow() && ann.buyingNow().users.includes('bob') && ann.buyingNow().users.includes('cy'), { what: 'buying: bob and cy' });
+  assert.ok(ann.buyingNow().count >= 2 && ann.buyingNow().users.length <= 3, JSON.stringify(ann.buying));
+  await waitFor(() => JSON.stringify(dee.boards.get('buyers')) === JSON.stringify([{ user: 'bob', score: 2 }, { user: 'cy', score: 1 }]), { what: 'buyers board: bob 2, cy 1' });
+  // and both boards
+  const later = await joined(makeClient({ room: roomA, user: 'max', url: URL1 }));
+  assert.deepEqual(later.boards.get('buyers'), [{ user: 'bob', score: 2 }, { user: 'cy', score: 1 }]);
+  assert.deepEqual(later.boards.get('likes'), [{ user: 'ann', score: 5 }, { user: 'bob', score: 2 }]);
+
+  // the draw: once, at ends, to every connection; winners are told `won`
+  const all = [s, ann, bob, cy, dee, late];
+  for (const c of all) {
+    await waitFor(() => c.lotteries.get('bagA').state === 'drawn', { timeout: 20000 * SCALE, interval: 100, what: `${c.user}: the result` });
+  }
+  const res = s.lotteries.get('bagA').result;
+  assert.ok(Date.now() >= opened.ends - 1000, 'drawn before its time');
+  assert.equal(res.entries, 3);
+  assert.equal(res.winners.length, 2);
+  assert.equal(new Set(res.winners).size, 2);
+  for (const w of res.winners) assert.ok(['ann', 'bob', 'dée'].includes(w), `winner ${w} did not enter`);
+  assert.equal(await verifyCommit(res.seed, opened.commit), true, 'SHA-256(seed) is not the commit');
+  assert.deepEqual(await drawWinners(res.seed, sortEntrants(['ann', 'bob', 'dée']), 2), res.winners, 'the draw does not follow the rule');
+  for (const c of all) {
+    assert.equal(c.log.filter(([t, m]) => t === 'lottery_result' && m.lottery === 'bagA').length, 1, `${c.user}: one result`);
+    assert.deepEqual(c.lotteries.get('bagA').result.winners, res.winners);
+  }
+  for (const c of [ann, bob, dee]) {
+    const wins = res.winners.includes(c.user);
+    await waitFor(() => !wins || c.log.some(([t, m]) => t === 'won' && m.lottery === 'bagA'), { what: `${c.user}: won` });
+    assert.equal(c.lotteries.get('bagA').won, wins, `${c.user}`);
+    if (wins) assert.equal(c.log.find(([t]) => t === 'won')[1].prize, 'A signed mug');
+  }
+  assert.ok(!cy.log.some(([t]) => t === 'won'));
+  // the shop's GET: the same draw, and what is needed to check it
+  const got = await lotteryGet(roomA, 'bagA');
+  assert.equal(got.status, 200, JSON.stringify(got));
+  const g = got.body;
+  assert.deepEqual([g.lottery, g.prize, g.state, g.k, g.entries, g.commit, g.seed, g.keyword],
+    ['bagA', 'A signed mug', 'drawn', 2, 3, opened.commit, res.seed, 'Lucky']);
+  assert.deepEqual(g.winners, res.winners);
+  assert.deepEqual(g.entrants, ['ann', 'bob', 'dée']);
+  const v = await verifyDraw({ seed: g.seed, commit: g.commit, k: g.k, entrants: g.entrants, winners: g.winners });
+  assert.equal(v.ok, true, JSON.stringify(v));
+  assert.equal((await lotteryGet(roomA, 'nope')).status, 404);
+
+  // room B: one entrant, K 5: she wins alone; entering after the draw is closed
+  for (const c of [sB, zoe, yan]) {
+    await waitFor(() => c.lotteries.get('bagB').state === 'drawn', { timeout: 20000 * SCALE, interval: 100, what: `${c.user}: the result of B` });
+  }
+  assert.deepEqual(yan.lotteries.get('bagB').result.winners, ['zoe']);
+  assert.equal(yan.lotteries.get('bagB').result.entries, 1);
+  await waitFor(() => zoe.lotteries.get('bagB').won, { what: 'zoe won' });
+  assert.equal((await zoe.enterLottery('bagB')).status, 'closed');
+  const gB = (await lotteryGet(roomB, 'bagB')).body;
+  assert.deepEqual([gB.state, gB.k, gB.entrants, gB.winners, 'keyword' in gB], ['drawn', 5, ['zoe'], ['zoe'], false]);
+  // a new lottery may open once the last one is drawn
+  await sB.openLottery({ lottery: 'bagB2', prize: 'More tea', winners: 1, secs: 10 });
+  const gB2 = (await lotteryGet(roomB, 'bagB2')).body;
+  assert.deepEqual([gB2.state, gB2.winners, gB2.entries, 'seed' in gB2], ['open', 1, 0, false]);
 });
