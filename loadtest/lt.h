@@ -59,6 +59,11 @@ struct lt_run {
     long quota, per_user; /* coupon: coupons dropped, most one user may hold */
     int window;       /* coupon: the claim window, seconds */
     int retry;        /* coupon: some claimers reconnect mid-race and claim again */
+    char keyword[64]; /* lottery: viewers enter by commenting it ("": by lottery_enter) */
+    int winners;      /* lottery: K, winners to draw */
+    int lottery_secs; /* lottery: S, the lottery's length */
+    double twice;     /* lottery: the share of entrants that enter a second time */
+    double spread;    /* lottery: entries spread over this many seconds (0: all at once) */
     double ramp;    /* connections per second, 0: as fast as possible */
     const char *json_path;
     int server_pid;
@@ -98,7 +103,7 @@ void lt_count_error(lt_run_t *run, const lc_msg_t *m);
 /* Puts p50..max of h into obj (microseconds). */
 void lt_hist_json(json_t *obj, const char *key, const lt_hist_t *h);
 
-extern const lt_scenario_t lt_scenario_sale, lt_scenario_coupon;
+extern const lt_scenario_t lt_scenario_sale, lt_scenario_coupon, lt_scenario_lottery;
 extern const lt_scenario_t lt_scenario_watch, lt_scenario_churn, lt_scenario_storm, lt_scenario_idle;
 
 #endif

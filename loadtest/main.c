@@ -16,8 +16,9 @@
 
 #include "lt.h"
 
-static const lt_scenario_t *const scenarios[] = {&lt_scenario_watch, &lt_scenario_sale, &lt_scenario_coupon,
-                                                 &lt_scenario_storm, &lt_scenario_churn, &lt_scenario_idle};
+static const lt_scenario_t *const scenarios[] = {&lt_scenario_watch, &lt_scenario_sale,  &lt_scenario_coupon,
+                                                 &lt_scenario_lottery, &lt_scenario_storm, &lt_scenario_churn,
+                                                 &lt_scenario_idle};
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -65,12 +66,20 @@ static void usage(FILE *f) {
             "                       default 0.5), through POST /api/rooms/R/orders/O/paid with the\n"
             "                       API key, else the open-mode demo shop /demo/rooms/R/orders/O/pay\n"
             "  --api-key-file FILE  the shop's API key (default: $LIVECART_API_KEY); with a key the\n"
-            "                       end also checks each room's stock through GET /api/rooms/R\n"
+            "                       end also checks each room's stock through GET /api/rooms/R (lottery:\n"
+            "                       the drawn lottery through GET /api/rooms/R/lotteries/ID)\n"
             "  --quota Q --per-user K --window S   coupon: coupons dropped (default 100), most one\n"
             "                       user may hold (default 1), claim window in s (default 60)\n"
             "  --retry              coupon: every 10th claimer drops its connection right after its\n"
             "                       first claim, reconnects to the next shard and claims again with\n"
             "                       the same req: the answer must be the first decision\n"
+            "  --winners K --secs S lottery: winners to draw (1-1000, default 10), the lottery's\n"
+            "                       length in s (10-3600, default 20)\n"
+            "  --keyword W          lottery: viewers enter by commenting W (default: lottery_enter)\n"
+            "  --twice F            lottery: the share of entrants that enter again (0-1, default\n"
+            "                       0.2): on the same path, on the other one, or from a second\n"
+            "                       connection of the same user on another shard\n"
+            "  --spread S           lottery: entries spread over S s after the open (default 0)\n"
             "  --json FILE          write the report as JSON\n"
             "  --server-pid PID     report the server's CPU time and RSS\n");
 }
@@ -153,6 +162,29 @@ static void on_hard_stop(uv_timer_t *t) {
 
 static void on_closed_handle(uv_handle_t *h) { (void)h; }
 
+/* The parameters only some scenarios have, into the report's params. */
+static void scenario_params(const lt_run_t *run, json_t *params) {
+    if (run->pay_s) {
+        json_object_set_new(params, "pay_s", json_integer(run->pay_s));
+        json_object_set_new(params, "pay_ratio", json_real(run->pay_ratio));
+        json_object_set_new(params, "api_key", json_boolean(run->api_key != NULL));
+    }
+    if (run->sc == &lt_scenario_coupon) {
+        json_object_set_new(params, "quota", json_integer((json_int_t)run->quota));
+        json_object_set_new(params, "per_user", json_integer((json_int_t)run->per_user));
+        json_object_set_new(params, "window_s", json_integer(run->window));
+        json_object_set_new(params, "retry", json_boolean(run->retry));
+    }
+    if (run->sc == &lt_scenario_lottery) {
+        json_object_set_new(params, "winners", json_integer(run->winners));
+        json_object_set_new(params, "secs", json_integer(run->lottery_secs));
+        json_object_set_new(params, "keyword", run->keyword[0] ? json_string(run->keyword) : json_null());
+        json_object_set_new(params, "twice", json_real(run->twice));
+        json_object_set_new(params, "spread_s", json_real(run->spread));
+        json_object_set_new(params, "api_key", json_boolean(run->api_key != NULL));
+    }
+}
+
 void lt_finish(lt_run_t *run) {
     if (run->stopping) return;
     run->stopping = 1;
@@ -167,17 +199,7 @@ void lt_finish(lt_run_t *run) {
                                (json_int_t)run->qty, "rate", run->rate, "like_rate", run->like_rate,
                                "churn", run->churn, "size", run->size);
     if (run->resume) json_object_set_new(params, "resume", json_true());
-    if (run->pay_s) {
-        json_object_set_new(params, "pay_s", json_integer(run->pay_s));
-        json_object_set_new(params, "pay_ratio", json_real(run->pay_ratio));
-        json_object_set_new(params, "api_key", json_boolean(run->api_key != NULL));
-    }
-    if (run->sc == &lt_scenario_coupon) {
-        json_object_set_new(params, "quota", json_integer((json_int_t)run->quota));
-        json_object_set_new(params, "per_user", json_integer((json_int_t)run->per_user));
-        json_object_set_new(params, "window_s", json_integer(run->window));
-        json_object_set_new(params, "retry", json_boolean(run->retry));
-    }
+    scenario_params(run, params);
     json_object_set_new(params, "format",
                         json_string(run->fmt < 0 ? "mixed" : run->fmt ? "msgpack" : "json"));
     json_object_set_new(report, "params", params);
@@ -304,6 +326,18 @@ static int check_commerce_opts(lt_run_t *run, const char *keyfile) {
     return load_api_key(run, keyfile);
 }
 
+/* The lottery's options (PROTOCOL.md, "Lucky bag": the server's limits). */
+static int check_lottery_opts(const lt_run_t *run) {
+    size_t kl = strlen(run->keyword);
+    if (run->winners < 1 || run->winners > 1000 || run->lottery_secs < 10 || run->lottery_secs > 3600)
+        return fprintf(stderr, "--winners 1..1000, --secs 10..3600\n"), -1;
+    if (kl > 50 || (kl && !lc_utf8_valid(run->keyword, kl)))
+        return fprintf(stderr, "--keyword: 1-50 bytes of UTF-8\n"), -1;
+    if (run->twice < 0 || run->twice > 1 || run->spread < 0 || run->spread > run->lottery_secs / 2.0)
+        return fprintf(stderr, "--twice 0..1, --spread 0..secs/2\n"), -1;
+    return 0;
+}
+
 /* The defaults every scenario starts from. */
 static void set_defaults(lt_run_t *run) {
     run->fmt = -1;
@@ -320,16 +354,33 @@ static void set_defaults(lt_run_t *run) {
     run->quota = 100;
     run->per_user = 1;
     run->window = 60;
+    run->winners = 10;
+    run->lottery_secs = 20;
+    run->twice = 0.2;
     snprintf(run->room, sizeof(run->room), "load-%d-%ld", (int)getpid(), (long)time(NULL) % 100000);
+}
+
+/* The long options' codes (getopt_long). */
+enum { O_URL = 256, O_SRC, O_FMT, O_ROOM, O_ROOMS, O_CONNS, O_DUR, O_RAMP, O_STOCK, O_LIMIT,
+       O_QTY, O_INFL, O_JSON, O_PID, O_RATE, O_LRATE, O_SIZE, O_CHURN, O_STRICT, O_SAMPLE,
+       O_PROTO, O_PUB, O_RESUME, O_SHARDS, O_PAY_S, O_PAY_RATIO, O_KEYFILE, O_QUOTA, O_PER_USER,
+       O_WINDOW, O_RETRY, O_KEYWORD, O_WINNERS, O_SECS, O_TWICE, O_SPREAD };
+
+/* --keyword, --winners, --secs, --twice, --spread (the values are checked
+ * in check_lottery_opts). Returns 0 or -1. */
+static int lottery_opt(lt_run_t *run, int o, const char *arg) {
+    if (o == O_KEYWORD && strlen(arg) >= sizeof(run->keyword)) return fprintf(stderr, "--keyword: 1-50 bytes\n"), -1;
+    if (o == O_KEYWORD) snprintf(run->keyword, sizeof(run->keyword), "%s", arg);
+    else if (o == O_WINNERS) run->winners = atoi(arg);
+    else if (o == O_SECS) run->lottery_secs = atoi(arg);
+    else if (o == O_TWICE) run->twice = atof(arg);
+    else run->spread = atof(arg);
+    return 0;
 }
 
 /* Reads the options after the scenario's name. Returns 0, or the exit
  * status of a bad command line. */
 static int parse_opts(lt_run_t *run, int argc, char **argv, const char **keyfile) {
-    enum { O_URL = 256, O_SRC, O_FMT, O_ROOM, O_ROOMS, O_CONNS, O_DUR, O_RAMP, O_STOCK, O_LIMIT,
-           O_QTY, O_INFL, O_JSON, O_PID, O_RATE, O_LRATE, O_SIZE, O_CHURN, O_STRICT, O_SAMPLE,
-           O_PROTO, O_PUB, O_RESUME, O_SHARDS, O_PAY_S, O_PAY_RATIO, O_KEYFILE, O_QUOTA, O_PER_USER,
-           O_WINDOW, O_RETRY };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},     {"src-addrs", 1, 0, O_SRC}, {"format", 1, 0, O_FMT},
         {"room", 1, 0, O_ROOM},   {"rooms", 1, 0, O_ROOMS},   {"conns", 1, 0, O_CONNS},
@@ -341,7 +392,8 @@ static int parse_opts(lt_run_t *run, int argc, char **argv, const char **keyfile
         {"pub-url", 1, 0, O_PUB}, {"resume", 0, 0, O_RESUME}, {"shards", 1, 0, O_SHARDS},
         {"pay-s", 1, 0, O_PAY_S}, {"pay-ratio", 1, 0, O_PAY_RATIO}, {"api-key-file", 1, 0, O_KEYFILE},
         {"quota", 1, 0, O_QUOTA}, {"per-user", 1, 0, O_PER_USER}, {"window", 1, 0, O_WINDOW},
-        {"retry", 0, 0, O_RETRY},
+        {"retry", 0, 0, O_RETRY}, {"keyword", 1, 0, O_KEYWORD}, {"winners", 1, 0, O_WINNERS},
+        {"secs", 1, 0, O_SECS},   {"twice", 1, 0, O_TWICE},   {"spread", 1, 0, O_SPREAD},
         {0, 0, 0, 0}};
     int o;
     optind = 2;
@@ -360,6 +412,9 @@ static int parse_opts(lt_run_t *run, int argc, char **argv, const char **keyfile
         case O_PER_USER: run->per_user = atol(optarg); break;
         case O_WINDOW: run->window = atoi(optarg); break;
         case O_RETRY: run->retry = 1; break;
+        case O_KEYWORD: case O_WINNERS: case O_SECS: case O_TWICE: case O_SPREAD:
+            if (lottery_opt(run, o, optarg) != 0) return 2;
+            break;
         case O_SRC: {
             int n = atoi(optarg);
             if (n < 1 || n > LT_MAX_SRCS) return fprintf(stderr, "--src-addrs 1..%d\n", LT_MAX_SRCS), 2;
@@ -414,6 +469,7 @@ static int check_opts(lt_run_t *run, const char *keyfile) {
         }
     }
     if (run->conns < 1 || run->duration <= 0) return fprintf(stderr, "bad --conns/--duration\n"), 2;
+    if (run->sc == &lt_scenario_lottery && check_lottery_opts(run) != 0) return 2;
     return check_commerce_opts(run, keyfile) != 0 ? 2 : 0;
 }
 
@@ -454,9 +510,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "warning: cannot read /proc/%d\n", run->server_pid);
     uv_timer_start(&run->progress, on_progress, 1000, 1000);
     /* every scenario stops by itself: at the latest after duration + 60 s, plus the time to pay
-     * that reservations have (the run waits for their expiry) */
-    uv_timer_start(&run->stop, on_hard_stop, (uint64_t)(run->duration * 1000) + 60000 + (uint64_t)run->pay_s * 1000,
-                   0);
+     * that reservations have (the run waits for their expiry) or the lottery's length (the run
+     * waits for its draw) */
+    uint64_t wait_s = (uint64_t)run->pay_s + (run->sc == &lt_scenario_lottery ? (uint64_t)run->lottery_secs : 0);
+    uv_timer_start(&run->stop, on_hard_stop, (uint64_t)(run->duration * 1000) + 60000 + wait_s * 1000, 0);
     if (run->sc->start(run) != 0) return 1;
     uv_run(&loop, UV_RUN_DEFAULT);
     int failed = run->failed;

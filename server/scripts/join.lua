@@ -100,7 +100,9 @@ local lotteries = {}
 local lid = redis.call('GET', KEYS[10])
 if lid then
   local L = redis.call('HMGET', prefix .. 'lot:' .. lid, 'prize', 'winners', 'ends', 'keyword', 'commit', 'state')
-  if L[6] == 'open' then
+  -- closed: drawn but not recorded yet (its shard died between the steps): listed, so
+  -- that this shard follows it and records the draw (lottery.lua)
+  if L[6] == 'open' or L[6] == 'closed' then
     lotteries[1] = msg('lottery', {lottery = lid, prize = L[1], winners = tonumber(L[2]), ends = tonumber(L[3]),
       keyword = L[4] ~= '' and L[4] or nil, commit = L[5],
       entries = redis.call('ZCARD', prefix .. 'lot:' .. lid .. ':e')})

@@ -1752,3 +1752,235 @@ def redis_ms(port, room):
 def metric(port, sample):
     """One sample of /metrics (0 when absent), e.g. 'livecart_coupons_total{event="claimed"}'."""
     return metrics(port).get(sample, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Lucky bags, leaderboards and "people are buying" (PROTOCOL.md "Lucky bag (福袋): a draw anyone
+# can verify", "Leaderboards and \"people are buying\""): used by test_lottery.py and test_boards.py
+
+LOTTERY_KEYS = frozenset(("type", "lottery", "prize", "winners", "ends", "keyword", "commit", "entries"))
+RESULT_KEYS = frozenset(("type", "lottery", "winners", "entries", "seed"))
+ENTER_STATUSES = frozenset(("ok", "already", "closed", "keyword", "muted", "banned", "rate_limited",
+                            "unavailable", "unknown"))
+BOARDS = ("likes", "buyers")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def room_redis(port, room):
+    """A redis-py client (decode_responses=True) on the node that holds the room's keys."""
+    return client_for_key(port, rkey(room, "chat"), socket_timeout=T, decode_responses=True)
+
+
+def lottery_open_msg(lottery, prize=None, winners=1, secs=10, keyword=None):
+    msg = {"type": "lottery_open", "lottery": lottery, "prize": prize or f"prize of {lottery}",
+           "winners": winners, "secs": secs}
+    if keyword is not None:
+        msg["keyword"] = keyword
+    return msg
+
+
+def check_lottery_msg(m):
+    """A `lottery` message (or an item of welcome.lotteries): the keys PROTOCOL.md lists, with
+    their types; commit is 64 lowercase hex digits."""
+    assert m.get("type", "lottery") == "lottery", m
+    extra = set(m) - LOTTERY_KEYS
+    assert not extra, f"lottery with keys PROTOCOL.md does not list: {extra}: {m}"
+    for k in ("lottery", "prize", "commit"):
+        assert isinstance(m.get(k), str), f"lottery.{k} must be a string: {m}"
+    for k in ("winners", "ends"):
+        assert is_int(m.get(k)), f"lottery.{k} must be an integer: {m}"
+    assert _HEX64.fullmatch(m["commit"]), f"commit must be lowercase hex of a SHA-256: {m}"
+    if "keyword" in m:
+        assert isinstance(m["keyword"], str), m
+    if "entries" in m:
+        assert is_int(m["entries"]) and m["entries"] >= 0, m
+    return m
+
+
+async def open_lottery(c, lottery, prize=None, winners=1, secs=10, keyword=None, timeout=None):
+    """A streamer opens a lottery; returns the (checked) `lottery` broadcast it receives itself."""
+    await c.send(lottery_open_msg(lottery, prize, winners, secs, keyword))
+    m = await _answer(c, lambda m: m["type"] == "lottery" and m.get("lottery") == lottery,
+                      f"lottery {lottery}", timeout)
+    return check_lottery_msg(m)
+
+
+async def send_enter(c, lottery):
+    await c.send({"type": "lottery_enter", "lottery": lottery})
+
+
+def check_enter_answer(m):
+    assert m.get("type") == "enter", m
+    assert set(m) == {"type", "lottery", "status"}, f"enter answer must be exactly lottery and status: {m}"
+    assert m["status"] in ENTER_STATUSES, f"enter.status not one PROTOCOL.md lists: {m}"
+    return m
+
+
+async def enter_answer(c, lottery, timeout=None):
+    """The next `enter` answer about lottery (fails on an error frame)."""
+    return check_enter_answer(await _answer(c, lambda m: m["type"] == "enter" and m.get("lottery") == lottery,
+                                            f"enter answer for {lottery!r}", timeout))
+
+
+async def enter_lottery(c, lottery, timeout=None):
+    """Send lottery_enter; returns its checked `enter` answer."""
+    await send_enter(c, lottery)
+    return await enter_answer(c, lottery, timeout)
+
+
+def bytewise(users):
+    """Users sorted by their UTF-8 bytes (memcmp order, as a Redis sorted set with score 0)."""
+    return sorted(users, key=lambda u: u.encode())
+
+
+def draw_winners(seed, entrants, k):
+    """PROTOCOL.md "The draw", computed here independently: entrants sorted bytewise; for i in
+    0..k-1, h = the first 8 bytes of SHA-256(seed || decimal(i)) as a big-endian unsigned
+    integer, j = i + h mod (n - i), swap i and j; the winners are the first k (k = min(K, n))."""
+    assert isinstance(seed, bytes) and len(seed) == 32, seed
+    users = bytewise(entrants)
+    n = len(users)
+    k = min(k, n)
+    for i in range(k):
+        h = int.from_bytes(hashlib.sha256(seed + str(i).encode()).digest()[:8], "big")
+        j = i + h % (n - i)
+        users[i], users[j] = users[j], users[i]
+    return users[:k]
+
+
+def seed_bytes(seed):
+    """The 32 raw seed bytes of a revealed seed (64 hex digits on the wire)."""
+    assert isinstance(seed, str) and re.fullmatch(r"[0-9a-fA-F]{64}", seed), \
+        f"seed must be the 32 bytes in hex: {seed!r}"
+    return bytes.fromhex(seed)
+
+
+def check_result(m, lottery, commit, entrants, k):
+    """A `lottery_result`: exactly lottery, winners, entries, seed; SHA-256(seed) = commit; the
+    winners are the ones the rule picks from the seed and the bytewise-sorted entrants, k of them,
+    distinct, all entrants."""
+    assert m.get("type") == "lottery_result", m
+    assert set(m) == RESULT_KEYS, f"lottery_result must carry exactly {sorted(RESULT_KEYS - {'type'})}: {m}"
+    assert m["lottery"] == lottery, m
+    seed = seed_bytes(m["seed"])
+    assert hashlib.sha256(seed).hexdigest() == commit, \
+        f"SHA-256 of the revealed seed {m['seed']} is not the commit {commit}"
+    assert m["entries"] == len(entrants), f"entries {m['entries']} but {len(entrants)} entered: {sorted(entrants)}"
+    w = m["winners"]
+    assert isinstance(w, list) and all(isinstance(u, str) for u in w), m
+    assert len(w) == min(k, len(entrants)), f"{len(w)} winners, expected min({k}, {len(entrants)}): {w}"
+    assert len(set(w)) == len(w), f"a user won twice: {w}"
+    assert set(w) <= set(entrants), f"winners that never entered: {set(w) - set(entrants)}"
+    expect = draw_winners(seed, entrants, k)
+    assert w == expect, f"the winners are not the draw's: got {w}, the rule gives {expect}"
+    return m
+
+
+def get_lottery(port, room, lottery, key):
+    """GET /api/rooms/ROOM/lotteries/ID -> (status, body)."""
+    st, b, _ = api_call(port, "GET", f"/api/rooms/{room}/lotteries/{lottery}", key=key)
+    return st, b
+
+
+def member(user, score):
+    return {"type": "member", "user": user, "score": score}
+
+
+def board_entries(scores):
+    """The `entries` PROTOCOL.md asks for from {user: score}: best first, ties by user id
+    bytewise, at most 10, zero scores left out."""
+    items = [(u, s) for u, s in scores.items() if s > 0]
+    items.sort(key=lambda us: (-us[1], us[0].encode()))
+    return [member(u, s) for u, s in items[:10]]
+
+
+def check_top(m):
+    """A `top` message (or an item of welcome.tops): board and up to 10 member entries."""
+    assert m.get("type", "top") == "top", m
+    assert set(m) - {"type"} == {"board", "entries"}, f"top must carry exactly board and entries: {m}"
+    assert m["board"] in BOARDS, m
+    assert isinstance(m["entries"], list) and len(m["entries"]) <= 10, m
+    for e in m["entries"]:
+        assert isinstance(e, dict) and e.get("type", "member") == "member", m
+        assert set(e) - {"type"} == {"user", "score"}, f"a top entry is user and score: {m}"
+        assert isinstance(e["user"], str) and is_int(e["score"]), m
+    return m
+
+
+def top_without_zeros(entries):
+    """Entries with score 0 dropped (PROTOCOL.md does not say whether a user whose units all came
+    off stays listed with 0); a listed 0 must not stand above a positive score."""
+    scores = [e["score"] for e in entries]
+    pos = [s for s in scores if s > 0]
+    assert scores[:len(pos)] == pos, f"a zero score listed above a positive one: {entries}"
+    return [{"type": "member", "user": e["user"], "score": e["score"]} for e in entries if e["score"] > 0]
+
+
+def tops_of(c, board):
+    """The `top` messages about board that c received, in order (checked)."""
+    return [check_top(m) for m in c.received if m["type"] == "top" and m.get("board") == board]
+
+
+def last_board(c, board):
+    """What c was shown last for board: its newest `top`, else its welcome's, else None."""
+    t = tops_of(c, board)
+    if t:
+        return top_without_zeros(t[-1]["entries"])
+    for m in (c.welcome or {}).get("tops", []):
+        if m.get("board") == board:
+            return top_without_zeros(check_top(m)["entries"])
+    return None
+
+
+async def wait_board(c, board, entries, timeout=None):
+    """Wait until what c was shown last for board is entries (members, zero scores aside)."""
+    if last_board(c, board) == entries:
+        return
+    await c.wait_for(lambda m: last_board(c, board) == entries, timeout,
+                     what=f"board {board} == {entries} (shown: {last_board(c, board)})")
+
+
+def zboard(port, room, board):
+    """{user: score} of the sorted set lc:{R}:top:BOARD, which holds the scores negated (PROTOCOL.md
+    "Redis layout": so that ZRANGE 0 9 is best first, ties by user id); zero scores left out."""
+    r = room_redis(port, room)
+    try:
+        return {u: -int(s) for u, s in r.zrange(rkey(room, f"top:{board}"), 0, -1, withscores=True) if s}
+    finally:
+        r.close()
+
+
+async def record_timed(c, seconds, into):
+    """Read c for `seconds`, appending (monotonic arrival time, message) to `into` (and every
+    message to c.received as usual)."""
+    end = time.monotonic() + seconds
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return into
+        try:
+            m = await c.recv(left)
+        except RecvTimeout:
+            return into
+        into.append((time.monotonic(), m))
+
+
+def min_gap(times):
+    """The least time between two consecutive entries of times (inf for fewer than two)."""
+    return min((b - a for a, b in zip(times, times[1:])), default=float("inf"))
+
+
+def verify_draw_tool():
+    """livecart-verify-draw: LIVECART_VERIFY_DRAW, else next to livecart-load (LIVECART_LOAD),
+    livecart-token or the server, else in the build's loadtest/ or tools/."""
+    env = os.environ.get("LIVECART_VERIFY_DRAW")
+    if env:
+        return env
+    build = os.path.dirname(os.path.dirname(SERVER_BIN))
+    dirs = [os.path.dirname(os.environ["LIVECART_LOAD"])] if os.environ.get("LIVECART_LOAD") else []
+    for d in dirs + [os.path.dirname(TOKEN_BIN), os.path.dirname(SERVER_BIN), os.path.join(build, "loadtest"),
+                     os.path.join(build, "tools")]:
+        p = os.path.join(d, "livecart-verify-draw")
+        if os.path.exists(p):
+            return p
+    return os.path.join(os.path.dirname(TOKEN_BIN), "livecart-verify-draw")
