@@ -31,11 +31,15 @@ static int on_bus(lc_room_t *r, const lc_msg_t *m) {
         if ((b = of(r, 1))) b->dirty = 1;
         return 0;
     case LC_MSG_STOCK: /* orders, cancels or expiries: the buyers board and the ticker */
+    case LC_MSG_TEAM_DONE:
         if ((b = of(r, 1))) {
             b->dirty = 1;
             b->until_ms = uv_now(lc_room_server(r)->loop) + TICKER_MS;
         }
         return 0; /* the sale feature keeps the count */
+    case LC_MSG_EXPIRED: /* units off the buyers board, even of a closed sale (no stock then) */
+        if ((b = of(r, 1))) b->dirty = 1;
+        return 0; /* the checkout feature tells the buyer */
     case LC_MSG_TOP:
     case LC_MSG_BUYING:
         lc_room_broadcast(r, m);

@@ -4,7 +4,7 @@
  * bytes of SHA-256(seed || decimal(i)) big-endian, j = i + h mod (n - i),
  * swap positions i and j; the winners are at the first k positions. Only
  * the k positions are computed (the swaps are kept sparse: k <= 1000, n may
- * be millions), so a shard draws in microseconds and Redis only looks up
+ * be millions), so a shard draws in about a millisecond and Redis only looks up
  * the k winners (lottery.lua "record"): nothing long runs inside Redis.
  */
 #ifndef LC_DRAW_H

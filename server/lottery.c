@@ -20,6 +20,7 @@ typedef struct view {
     lc_room_t *room;
     char id[65];
     uint8_t n, open, told, busy; /* told: this lottery's result went to this shard's viewers */
+    uint8_t recording;           /* the call in flight is a record (its "none": ask the draw again) */
     int64_t ends, skew;          /* Redis's clock; Redis's minus the loop's */
     uint64_t next_ms;            /* the loop's clock: not before this, ask for the draw again */
 } view_t;
@@ -39,8 +40,8 @@ static int is(const view_t *v, lc_str_t id) { return v->n == id.n && memcmp(v->i
 /* A lottery message (open, or a welcome's): this shard follows it. */
 static void start(lc_room_t *r, const lc_msg_t *m) {
     view_t *v = of(r, 1);
-    if (!v || v->busy || m->lottery.n > 64) return;
-    if (!is(v, m->lottery)) v->told = 0;
+    if (!v || m->lottery.n > 64) return;
+    if (!is(v, m->lottery)) v->told = 0; /* (a call in flight for another one: its answer names it) */
     memcpy(v->id, m->lottery.p, m->lottery.n);
     v->n = (uint8_t)m->lottery.n;
     v->ends = m->ends;
@@ -52,6 +53,7 @@ static void start(lc_room_t *r, const lc_msg_t *m) {
 static void tell_result(lc_room_t *r, const lc_msg_t *m) {
     view_t *v = of(r, 1);
     if (v && is(v, m->lottery) && v->told) return;
+    if (v && v->open && !is(v, m->lottery)) v = NULL; /* an older one's: the view follows the new one */
     if (v && m->lottery.n <= 64) {
         memcpy(v->id, m->lottery.p, m->lottery.n);
         v->n = (uint8_t)m->lottery.n;
@@ -107,13 +109,14 @@ static int record(view_t *v, const lc_msg_t *st) {
     uint8_t seed[32];
     uint64_t pos[LC_DRAW_MAX_K];
     if (!lc_msg_has(st, seed) || lc_draw_unhex(st->seed.p, st->seed.n, seed) != 0 || st->entry_count < 0 ||
-        st->count < 0)
+        st->count < 0 || !is(v, st->lottery))
         return -1;
     int k = lc_draw_positions(seed, (uint64_t)st->entry_count, (unsigned)st->count, pos);
     if (k < 0) return -1;
     lc_room_t *r = v->room;
     lc_room_ref(r);
     v->busy = 1;
+    v->recording = 1;
     if (lc_store_lottery_record(lc_room_server(r)->store, lc_room_name(r), lc_str(v->id, v->n), pos, (size_t)k,
                                 on_drawn, v) != 0) {
         v->busy = 0;
@@ -126,15 +129,19 @@ static int record(view_t *v, const lc_msg_t *st) {
 static void on_drawn(void *arg, int status, const lc_msg_t *reply) {
     view_t *v = arg;
     lc_room_t *r = v->room;
-    v->busy = 0;
+    int was_record = v->recording;
+    v->busy = v->recording = 0;
     uint64_t now = uv_now(lc_room_server(r)->loop);
     v->next_ms = now + 500;
     if (status == LC_STORE_OK && reply->type == LC_MSG_LOTTERY_RESULT) {
         tell_result(r, reply); /* in case its bus copy was missed */
     } else if (status == LC_STORE_OK && reply->type == LC_MSG_LOTTERY_STATE && lc_str_eq(reply->status, "closed")) {
+        v->told = 0; /* not recorded (again, after a failover lost it): whatever was told is not it */
         if (record(v, reply) == 0) v->next_ms = now; /* (else asked again in 500 ms) */
     } else if (status == LC_STORE_OK && reply->type == LC_MSG_REPLY) {
-        if (lc_str_eq(reply->status, "none")) v->open = 0;
+        /* the draw's none: no such lottery, stop; the record's: the close was
+         * lost (a failover): ask for the draw again */
+        if (lc_str_eq(reply->status, "none") && !was_record) v->open = 0;
         if (lc_msg_has(reply, ts)) v->skew = reply->ts - (int64_t)now;
     }
     lc_room_unref(r);

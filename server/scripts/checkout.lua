@@ -70,7 +70,10 @@ local function release(id, o, state, kind, shard, now)
     redis.call('HSET', k, 'pub_used', used, 'pub_left', cleft)
     pub(pack('coupon_left', {coupon = c, left = tonumber(cleft), used = used}))
   end
-  redis.call('ZINCRBY', P .. 'top:buyers', o[3], o[1]) -- off the buyers board (negated scores)
+  -- off the buyers board (negated scores); nothing left: off it entirely
+  if tonumber(redis.call('ZINCRBY', P .. 'top:buyers', o[3], o[1])) >= 0 then
+    redis.call('ZREM', P .. 'top:buyers', o[1])
+  end
   o[5] = state
   redis.call('HSET', KEYS[1], id, cmsgpack.pack(o))
   redis.call('ZREM', KEYS[2], id)

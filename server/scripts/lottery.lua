@@ -82,6 +82,8 @@ elseif op == 'draw' then
   if L[3] == 'open' then
     local now = now_ms()
     if now < tonumber(L[4]) then return pack('reply', {status = 'not_yet', due = tonumber(L[4]), ts = now}) end
+    -- banned since they entered: out of the draw (O(bans) for the room's ban list)
+    for _, u in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('ZREM', k .. ':e', u) end
     L[5] = redis.call('ZCARD', k .. ':e')
     redis.call('HSET', k, 'state', 'closed', 'entries', L[5]) -- no entry after this
   end
@@ -97,10 +99,11 @@ elseif op == 'record' then
   if L[3] ~= 'closed' then return pack('reply', {status = 'none'}) end
   local n = tonumber(L[5])
   if #ARGV - 4 ~= math.min(tonumber(L[6]), n) then return redis.error_reply('record: wrong number of winners') end
-  local w = {}
+  local w, seen = {}, {}
   for i = 5, #ARGV do
     local p = tonumber(ARGV[i])
-    if not p or p < 0 or p >= n then return redis.error_reply('record: position out of range') end
+    if not p or p < 0 or p >= n or seen[p] then return redis.error_reply('record: bad position') end
+    seen[p] = true
     w[#w + 1] = redis.call('ZRANGE', k .. ':e', p, p)[1]
   end
   if #w > 0 then

@@ -602,9 +602,10 @@ class Client:
         return await self.wait_for(lambda m: m["type"] == typ, timeout, what=f"a {typ!r} message")
 
     async def recv_reply(self, timeout=None):
-        """Next message that is not room traffic (comment/likes/viewers): a direct reply."""
-        return await self.wait_for(lambda m: m["type"] not in ("comment", "likes", "viewers"), timeout,
-                                   what="a reply")
+        """Next message that is not room traffic (comment/likes/viewers, and the boards and the buying
+        ticker that likes and orders bring): a direct reply."""
+        return await self.wait_for(lambda m: m["type"] not in ("comment", "likes", "viewers", "top", "buying"),
+                                   timeout, what="a reply")
 
     async def expect_error(self, code, timeout=None):
         m = await self.recv_reply(timeout)
@@ -1042,7 +1043,7 @@ class ReplyDroppingProxy:
 
 # Messages the room receives (as opposed to answers addressed to one connection).
 ROOM_TRAFFIC = frozenset(("comment", "likes", "viewers", "deleted", "slow_mode", "sale", "group_sale", "stock", "sold_out",
-                          "sale_closed", "teams"))
+                          "sale_closed", "teams", "top", "buying"))
 
 
 async def _answer(c, pred, what, timeout=None):
