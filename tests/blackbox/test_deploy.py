@@ -128,10 +128,12 @@ def up(tmp_path):
         pytest.fail("\n".join(problems), pytrace=False)
 
 
-def api(port, method, path, body=None, key=KEY):
+def api(port, method, path, body=None, key=KEY, idem=None):
     conn = http.client.HTTPConnection(lc.HOST, port, timeout=lc.T)
     try:
         h = {"Authorization": f"Bearer {key}"} if key else {}
+        if idem:
+            h["Idempotency-Key"] = idem
         data = json.dumps(body).encode() if body is not None else None
         if data:
             h["Content-Type"] = "application/json"
@@ -371,12 +373,23 @@ class Viewer:
 
 
 async def publisher(port, rooms, rate, stop, posted, failures):
-    """rate messages/s spread over rooms through haproxy's API; ids of 202s in posted[room]."""
+    """rate messages/s spread over rooms through haproxy's API, as a shop posts: each with an
+    Idempotency-Key, sent again with it while the answer says "may have happened" (a 502 when the
+    shard died with the post in flight -- haproxy cannot retry a POST it already sent -- or 504),
+    at most 10 times; ids of 202s in posted[room] (a replay names the first post's id)."""
     i = 0
     while not stop.is_set():
         room = rooms[i % len(rooms)]
-        st, b = await asyncio.to_thread(api, port, "POST", f"/api/rooms/{room}/messages",
-                                        {"type": "announce", "text": f"m{i}"})
+        key = lc.uniq("post")
+        for _ in range(10):
+            try:
+                st, b = await asyncio.to_thread(api, port, "POST", f"/api/rooms/{room}/messages",
+                                                {"type": "announce", "text": f"m{i}"}, KEY, key)
+            except OSError as e:
+                st, b = 0, repr(e)
+            if st not in (0, 502, 503, 504):
+                break
+            await asyncio.sleep(0.1)
         if st == 202:
             posted[room].append(b["id"])
         else:
