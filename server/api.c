@@ -200,14 +200,8 @@ static json_t *room_json(const api_req_t *r, const lc_msg_t *st) {
 
 static void on_room(void *arg, int rc, const lc_msg_t *reply) {
     lc_http_req_t *q = arg;
-    api_req_t *r = lc__api_answerable(q);
+    api_req_t *r = lc__api_read_answer(q, rc, reply, LC_MSG_ROOM_STATE); /* a GET: any failure is "retry" */
     if (!r) return;
-    if (rc != LC_STORE_OK || !reply || reply->type != LC_MSG_ROOM_STATE) {
-        /* a GET changes nothing: any failure is a plain "retry" */
-        r->srv->m.redis_failures++;
-        lc__api_fail(r->srv, q, 503);
-        return;
-    }
     lc__api_json(r->srv, q, 200, room_json(r, reply));
 }
 

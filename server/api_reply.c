@@ -7,6 +7,7 @@
 
 #include "api_reply.h"
 #include "metrics.h"
+#include "store.h"
 
 #define JSON_TYPE "application/json"
 
@@ -67,4 +68,14 @@ lc_api_req_t *lc__api_answerable(lc_http_req_t *q) {
         return NULL;
     }
     return lc_http_data(q, sizeof(lc_api_req_t));
+}
+
+lc_api_req_t *lc__api_read_answer(lc_http_req_t *q, int rc, const lc_msg_t *reply, lc_msg_type_t want) {
+    lc_api_req_t *r = lc__api_answerable(q);
+    if (r && (rc != LC_STORE_OK || !reply || reply->type != want)) {
+        r->srv->m.redis_failures++;
+        lc__api_fail(r->srv, q, 503);
+        return NULL;
+    }
+    return r;
 }

@@ -29,6 +29,10 @@ typedef struct lc_api_req {
  * or NULL when the client went away meanwhile (the request is dropped here:
  * the caller just returns). */
 lc_api_req_t *lc__api_answerable(lc_http_req_t *q);
+/* The same for a read's answer (a GET changes nothing): also NULL when the
+ * store's answer is not a usable reply of type want -- then 503 (retry) was
+ * answered and the failure counted. */
+lc_api_req_t *lc__api_read_answer(lc_http_req_t *q, int rc, const lc_msg_t *reply, lc_msg_type_t want);
 
 /* Answers with {"error":CODE} (plus "message" when msg is not NULL: one of
  * our own literals, nothing to escape) and the header the status needs:

@@ -40,13 +40,8 @@ static json_t *order_json(const lc_msg_t *st) {
 
 static void on_order(void *arg, int rc, const lc_msg_t *reply) {
     lc_http_req_t *q = arg;
-    lc_api_req_t *r = lc__api_answerable(q);
+    lc_api_req_t *r = lc__api_read_answer(q, rc, reply, LC_MSG_ORDER_STATE);
     if (!r) return;
-    if (rc != LC_STORE_OK || reply->type != LC_MSG_ORDER_STATE) {
-        r->srv->m.redis_failures++;
-        lc__api_fail(r->srv, q, 503); /* a read: retry */
-        return;
-    }
     if (lc_str_eq(reply->status, "not_found") || !lc_msg_has(reply, user)) {
         lc__api_fail(r->srv, q, 404);
         return;
@@ -198,12 +193,9 @@ fail:
 
 static void on_lottery(void *arg, int rc, const lc_msg_t *reply) {
     lc_http_req_t *q = arg;
-    lc_api_req_t *r = lc__api_answerable(q);
+    lc_api_req_t *r = lc__api_read_answer(q, rc, reply, LC_MSG_LOTTERY_STATE);
     if (!r) return;
-    if (rc != LC_STORE_OK || reply->type != LC_MSG_LOTTERY_STATE) {
-        r->srv->m.redis_failures++;
-        lc__api_fail(r->srv, q, 503); /* a read: retry */
-    } else if (lc_str_eq(reply->status, "none") || !lc_msg_has(reply, commit)) {
+    if (lc_str_eq(reply->status, "none") || !lc_msg_has(reply, commit)) {
         lc__api_fail(r->srv, q, 404);
     } else {
         lc__api_json(r->srv, q, 200, lottery_json(reply));

@@ -118,11 +118,6 @@ static int busy(lc_room_t *r) {
     return d && d->busy;
 }
 
-static void on_free(lc_room_t *r, void *slot) {
-    (void)r;
-    free(slot);
-}
-
 static const lc_msg_type_t messages[] = {LC_MSG_NONE};
 
 const lc_feature_t lc_checkout_feature = {
@@ -132,5 +127,5 @@ const lc_feature_t lc_checkout_feature = {
     .on_welcome = on_welcome,
     .on_tick = on_tick,
     .busy = busy,
-    .on_free = on_free,
+    .on_free = lc_feature_free_slot,
 };

@@ -13,6 +13,7 @@
 #define LC_FEATURE_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "conn.h"
@@ -43,6 +44,12 @@ typedef struct lc_feature {
     /* The room is going away: free the slot. */
     void (*on_free)(lc_room_t *r, void *slot);
 } lc_feature_t;
+
+/* on_free for a feature whose slot is one malloc'd block owning nothing. */
+static inline void lc_feature_free_slot(lc_room_t *r, void *slot) {
+    (void)r;
+    free(slot);
+}
 
 /* The wall clock in ms since the epoch: what Redis's deadlines (TIME) are
  * compared with until Redis said what time it has (loop time, uv_now, is

@@ -164,11 +164,6 @@ static int busy(lc_room_t *r) {
     return v && v->busy;
 }
 
-static void on_free(lc_room_t *r, void *slot) {
-    (void)r;
-    free(slot);
-}
-
 /* ---- requests ---- */
 
 static void hex(const unsigned char *b, size_t n, char *out) {
@@ -284,5 +279,5 @@ const lc_feature_t lc_lottery_feature = {
     .on_welcome = on_welcome,
     .on_tick = on_tick,
     .busy = busy,
-    .on_free = on_free,
+    .on_free = lc_feature_free_slot,
 };
