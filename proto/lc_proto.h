@@ -89,7 +89,9 @@ typedef enum { LC_DIR_C2S = 1, LC_DIR_S2C = 2, LC_DIR_BUS = 4 } lc_dir_t;
     X(WON, "won")                   \
     X(TOP, "top")                   \
     X(BUYING, "buying")             \
-    X(LOTTERY_STATE, "lottery_state")
+    X(LOTTERY_STATE, "lottery_state") \
+    X(STATS, "stats")               \
+    X(POINT, "point")
 
 typedef enum {
     LC_MSG_NONE = 0,
@@ -167,7 +169,18 @@ typedef enum {
     X(users, STRS)              \
     X(lotteries, LIST)          \
     X(tops, LIST)               \
-    X(coupons, LIST)
+    X(coupons, LIST)            \
+    X(viewers_now, INT)         \
+    X(viewers_peak, INT)        \
+    X(viewers_unique, INT)      \
+    X(engaged, INT)             \
+    X(buyers, INT)              \
+    X(orders, INT)              \
+    X(units, INT)               \
+    X(revenue, INT)             \
+    X(comments, INT)            \
+    X(t, INT)                   \
+    X(series, LIST)
 
 /* Keys that another key's name already has, with another kind, in other
  * types: C member, key on the wire, kind. A type's rules name one or the

@@ -192,6 +192,22 @@ static const lc__rule_t won_rules[] = {RID(lottery, S2C, S2C), R(prize, S2C, S2C
 static const lc__rule_t top_rules[] = {
     R(board, S2C, S2C, 1, 16), {LC_F_entries, S2C, S2C, 0, 10, LC__CHK_NONE, NULL, LC_MSG_MEMBER, 0},
 };
+/* the funnel (PROTOCOL.md "The funnel"): stats.lua's answer, and the streamers' message;
+ * shard (bus only): the shard that holds the room's reporting lease */
+static const lc__rule_t stats_rules[] = {
+    R(viewers_now, S2C | BUS, S2C | BUS, 0, NOMAX), R(viewers_peak, S2C | BUS, S2C | BUS, 0, NOMAX),
+    R(viewers_unique, S2C | BUS, S2C | BUS, 0, NOMAX), R(engaged, S2C | BUS, S2C | BUS, 0, NOMAX),
+    R(buyers, S2C | BUS, S2C | BUS, 0, NOMAX), R(orders, S2C | BUS, S2C | BUS, 0, NOMAX),
+    R(units, S2C | BUS, S2C | BUS, 0, NOMAX), R(revenue, S2C | BUS, S2C | BUS, 0, NOMAX),
+    R(ts, S2C | BUS, S2C | BUS, 0, NOMAX), R(shard, BUS, 0, 1, 128),
+    {LC_F_series, S2C | BUS, 0, 0, 360, LC__CHK_NONE, NULL, LC_MSG_POINT, 0},
+};
+/* one 10-s point of stats.series */
+static const lc__rule_t point_rules[] = {
+    R(t, S2C | BUS, S2C | BUS, 0, NOMAX), R(viewers, S2C | BUS, S2C | BUS, 0, NOMAX),
+    R(orders, S2C | BUS, S2C | BUS, 0, NOMAX), R(likes, S2C | BUS, S2C | BUS, 0, NOMAX),
+    R(comments, S2C | BUS, S2C | BUS, 0, NOMAX),
+};
 static const lc__rule_t buying_rules[] = {R(count, S2C, S2C, 0, NOMAX), R(users, S2C, S2C, 0, 3)};
 
 /* ---- tokens and moderation (PROTOCOL.md, "Auth" and "Moderation") ---- */
@@ -303,6 +319,8 @@ const lc__type_desc_t lc__types[LC_MSG__COUNT] = {
     [LC_MSG_TOP] = T("top", S2C, top_rules),
     [LC_MSG_BUYING] = T("buying", S2C, buying_rules),
     [LC_MSG_LOTTERY_STATE] = T("lottery_state", BUS, lottery_state_rules),
+    [LC_MSG_STATS] = T("stats", S2C | BUS, stats_rules),
+    [LC_MSG_POINT] = T("point", S2C | BUS, point_rules),
 };
 
 lc_msg_type_t lc__type_lookup(const char *s, size_t n) {

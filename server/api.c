@@ -16,6 +16,7 @@
 #include "api.h"
 #include "api_reply.h"
 #include "api_shop.h"
+#include "api_stats.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -43,7 +44,7 @@ struct lc_api {
     unsigned char key_hash[SHA256_DIGEST_LENGTH];
 };
 
-typedef enum { API_NONE, API_ROOM, API_MESSAGES, API_ORDER, API_PAID, API_LOTTERY } api_path_t;
+typedef enum { API_NONE, API_ROOM, API_MESSAGES, API_ORDER, API_PAID, API_LOTTERY, API_STATS } api_path_t;
 typedef lc_api_req_t api_req_t;
 
 static void paid_request(lc_server_t *srv, api_req_t *r, lc_http_req_t *q);
@@ -99,7 +100,8 @@ static int authorized(const lc_api_t *api, const lc_http_req_t *q) {
 
 /* Parses "/api/rooms/ROOM", "/api/rooms/ROOM/messages",
  * "/api/rooms/ROOM/orders/ORDER", "/api/rooms/ROOM/orders/ORDER/paid" and
- * "/api/rooms/ROOM/lotteries/ID" into r's room and order (or lottery id). */
+ * "/api/rooms/ROOM/lotteries/ID", "/api/rooms/ROOM/stats" into r's room and
+ * order (or lottery id). */
 static api_path_t route(const char *path, api_req_t *r) {
     static const char pre[] = "/api/rooms/", orders[] = "/orders/";
     if (strncmp(path, pre, sizeof(pre) - 1) != 0) return API_NONE;
@@ -111,6 +113,7 @@ static api_path_t route(const char *path, api_req_t *r) {
     r->rn = n;
     if (!slash) return API_ROOM;
     if (strcmp(slash, "/messages") == 0) return API_MESSAGES;
+    if (strcmp(slash, "/stats") == 0) return API_STATS;
     static const char lots[] = "/lotteries/";
     if (strncmp(slash, lots, sizeof(lots) - 1) == 0) {
         const char *id = slash + sizeof(lots) - 1;
@@ -384,7 +387,7 @@ void lc_api_handle(void *arg, lc_http_req_t *q) {
         return;
     }
     lc_http_method_t m = lc_http_method(q);
-    int get = what == API_ROOM || what == API_ORDER || what == API_LOTTERY;
+    int get = what == API_ROOM || what == API_ORDER || what == API_LOTTERY || what == API_STATS;
     if (m != (get ? LC_HTTP_GET : LC_HTTP_POST)) {
         lc__api_fail_with(srv, q, 405, NULL, get ? "GET" : "POST");
         return;
@@ -400,6 +403,8 @@ void lc_api_handle(void *arg, lc_http_req_t *q) {
         lc__api_order_get(r, q);
     } else if (what == API_LOTTERY) {
         lc__api_lottery_get(r, q);
+    } else if (what == API_STATS) {
+        lc__api_stats_get(r, q);
     } else if (what == API_PAID) {
         paid_request(srv, r, q);
     } else {

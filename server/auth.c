@@ -120,7 +120,7 @@ void lc_auth_refresh(const lc_auth_t *a, lc_conn_t *c, const lc_msg_t *m) {
         return;
     }
     c->exp = cl.exp;
-    c->role = (uint8_t)cl.role;
+    lc_room_set_role(c->room, c, cl.role); /* (the room counts its streamers) */
 }
 
 static void expire_one(lc_conn_t *c, void *arg) {

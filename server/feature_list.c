@@ -3,6 +3,7 @@
 #include "board.h"
 #include "checkout.h"
 #include "coupon.h"
+#include "funnel.h"
 #include "lottery.h"
 #include "moderation.h"
 #include "sale.h"
@@ -14,5 +15,6 @@ const lc_feature_t *const lc_features[] = {
     &lc_sale_feature,
     &lc_coupon_feature,
     &lc_lottery_feature,
+    &lc_funnel_feature,
     NULL,
 };

@@ -130,6 +130,26 @@ static void closes(out_t *o, const lc_metrics_t *m) {
         m->accept_refused);
 }
 
+/* The funnel of the rooms this shard reports: sum() over shards is over rooms. */
+static void funnel(out_t *o, const lc_metrics_t *m) {
+    static const char *const fig[LC_FUNNEL__COUNT][2] = {
+        {"rooms", "Rooms whose funnel this shard reports (one shard per room)."},
+        {"viewers", "Viewers joined now, over the reported rooms."},
+        {"viewers_peak", "The rooms' peak viewers, summed."},
+        {"viewers_unique", "Distinct viewers per room (HyperLogLog, 0.81 %), summed."},
+        {"engaged", "Distinct users who commented or liked, per room (HyperLogLog), summed."},
+        {"buyers", "Users with an ok order, per room, summed."},
+        {"orders", "Ok orders of the reported rooms."},
+        {"units", "Units of those orders."},
+        {"revenue_cents", "Value of those orders, in cents."},
+    };
+    char name[64];
+    for (int i = 0; i < LC_FUNNEL__COUNT; i++) {
+        snprintf(name, sizeof(name), "livecart_funnel_%s", fig[i][0]);
+        one(o, name, "gauge", fig[i][1], (uint64_t)(m->funnel[i] > 0 ? m->funnel[i] : 0));
+    }
+}
+
 /* What an ok is worth, and what the cluster router did. */
 static void redis_cluster(out_t *o, const lc_metrics_gauges_t *g) {
     family(o, "livecart_redis_durability", "gauge",
@@ -168,6 +188,7 @@ int lc_metrics_render(const lc_metrics_t *m, const lc_metrics_gauges_t *g, lc_bu
              m->reservations, LC_RES__COUNT);
     by_label(&o, "livecart_coupons_total", "Coupons claimed, and redeemed in buys.",
              "event", coupon_ev, m->coupons, LC_COUPON__COUNT);
+    funnel(&o, m);
     one(&o, "livecart_draining", "gauge", "1 while shutting down.", g->draining != 0);
     return o.err ? -1 : 0;
 }

@@ -19,6 +19,13 @@ enum { LC_ORDER__COUNT = 12, LC_JOIN__COUNT = 11, LC_CLAIM__COUNT = 10 };
  * shard whose script made the move: their sum over shards is exact). */
 enum { LC_RES_PAID, LC_RES_EXPIRED, LC_RES_CANCELLED, LC_RES__COUNT };
 enum { LC_COUPON_CLAIMED, LC_COUPON_USED, LC_COUPON__COUNT };
+/* The funnel's figures (PROTOCOL.md "The funnel"), summed over the rooms
+ * this shard reports (funnel.c): gauges whose sum over shards is the sum
+ * over rooms. */
+enum {
+    LC_FUNNEL_ROOMS, LC_FUNNEL_VIEWERS, LC_FUNNEL_PEAK, LC_FUNNEL_UNIQUE, LC_FUNNEL_ENGAGED,
+    LC_FUNNEL_BUYERS, LC_FUNNEL_ORDERS, LC_FUNNEL_UNITS, LC_FUNNEL_REVENUE, LC_FUNNEL__COUNT
+};
 /* Publish API answers by status: 2xx, 400, 401, 404, 413, 503, other. */
 enum { LC_API__COUNT = 12 };
 
@@ -37,6 +44,7 @@ typedef struct lc_metrics {
     uint64_t claims[LC_CLAIM__COUNT]; /* coupon_claim answers, by status */
     uint64_t reservations[LC_RES__COUNT];
     uint64_t coupons[LC_COUPON__COUNT];
+    int64_t funnel[LC_FUNNEL__COUNT];
 } lc_metrics_t;
 
 /* A latency histogram: le[i] counts the samples of at most 64 us << i

@@ -53,6 +53,13 @@ size_t lc_rooms_count(const lc_rooms_t *rs) { return lc_map_size(rs->by_name); }
 int lc_room_name_valid(const char *s, size_t n) { return lc_ident_valid(s, n); }
 lc_str_t lc_room_name(const lc_room_t *r) { return lc_str(r->name, r->nlen); }
 lc_server_t *lc_room_server(const lc_room_t *r) { return r->srv; }
+uint32_t lc_room_joined(const lc_room_t *r) { return r->local; }
+uint32_t lc_room_streamers(const lc_room_t *r) { return r->streamers; }
+
+void lc_room_set_role(lc_room_t *r, lc_conn_t *c, lc_role_t role) {
+    if (r && c->state == LC_CONN_JOINED) r->streamers += (role == LC_ROLE_STREAMER) - (c->role == LC_ROLE_STREAMER);
+    c->role = (uint8_t)role;
+}
 void lc_room_ref(lc_room_t *r) { r->refs++; }
 void lc_room_unref(lc_room_t *r) { r->refs--; }
 

@@ -133,6 +133,7 @@ static void welcome(join_op_t *op, const lc_msg_t *st) {
         c->idle = 0;
         lc__room_list_move(&r->busy, c);
         r->local++;
+        if (c->role == LC_ROLE_STREAMER) r->streamers++;
         lc_conn_wake(c);
     }
     if (f) lc_frame_unref(f);
@@ -255,6 +256,7 @@ void lc_room_leave(lc_room_t *r, lc_conn_t *c) {
         lc_list_remove(&c->rlink);
         lc_ring_reader_remove(r->ring, c->tail);
         r->local--;
+        if (c->role == LC_ROLE_STREAMER) r->streamers--;
         break;
     default:
         break;

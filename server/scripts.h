@@ -19,11 +19,13 @@ typedef enum {
     LC_SCRIPT_COUPON,
     LC_SCRIPT_LOTTERY,
     LC_SCRIPT_BOARD,
+    LC_SCRIPT_STATS,
     LC_SCRIPT__COUNT
 } lc_script_id_t;
 
 /* Each script as Redis runs it: the generated encoder prelude (pack, msg:
- * see tools/embed.c), then server/scripts/NAME.lua. */
+ * see tools/embed.c), the libraries it calls (funnel.lua), then
+ * server/scripts/NAME.lua. */
 extern const char *const lc_script_src[LC_SCRIPT__COUNT];
 /* NAME, for logs. */
 extern const char *const lc_script_name[LC_SCRIPT__COUNT];

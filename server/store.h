@@ -273,6 +273,18 @@ int lc_store_lottery_get(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_stor
  * once a second per room). Answers `reply`: count held back. */
 int lc_store_boards_publish(lc_store_t *s, lc_str_t room, lc_store_msg_cb *cb, void *arg);
 
+/* The room's funnel (stats.lua). shard: this shard's id, to take or keep
+ * the room's reporting lease (lease_ms), or NULL for none (the API);
+ * series: with the last hour's points. Answers `stats` (shard: the
+ * reporting shard, if any). */
+typedef struct lc_store_funnel_req {
+    lc_str_t room;
+    const char *shard;
+    int64_t lease_ms;
+    int series;
+} lc_store_funnel_req_t;
+int lc_store_funnel(lc_store_t *s, const lc_store_funnel_req_t *r, lc_store_msg_cb *cb, void *arg);
+
 /* ---- pub/sub ---- */
 
 /* Keeps room's channel subscribed (also across reconnects) until

@@ -46,7 +46,7 @@ static int send_int(lc_store_t *s, lc_str_t room, int script, lc__args_t *a, lc_
 
 int lc_store_join(lc_store_t *s, const lc_store_join_req_t *r, lc_store_msg_cb *cb, void *arg) {
     static const char *const keys[] = {"chat", "likes", "vshare", "vexp", "sales", "bans", "slow", "paydue",
-                                       "coupons", "lot", "top:likes", "top:buyers"};
+                                       "coupons", "lot", "top:likes", "top:buyers", "uv"};
     lc__args_t a;
     lc__args_init(&a);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) lc__args_key(&a, r->room, keys[i], NOSUB);
@@ -60,7 +60,7 @@ int lc_store_join(lc_store_t *s, const lc_store_join_req_t *r, lc_store_msg_cb *
 }
 
 int lc_store_comment(lc_store_t *s, const lc_store_comment_req_t *r, lc_store_msg_cb *cb, void *arg) {
-    static const char *const keys[] = {"chat", "bans", "mutes", "slow", "lastc", "creqs", "lot"};
+    static const char *const keys[] = {"chat", "bans", "mutes", "slow", "lastc", "creqs", "lot", "engaged", "series"};
     lc__args_t a;
     lc__args_init(&a);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) lc__args_key(&a, r->room, keys[i], NOSUB);
@@ -104,6 +104,8 @@ int lc_store_likes(lc_store_t *s, const lc_store_likes_req_t *r, lc_store_int_cb
     lc__args_key(&a, r->room, "likes", NOSUB);
     lc__args_key(&a, r->room, "likeseq", NOSUB);
     lc__args_key(&a, r->room, "top:likes", NOSUB);
+    lc__args_key(&a, r->room, "engaged", NOSUB);
+    lc__args_key(&a, r->room, "series", NOSUB);
     lc__args_rname(&a, r->room, "ch");
     lc__args_cstr(&a, r->shard);
     lc__args_cstr(&a, r->boot);
@@ -124,6 +126,8 @@ int lc_store_viewers(lc_store_t *s, const lc_store_viewers_req_t *r, lc_store_in
     lc__args_key(&a, r->room, "vshare", NOSUB);
     lc__args_key(&a, r->room, "vexp", NOSUB);
     lc__args_key(&a, r->room, "viewers", NOSUB);
+    lc__args_key(&a, r->room, "funnel", NOSUB);
+    lc__args_key(&a, r->room, "series", NOSUB);
     lc__args_rname(&a, r->room, "ch");
     lc__args_cstr(&a, r->shard);
     lc__args_int(&a, r->count);
@@ -173,6 +177,9 @@ int lc_store_buy(lc_store_t *s, const lc_store_buy_req_t *r, lc_store_msg_cb *cb
     lc__args_key(&a, r->room, "paydue", NOSUB);
     lc__args_key(&a, r->room, "top:buyers", NOSUB);
     lc__args_key(&a, r->room, "recent", NOSUB);
+    lc__args_key(&a, r->room, "funnel", NOSUB);
+    lc__args_key(&a, r->room, "fbuyers", NOSUB);
+    lc__args_key(&a, r->room, "series", NOSUB);
     lc__args_str(&a, r->user);
     lc__args_str(&a, r->req);
     lc__args_str(&a, r->sku);

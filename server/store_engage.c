@@ -1,5 +1,6 @@
 /*
- * The store's lucky-bag and leaderboard commands (lottery.lua, board.lua).
+ * The store's lucky-bag, leaderboard and funnel commands (lottery.lua,
+ * board.lua, stats.lua).
  * Each script's header lists its KEYS and ARGV in the order used here.
  */
 #include "scripts.h"
@@ -67,4 +68,15 @@ int lc_store_boards_publish(lc_store_t *s, lc_str_t room, lc_store_msg_cb *cb, v
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) lc__args_key(&a, room, keys[i], lc_str("", 0));
     lc__args_rname(&a, room, "ch");
     return lc__send_msg(s, room, LC_SCRIPT_BOARD, &a, LC_MSG_REPLY, 0, cb, arg);
+}
+
+int lc_store_funnel(lc_store_t *s, const lc_store_funnel_req_t *r, lc_store_msg_cb *cb, void *arg) {
+    static const char *const keys[] = {"funnel", "fbuyers", "uv", "engaged", "series", "vshare", "vexp", "reporter"};
+    lc__args_t a;
+    lc__args_init(&a);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) lc__args_key(&a, r->room, keys[i], lc_str("", 0));
+    lc__args_cstr(&a, r->shard ? r->shard : "");
+    lc__args_int(&a, r->lease_ms);
+    lc__args_cstr(&a, r->series ? "1" : "0");
+    return lc__send_msg(s, r->room, LC_SCRIPT_STATS, &a, LC_MSG_STATS, 0, cb, arg);
 }

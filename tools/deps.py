@@ -37,7 +37,7 @@ from collections import defaultdict
 
 # Feature units, besides those the registry lists (lines like
 # `&lc_sale_feature,`). A feature NAME also covers the units NAME_*.
-FEATURES = ['sale', 'moderation', 'checkout', 'coupon', 'lottery', 'board']
+FEATURES = ['sale', 'moderation', 'checkout', 'coupon', 'lottery', 'board', 'funnel']
 
 # The feature registry: these units, and any .c whose initializer lists
 # `&..._feature` entries (server/features.c, or feature_list.c).

@@ -3,10 +3,13 @@
  * server binary carries them (nothing to install beside it), and puts in
  * front of each script the one encoder its messages go through.
  *
- *   embed OUT.c NAME=FILE...   writes lc_script_src[] and lc_script_name[]
+ *   embed OUT.c [lib:NAME=FILE...] NAME=FILE...
+ *                              writes lc_script_src[] and lc_script_name[]
  *                              in argument order (see scripts.h)
- *   embed --lua FILE           prints one script as Redis runs it (prelude
- *                              included), e.g. for redis-cli SCRIPT LOAD
+ *   embed --lua FILE [lib:NAME=FILE...]
+ *                              prints one script as Redis runs it (prelude
+ *                              and libraries included), e.g. for redis-cli
+ *                              SCRIPT LOAD
  *
  * THE ENCODER. Every message a script publishes or answers is built with
  *
@@ -43,6 +46,12 @@
  * The prelude is 12 lines (14 with msg) plus 3 per type, so a Lua error's
  * line number is the script's own plus that; its last line is
  * "-- end of prelude".
+ *
+ * LIBRARIES. An argument lib:NAME=FILE is no script of its own: FILE's Lua
+ * (local functions named NAME_...) is put after the prelude of every script
+ * that calls one of them, so that several scripts share one definition
+ * (funnel.lua: the figures every event script keeps). Its pack() and msg()
+ * calls count as the script's; its lines come before the script's own.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* open_memstream, also when built without the project's flags */
@@ -197,23 +206,45 @@ static void emit_prelude(FILE *out, const uses_t *u) {
     fputs("-- end of prelude\n", out);
 }
 
-/* The script as Redis runs it: prelude + source. Caller frees. */
-static char *full_script(const char *path) {
+/* A library (lib:NAME=FILE): its functions' prefix "NAME_" and its source. */
+typedef struct lib {
+    char prefix[64];
+    const char *path;
+    char *src;
+} lib_t;
+
+#define MAX_LIBS 8
+
+/* Does src call a function whose name starts with prefix (as a whole
+ * identifier's start)? Comments and strings are not skipped: a mention in
+ * a comment only costs the library's definition. */
+static int calls(const char *src, const char *prefix) {
+    size_t n = strlen(prefix);
+    for (const char *p = strstr(src, prefix); p; p = strstr(p + 1, prefix))
+        if ((p == src || !is_ident(p[-1])) && p[n] && is_ident(p[n])) return 1;
+    return 0;
+}
+
+/* The script as Redis runs it: prelude + the libraries it calls + source.
+ * Caller frees. */
+static char *full_script(const char *path, const lib_t *libs, int nlibs) {
     char *src = slurp(path);
     if (!src) return NULL;
     uses_t u = {{0}, 0};
-    if (scan(src, &u, path) != 0) {
-        free(src);
-        return NULL;
-    }
+    int use[MAX_LIBS] = {0};
+    int bad = scan(src, &u, path) != 0;
+    for (int i = 0; !bad && i < nlibs; i++)
+        if ((use[i] = calls(src, libs[i].prefix))) bad = scan(libs[i].src, &u, libs[i].path) != 0;
     char *buf = NULL;
     size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
+    FILE *mem = bad ? NULL : open_memstream(&buf, &len);
     if (!mem) {
         free(src);
         return NULL;
     }
     emit_prelude(mem, &u);
+    for (int i = 0; i < nlibs; i++)
+        if (use[i]) fputs(libs[i].src, mem);
     fputs(src, mem);
     free(src);
     if (fclose(mem) != 0) {
@@ -239,7 +270,35 @@ static void emit_c_string(FILE *out, const char *s) {
     fputs("\",\n", out);
 }
 
-static int write_c(const char *out_path, int n, char **specs) {
+/* Takes the lib:NAME=FILE arguments out of specs (compacting it) into libs.
+ * Returns how many scripts are left, or -1 on error. */
+static int take_libs(int n, char **specs, lib_t *libs, int *nlibs) {
+    int kept = 0;
+    *nlibs = 0;
+    for (int i = 0; i < n; i++) {
+        char *eq = strchr(specs[i], '=');
+        if (strncmp(specs[i], "lib:", 4) != 0 || !eq) {
+            specs[kept++] = specs[i];
+            continue;
+        }
+        size_t nl = (size_t)(eq - specs[i] - 4);
+        if (*nlibs == MAX_LIBS || nl == 0 || nl + 2 > sizeof(libs[0].prefix)) {
+            fprintf(stderr, "%s: too many libraries, or a bad name\n", specs[i]);
+            return -1;
+        }
+        lib_t *l = &libs[(*nlibs)++];
+        snprintf(l->prefix, sizeof(l->prefix), "%.*s_", (int)nl, specs[i] + 4);
+        l->path = eq + 1;
+        if (!(l->src = slurp(l->path))) return -1;
+    }
+    return kept;
+}
+
+static void free_libs(lib_t *libs, int nlibs) {
+    for (int i = 0; i < nlibs; i++) free(libs[i].src);
+}
+
+static int write_c(const char *out_path, int n, char **specs, const lib_t *libs, int nlibs) {
     FILE *out = fopen(out_path, "w");
     if (!out) {
         perror(out_path);
@@ -249,7 +308,7 @@ static int write_c(const char *out_path, int n, char **specs) {
     fprintf(out, "const char *const lc_script_src[] = {\n");
     for (int i = 0; i < n; i++) {
         char *eq = strchr(specs[i], '=');
-        char *src = full_script(eq ? eq + 1 : specs[i]);
+        char *src = full_script(eq ? eq + 1 : specs[i], libs, nlibs);
         if (!src) {
             fclose(out);
             remove(out_path);
@@ -273,16 +332,24 @@ static int write_c(const char *out_path, int n, char **specs) {
 }
 
 int main(int argc, char **argv) {
-    if (argc == 3 && strcmp(argv[1], "--lua") == 0) {
-        char *src = full_script(argv[2]);
+    lib_t libs[MAX_LIBS];
+    int nlibs = 0;
+    if (argc >= 3 && strcmp(argv[1], "--lua") == 0) {
+        int n = take_libs(argc - 3, argv + 3, libs, &nlibs);
+        char *src = n == 0 ? full_script(argv[2], libs, nlibs) : NULL;
+        free_libs(libs, nlibs);
         if (!src) return 1;
         fputs(src, stdout);
         free(src);
         return fflush(stdout) == 0 ? 0 : 1;
     }
     if (argc < 3) {
-        fprintf(stderr, "usage: embed OUT.c NAME=FILE...\n       embed --lua FILE\n");
+        fprintf(stderr, "usage: embed OUT.c [lib:NAME=FILE...] NAME=FILE...\n"
+                        "       embed --lua FILE [lib:NAME=FILE...]\n");
         return 2;
     }
-    return write_c(argv[1], argc - 2, argv + 2);
+    int n = take_libs(argc - 2, argv + 2, libs, &nlibs);
+    int rc = n < 0 ? 1 : write_c(argv[1], n, argv + 2, libs, nlibs);
+    free_libs(libs, nlibs);
+    return rc;
 }

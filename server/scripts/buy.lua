@@ -17,6 +17,8 @@
 -- KEYS[7] lc:{R}:ipusers:SKU  KEYS[8] lc:{R}:audit  KEYS[9] lc:{R}:coupon:C
 -- KEYS[10] lc:{R}:cclaim:C  KEYS[11] lc:{R}:cused:C  KEYS[12] lc:{R}:paydue
 -- KEYS[13] lc:{R}:top:buyers (units per user, negated: board.lua)  KEYS[14] lc:{R}:recent
+-- KEYS[15] lc:{R}:funnel  KEYS[16] lc:{R}:fbuyers  KEYS[17] lc:{R}:series (a final order counts
+-- in the funnel here; a reservation when it is paid: checkout.lua; funnel.lua)
 -- (the last 10 s of orders: "id user" -> ms, for the buying ticker)
 -- ARGV: user, req, sku, qty, shard, req_ttl_s, ip, ip_cap (0: off), fast_ms, ip_users,
 -- coupon ('' for none), the room's channel
@@ -129,6 +131,7 @@ if s[1] == '1' and s[2] == 'sale' then
       end
     end
     status = state == 'reserved' and 'reserved' or 'ok'
+    if state == 'open' then funnel_order(KEYS[15], KEYS[16], KEYS[17], now, ARGV[1], qty, price, 1) end
     redis.call('ZINCRBY', KEYS[13], -qty, ARGV[1])
     redis.call('ZADD', KEYS[14], now, id .. ' ' .. ARGV[1])
     redis.call('ZREMRANGEBYSCORE', KEYS[14], '-inf', now - 10000)

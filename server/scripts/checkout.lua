@@ -74,6 +74,9 @@ local function release(id, o, state, kind, shard, now)
   if tonumber(redis.call('ZINCRBY', P .. 'top:buyers', o[3], o[1])) >= 0 then
     redis.call('ZREM', P .. 'top:buyers', o[1])
   end
+  if o[5] == 'open' or o[5] == 'paid' then -- an ok order: off the funnel (funnel.lua)
+    funnel_order(P .. 'funnel', P .. 'fbuyers', P .. 'series', now, o[1], o[3], o[10] or 0, -1)
+  end
   o[5] = state
   redis.call('HSET', KEYS[1], id, cmsgpack.pack(o))
   redis.call('ZREM', KEYS[2], id)
@@ -136,6 +139,7 @@ elseif op == 'paid' then
   if o[5] == 'reserved' and not overdue(o, now) then
     o[5], o[12] = 'paid', now
     redis.call('HSET', KEYS[1], id, cmsgpack.pack(o))
+    funnel_order(P .. 'funnel', P .. 'fbuyers', P .. 'series', now, o[1], o[3], o[10] or 0, 1)
     redis.call('ZREM', KEYS[2], id)
     redis.call('XADD', KEYS[3], '*', 'kind', 'paid', 'order', id, 'user', o[1], 'sku', o[2], 'qty', o[3],
       'shard', ARGV[5], 'ts', now)

@@ -8,6 +8,7 @@
 -- after a reconnect -- answers 'dup' with the first id and posts nothing.
 -- KEYS[1] lc:{R}:chat  KEYS[2] lc:{R}:bans  KEYS[3] lc:{R}:mutes
 -- KEYS[4] lc:{R}:slow  KEYS[5] lc:{R}:lastc  KEYS[6] lc:{R}:creqs  KEYS[7] lc:{R}:lot
+-- KEYS[8] lc:{R}:engaged  KEYS[9] lc:{R}:series (the funnel: funnel.lua)
 -- A posted comment whose text holds the open lottery's keyword (ASCII letters in either
 -- case) enters its author, once, in this same step (lottery.lua keeps the rest).
 -- ARGV: channel, user, text, cap, exempt (1: streamer/moderator, no slow mode),
@@ -40,6 +41,7 @@ if rk then
 end
 local ms = tonumber(string.match(id, '^(%d+)'))
 redis.call('SPUBLISH', ARGV[1], pack('comment', {id = id, user = user, text = ARGV[3], ts = ms}))
+funnel_engaged(KEYS[8], KEYS[9], now, {user}, 'c', 1)
 local lid = redis.call('GET', KEYS[7])
 if lid then
   local lk = string.sub(KEYS[1], 1, -5) .. 'lot:' .. lid -- lc:{R}:lot:ID

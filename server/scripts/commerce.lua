@@ -155,6 +155,7 @@ elseif op == 'join' then
           if redis.call('TTL', P .. 'orderidx') < ttl then redis.call('EXPIRE', P .. 'orderidx', ttl) end
           redis.call('HDEL', P .. 'inteam:' .. sku, u)
           redis.call('ZINCRBY', P .. 'top:buyers', -1, u) -- the boards (board.lua)
+          funnel_order(P .. 'funnel', P .. 'fbuyers', P .. 'series', now, u, 1, price, 1)
           redis.call('ZADD', P .. 'recent', now, oid .. ' ' .. u)
           entries[#entries + 1] = msg('member', {user = u, order = oid})
         end

@@ -7,7 +7,8 @@
 -- KEYS[1] lc:{R}:chat  KEYS[2] lc:{R}:likes  KEYS[3] lc:{R}:vshare  KEYS[4] lc:{R}:vexp
 -- KEYS[5] lc:{R}:sales  KEYS[6] lc:{R}:bans  KEYS[7] lc:{R}:slow
 -- KEYS[8] lc:{R}:paydue  KEYS[9] lc:{R}:coupons  KEYS[10] lc:{R}:lot
--- KEYS[11] lc:{R}:top:likes  KEYS[12] lc:{R}:top:buyers
+-- KEYS[11] lc:{R}:top:likes  KEYS[12] lc:{R}:top:buyers  KEYS[13] lc:{R}:uv (the funnel's
+-- unique viewers: the joiners are added)
 -- ARGV: shard, n (last N entries when no since), since ('' for none), cap,
 --       then the users joining (to learn which of them are banned)
 -- Answers one message, built by the generated prelude's pack(type, fields),
@@ -118,8 +119,16 @@ for i, b in ipairs({'likes', 'buyers'}) do
 end
 local due = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
 local banned = {}
+local seen = {}
 for i = 5, #ARGV do
-  if redis.call('SISMEMBER', KEYS[6], ARGV[i]) == 1 then banned[#banned + 1] = msg('member', {user = ARGV[i]}) end
+  if redis.call('SISMEMBER', KEYS[6], ARGV[i]) == 1 then
+    banned[#banned + 1] = msg('member', {user = ARGV[i]})
+  else
+    seen[#seen + 1] = ARGV[i]
+  end
+end
+for i = 1, #seen, 500 do -- (unpack is bounded by Lua's stack)
+  redis.call('PFADD', KEYS[13], unpack(seen, i, math.min(i + 499, #seen)))
 end
 local slow = tonumber(redis.call('GET', KEYS[7]) or '0')
 local out = {likes = tonumber(redis.call('GET', KEYS[2]) or '0'), viewers = others,

@@ -3,6 +3,7 @@
 -- without cleaning up drops out by itself (expiry uses Redis's clock, so
 -- shard clocks do not matter). Publishes the total when it changed.
 -- KEYS[1] lc:{R}:vshare  KEYS[2] lc:{R}:vexp  KEYS[3] lc:{R}:viewers
+-- KEYS[4] lc:{R}:funnel  KEYS[5] lc:{R}:series (the peak and the 10 s points: funnel.lua)
 -- ARGV: channel, shard, count, ttl_ms
 -- Publishes viewers {count} (built by the generated prelude's pack, tools/embed.c).
 -- Answers the room's total (an integer).
@@ -22,6 +23,7 @@ for _, s in ipairs(dead) do
 end
 local total = 0
 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do total = total + tonumber(v) end
+funnel_viewers(KEYS[4], KEYS[5], now, total)
 local old = tonumber(redis.call('GET', KEYS[3]) or '-1')
 if total ~= old then
   redis.call('SET', KEYS[3], total)

@@ -603,8 +603,9 @@ class Client:
 
     async def recv_reply(self, timeout=None):
         """Next message that is not room traffic (comment/likes/viewers, and the boards and the buying
-        ticker that likes and orders bring): a direct reply."""
-        return await self.wait_for(lambda m: m["type"] not in ("comment", "likes", "viewers", "top", "buying"),
+        ticker that likes and orders bring, and a streamer's periodic `stats`): a direct reply."""
+        return await self.wait_for(lambda m: m["type"] not in ("comment", "likes", "viewers", "top", "buying",
+                                                               "stats"),
                                    timeout, what="a reply")
 
     async def expect_error(self, code, timeout=None):
@@ -678,7 +679,7 @@ class Client:
                 continue
 
     async def assert_silent(self, seconds, types=None):
-        """No message (of the given types) arrives for `seconds`."""
+        """No message (of the given types; any but the PERIODIC ones when None) arrives for `seconds`."""
         end = time.monotonic() + seconds
         while True:
             left = end - time.monotonic()
@@ -688,7 +689,7 @@ class Client:
                 m = await self.recv(left)
             except RecvTimeout:
                 return
-            if types is None or m["type"] in types:
+            if (types is None and m["type"] not in PERIODIC) or (types is not None and m["type"] in types):
                 raise AssertionError(f"unexpected message {m!r:.300}")
             self.skipped.append(m)
 
@@ -1044,6 +1045,8 @@ class ReplyDroppingProxy:
 # Messages the room receives (as opposed to answers addressed to one connection).
 ROOM_TRAFFIC = frozenset(("comment", "likes", "viewers", "deleted", "slow_mode", "sale", "group_sale", "stock", "sold_out",
                           "sale_closed", "teams", "top", "buying"))
+# What a streamer receives every few seconds whatever happens (PROTOCOL.md "The funnel"): no answer.
+PERIODIC = frozenset(("stats",))
 
 
 async def _answer(c, pred, what, timeout=None):
@@ -1055,7 +1058,7 @@ async def _answer(c, pred, what, timeout=None):
 
 async def recv_answer(c, timeout=None):
     """Next message that is not room traffic (sale traffic included): a direct answer."""
-    return await c.wait_for(lambda m: m["type"] not in ROOM_TRAFFIC, timeout, what="an answer")
+    return await c.wait_for(lambda m: m["type"] not in ROOM_TRAFFIC | PERIODIC, timeout, what="an answer")
 
 
 async def open_sale(c, sku, stock, price=1999, limit=None, title=None, timeout=None):

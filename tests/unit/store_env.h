@@ -95,7 +95,7 @@ static lc_redis_server_t srv;  /* its Redis */
 static redisContext *rd;       /* a plain client of it, to set things up and look */
 
 /* Runs a command on the plain client; returns the reply's integer (or 0). */
-static long long redis_do(const char *fmt, ...) {
+static inline long long redis_do(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = redisvCommand(rd, fmt, ap);
@@ -109,10 +109,10 @@ static long long redis_do(const char *fmt, ...) {
 /* ---- the loop ---- */
 
 static int timed_out;
-static void on_deadline(uv_timer_t *t) { (void)t, timed_out = 1; }
+static inline void on_deadline(uv_timer_t *t) { (void)t, timed_out = 1; }
 
 /* Runs the loop until pred(arg) or ms pass; returns pred's last value. */
-static int wait_until(int (*pred)(const void *), const void *arg, unsigned ms) {
+static inline int wait_until(int (*pred)(const void *), const void *arg, unsigned ms) {
     uv_timer_t t;
     uv_timer_init(&loop, &t);
     uv_timer_start(&t, on_deadline, ms, 0);
@@ -122,9 +122,9 @@ static int wait_until(int (*pred)(const void *), const void *arg, unsigned ms) {
     uv_run(&loop, UV_RUN_NOWAIT);
     return pred(arg);
 }
-static int nonzero(const void *p) { return *(const int *)p != 0; }
-static int up(const void *s) { return lc_store_up(s) && lc_store_sub_up(s); }
-static int idle(const void *s) { return lc_store_pending(s) == 0; }
+static inline int nonzero(const void *p) { return *(const int *)p != 0; }
+static inline int up(const void *s) { return lc_store_up(s) && lc_store_sub_up(s); }
+static inline int idle(const void *s) { return lc_store_pending(s) == 0; }
 
 /* ---- answers ---- */
 
@@ -135,7 +135,7 @@ typedef struct got {
 } got_t;
 
 /* Copies m by a round trip through msgpack (the callback's m dies with it). */
-static void copy_msg(lc_msg_t *dst, const lc_msg_t *m) {
+static inline void copy_msg(lc_msg_t *dst, const lc_msg_t *m) {
     lc_buf_t b = LC_BUF_INIT;
     lc_msg_init(dst, LC_MSG_NONE);
     CHECK(lc_msg_encode(m, LC_FMT_MSGPACK, &b) == 0);
@@ -143,7 +143,7 @@ static void copy_msg(lc_msg_t *dst, const lc_msg_t *m) {
     lc_buf_free(&b);
 }
 
-static void on_msg(void *arg, int status, const lc_msg_t *m) {
+static inline void on_msg(void *arg, int status, const lc_msg_t *m) {
     got_t *g = arg;
     g->n++;
     g->status = status;
@@ -151,7 +151,7 @@ static void on_msg(void *arg, int status, const lc_msg_t *m) {
     if (m) copy_msg(&g->m, m);
 }
 
-static void on_int(void *arg, int status, int64_t v) {
+static inline void on_int(void *arg, int status, int64_t v) {
     got_t *g = arg;
     g->n++;
     g->status = status;
@@ -182,9 +182,9 @@ enum { BUS_MAX = 64 };
 static lc_msg_t bus[BUS_MAX];
 static int nbus, nsubscribed;
 
-static void ev_state(void *arg) { (void)arg; }
-static void ev_subscribed(void *arg, lc_str_t room) { (void)arg, (void)room, nsubscribed++; }
-static void ev_message(void *arg, lc_str_t room, const char *p, size_t n) {
+static inline void ev_state(void *arg) { (void)arg; }
+static inline void ev_subscribed(void *arg, lc_str_t room) { (void)arg, (void)room, nsubscribed++; }
+static inline void ev_message(void *arg, lc_str_t room, const char *p, size_t n) {
     (void)arg, (void)room;
     lc_proto_err_t err;
     if (nbus == BUS_MAX) return;
@@ -195,7 +195,7 @@ static void ev_message(void *arg, lc_str_t room, const char *p, size_t n) {
 }
 static const lc_store_events_t events = {.on_state = ev_state, .on_subscribed = ev_subscribed, .on_message = ev_message};
 
-static void bus_clear(void) {
+static inline void bus_clear(void) {
     for (int i = 0; i < nbus; i++) lc_msg_clear(&bus[i]);
     nbus = 0;
 }
@@ -204,17 +204,45 @@ static const lc_msg_t *bus_find(lc_msg_type_t t) {
         if (bus[i].type == t) return &bus[i];
     return NULL;
 }
-static int bus_has(const void *t) { return bus_find(*(const lc_msg_type_t *)t) != NULL; }
-static const lc_msg_t *bus_wait(lc_msg_type_t t) {
+static inline int bus_has(const void *t) { return bus_find(*(const lc_msg_type_t *)t) != NULL; }
+static inline const lc_msg_t *bus_wait(lc_msg_type_t t) {
     wait_until(bus_has, &t, 3000);
     return bus_find(t);
 }
 
-static int at_least(const void *want) { return nsubscribed >= *(const int *)want; }
-static void subscribe(const char *room) {
+static inline int at_least(const void *want) { return nsubscribed >= *(const int *)want; }
+static inline void subscribe(const char *room) {
     int want = nsubscribed + 1;
     CHECK(lc_store_subscribe(st, S(room)) == 0);
     CHECK(wait_until(at_least, &want, 3000));
+}
+
+/* ---- main ---- */
+
+/* A test file's main: Redis started with opts (NULL-terminated), the store
+ * connected, run() called, everything torn down. Returns the exit status
+ * (77: skipped, no redis-server). */
+static inline int lc_store_env_main(void (*run)(void), const char *const *opts) {
+    signal(SIGPIPE, SIG_IGN);
+    if (lc_redis_start(&srv, opts) != 0) {
+        fprintf(stderr, "redis-server cannot be started: skipped\n");
+        lc_redis_stop(&srv);
+        return 77;
+    }
+    rd = srv.c;
+    uv_loop_init(&loop);
+    lc_store_opts_t o = {.redis = {"127.0.0.1", srv.port}, .timeout_ms = 3000};
+    st = lc_store_create(&loop, &o, &events, NULL);
+    CHECK(st != NULL);
+    CHECK(!lc_store_up(st));
+    CHECK(wait_until(up, st, 5000));
+    run();
+    lc_store_destroy(st);
+    bus_clear();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+    lc_redis_stop(&srv);
+    return lc_test_done();
 }
 
 #endif

@@ -86,3 +86,8 @@ int lc_store_lottery_get(lc_store_t *s, lc_str_t room, lc_str_t lottery, lc_stor
     (void)s, (void)room, (void)lottery, (void)cb, (void)arg;
     return -1;
 }
+
+int lc_store_funnel(lc_store_t *s, const lc_store_funnel_req_t *r, lc_store_msg_cb *cb, void *arg) {
+    (void)s, (void)r, (void)cb, (void)arg;
+    return -1;
+}

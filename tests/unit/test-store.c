@@ -508,24 +508,5 @@ static void run_cases(void) {
 
 int main(void) {
     static const char *const opts[] = {"--stream-node-max-entries", "2", NULL}; /* MAXLEN ~ trims short streams */
-    signal(SIGPIPE, SIG_IGN);
-    if (lc_redis_start(&srv, opts) != 0) {
-        fprintf(stderr, "redis-server cannot be started: skipped\n");
-        lc_redis_stop(&srv);
-        return 77;
-    }
-    rd = srv.c;
-    uv_loop_init(&loop);
-    lc_store_opts_t o = {.redis = {"127.0.0.1", srv.port}, .timeout_ms = 3000};
-    st = lc_store_create(&loop, &o, &events, NULL);
-    CHECK(st != NULL);
-    CHECK(!lc_store_up(st));
-    CHECK(wait_until(up, st, 5000));
-    run_cases();
-    lc_store_destroy(st);
-    bus_clear();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop) == 0);
-    lc_redis_stop(&srv);
-    return lc_test_done();
+    return lc_store_env_main(run_cases, opts);
 }

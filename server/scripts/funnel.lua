@@ -1,0 +1,47 @@
+-- funnel: the room's figures (PROTOCOL.md "The funnel"), kept by the script of
+-- each event itself (a join, a comment, a like batch, an order, a payment, a
+-- cancel), so that a figure and its event are one step. tools/embed.c puts
+-- this file in front of every script that calls a funnel_ function; each
+-- function is given the keys it writes (the caller's KEYS or, where the
+-- caller builds its names from the room prefix, those names).
+-- series (lc:{R}:series) is a ring of 360 points of 10 s: slot N holds bN
+-- (the point's number, ms // 10000), vN (the most viewers seen; -1: no count
+-- was sent in those 10 s), oN (orders
+-- that became ok), lN (likes), cN (comments). A slot is reset when a new
+-- point takes it, so the hash never holds more than 1800 fields.
+local function funnel_point(series, now, what, n)
+  local b = math.floor(now / 10000)
+  local s = tostring(b % 360)
+  if redis.call('HGET', series, 'b' .. s) ~= tostring(b) then
+    redis.call('HSET', series, 'b' .. s, b, 'v' .. s, -1, 'o' .. s, 0, 'l' .. s, 0, 'c' .. s, 0)
+  end
+  if what ~= 'v' then
+    redis.call('HINCRBY', series, what .. s, n)
+  elseif tonumber(redis.call('HGET', series, 'v' .. s)) < n then
+    redis.call('HSET', series, 'v' .. s, n)
+  end
+end
+-- An order became ok (d = 1: a final buy, a completed team's order, a
+-- payment) or is no longer ok (d = -1: a cancel of an ok order). funnel
+-- (lc:{R}:funnel) holds orders, units, revenue; buyers (lc:{R}:fbuyers) user
+-- -> their ok orders. A new ok order also counts in its 10 s point.
+local function funnel_order(funnel, buyers, series, now, user, qty, cents, d)
+  redis.call('HINCRBY', funnel, 'orders', d)
+  redis.call('HINCRBY', funnel, 'units', d * qty)
+  redis.call('HINCRBY', funnel, 'revenue', d * qty * cents)
+  if redis.call('HINCRBY', buyers, user, d) <= 0 then redis.call('HDEL', buyers, user) end
+  if d > 0 then funnel_point(series, now, 'o', 1) end
+end
+-- The room's viewer total was computed (viewers.lua): the peak and the point.
+local function funnel_viewers(funnel, series, now, total)
+  if tonumber(redis.call('HGET', funnel, 'peak') or '0') < total then redis.call('HSET', funnel, 'peak', total) end
+  funnel_point(series, now, 'v', total)
+end
+-- Users commented or liked (what 'c' or 'l', n of them): engaged (a
+-- HyperLogLog, lc:{R}:engaged) and the point.
+local function funnel_engaged(engaged, series, now, users, what, n)
+  for i = 1, #users, 500 do -- (unpack is bounded by Lua's stack)
+    redis.call('PFADD', engaged, unpack(users, i, math.min(i + 499, #users)))
+  end
+  funnel_point(series, now, what, n)
+end

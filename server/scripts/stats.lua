@@ -1,0 +1,47 @@
+-- The room's funnel (PROTOCOL.md "The funnel"), as the streamers' `stats`
+-- and GET /api/rooms/R/stats show it, and the lease that makes one shard
+-- report the room in its metrics. The figures are kept by the event scripts
+-- (funnel.lua); this script only reads them -- and takes or keeps the lease.
+-- KEYS[1] lc:{R}:funnel  KEYS[2] lc:{R}:fbuyers  KEYS[3] lc:{R}:uv  KEYS[4] lc:{R}:engaged
+-- KEYS[5] lc:{R}:series  KEYS[6] lc:{R}:vshare  KEYS[7] lc:{R}:vexp  KEYS[8] lc:{R}:reporter
+-- ARGV: shard ('' for none: no lease), lease_ms, series (1: with the last hour)
+-- Answers stats {viewers_now (the live shares, as join.lua counts them), viewers_peak,
+--   viewers_unique, engaged, buyers, orders, units, revenue, ts (Redis's clock), shard
+--   (the reporting shard, if any), series (with ARGV[3] = 1: 360 points, oldest first)}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local vnow = 0
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '(' .. now, '+inf')) do
+  vnow = vnow + tonumber(redis.call('HGET', KEYS[6], s) or '0')
+end
+local rep = redis.call('GET', KEYS[8])
+if ARGV[1] ~= '' and (not rep or rep == ARGV[1]) then
+  redis.call('SET', KEYS[8], ARGV[1], 'PX', tonumber(ARGV[2]))
+  rep = ARGV[1]
+end
+local f = redis.call('HMGET', KEYS[1], 'orders', 'units', 'revenue', 'peak')
+local function num(v) return math.max(0, tonumber(v or '0')) end -- (orders from before the funnel may cancel)
+local out = {viewers_now = vnow, viewers_peak = math.max(num(f[4]), vnow),
+  viewers_unique = redis.call('PFCOUNT', KEYS[3]), engaged = redis.call('PFCOUNT', KEYS[4]),
+  buyers = redis.call('HLEN', KEYS[2]), orders = num(f[1]), units = num(f[2]), revenue = num(f[3]),
+  ts = now, shard = rep or nil}
+if ARGV[3] == '1' then
+  local h = {}
+  local all = redis.call('HGETALL', KEYS[5])
+  for i = 1, #all, 2 do h[all[i]] = all[i + 1] end
+  local series, last = {}, 0
+  local newest = math.floor(now / 10000)
+  for b = newest - 359, newest do
+    local s = tostring(b % 360)
+    local p = {t = b * 10000, viewers = last, orders = 0, likes = 0, comments = 0}
+    if h['b' .. s] == tostring(b) then
+      local v = tonumber(h['v' .. s])
+      if v >= 0 then p.viewers = v end -- no share sent in those 10 s: the last value held
+      p.orders, p.likes, p.comments = tonumber(h['o' .. s]), tonumber(h['l' .. s]), tonumber(h['c' .. s])
+    end
+    last = p.viewers
+    series[#series + 1] = msg('point', p)
+  end
+  out.series = series
+end
+return pack('stats', out)
