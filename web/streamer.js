@@ -2,10 +2,12 @@
  * The streamer console: GET /streamer.html?room=R&user=U[&token=T]
  * Opens and closes flash sales (optionally with a checkout: pay_s) and group-buys; drops
  * coupons and follows how many were claimed and used; opens lucky bags and follows them to the
- * draw; live viewers, likes, units sold per second, stock left, the leaderboards, and the room's
- * comments (with delete and mute).
+ * draw; live viewers, likes, units sold per second, stock left, the funnel and its charts
+ * (dashboard.js, from the server's `stats`), the leaderboards, and the room's comments (with
+ * delete and mute).
  */
 import { LivecartClient, byteLength } from './livecart.js';
+import { makeDashboard } from './dashboard.js';
 import {
   teamsText, openPage, el, byTestId, setCount, bindStatus, makeToast,
   ERROR_TEXT, CommentList, formatPrice, discountText, couponTerms, formatCountdown,
@@ -100,6 +102,12 @@ function main() {
     }
   }
   setInterval(renderRate, 500);
+
+  // ---- the funnel: every 5 s the server sends streamers `stats` (none from an older server:
+  // the panel keeps saying it is waiting) ----
+  const dashboard = makeDashboard(byTestId('funnel'));
+  client.on('stats', (m) => dashboard.render(m));
+  globalThis.__lcDashboard = dashboard;
 
   // ---- the sale form ----
   const form = document.getElementById('sale-form');
