@@ -52,6 +52,7 @@ struct lt_run {
     lt_target_t pub_target; /* --pub-url, raw publisher */
     int sample;     /* decode and check every Nth viewer */
     int inflight;
+    int taps;         /* sale --inflight K: each buyer sends this many buys, then stops (0: --duration) */
     long stock, limit, qty;
     int pay_s;        /* sale: sell by reservation, pay within this many seconds (0: off) */
     double pay_ratio; /* sale --pay-s: the share of reservations the shop pays */

@@ -60,6 +60,8 @@ static void usage(FILE *f) {
             "                       --url (use {room} in its path), the publisher on --pub-url\n"
             "  --stock N --limit N --qty N --inflight N   sale: stock, per-user limit, units per\n"
             "                       buy, buys kept in flight per buyer (0: one buy and its retry)\n"
+            "  --taps N             sale --inflight K: each buyer sends N buys (new req each) and\n"
+            "                       the run ends when all are answered (instead of --duration)\n"
             "  --pay-s S            sale: sell by reservation, to be paid within S s (30-3600): the\n"
             "                       run waits until every reservation is paid or expired\n"
             "  --pay-ratio P        sale --pay-s: the share of reservations the shop pays (0-1,\n"
@@ -192,9 +194,9 @@ void lt_finish(lt_run_t *run) {
     uv_timer_stop(&run->progress);
     uv_timer_stop(&run->stop);
     json_t *report = json_object();
-    json_t *params = json_pack("{sssisisfsisisIsIsIsfsfsfsi}", "scenario", run->sc->name, "conns", run->conns,
+    json_t *params = json_pack("{sssisisfsisisisIsIsIsfsfsfsi}", "scenario", run->sc->name, "conns", run->conns,
                                "rooms", run->rooms, "duration_s", run->duration, "targets",
-                               run->ntargets, "inflight", run->inflight, "stock",
+                               run->ntargets, "inflight", run->inflight, "taps", run->taps, "stock",
                                (json_int_t)run->stock, "limit", (json_int_t)run->limit, "qty",
                                (json_int_t)run->qty, "rate", run->rate, "like_rate", run->like_rate,
                                "churn", run->churn, "size", run->size);
@@ -364,7 +366,7 @@ static void set_defaults(lt_run_t *run) {
 enum { O_URL = 256, O_SRC, O_FMT, O_ROOM, O_ROOMS, O_CONNS, O_DUR, O_RAMP, O_STOCK, O_LIMIT,
        O_QTY, O_INFL, O_JSON, O_PID, O_RATE, O_LRATE, O_SIZE, O_CHURN, O_STRICT, O_SAMPLE,
        O_PROTO, O_PUB, O_RESUME, O_SHARDS, O_PAY_S, O_PAY_RATIO, O_KEYFILE, O_QUOTA, O_PER_USER,
-       O_WINDOW, O_RETRY, O_KEYWORD, O_WINNERS, O_SECS, O_TWICE, O_SPREAD };
+       O_WINDOW, O_RETRY, O_KEYWORD, O_WINNERS, O_SECS, O_TWICE, O_SPREAD, O_TAPS };
 
 /* --keyword, --winners, --secs, --twice, --spread (the values are checked
  * in check_lottery_opts). Returns 0 or -1. */
@@ -394,6 +396,7 @@ static int parse_opts(lt_run_t *run, int argc, char **argv, const char **keyfile
         {"quota", 1, 0, O_QUOTA}, {"per-user", 1, 0, O_PER_USER}, {"window", 1, 0, O_WINDOW},
         {"retry", 0, 0, O_RETRY}, {"keyword", 1, 0, O_KEYWORD}, {"winners", 1, 0, O_WINNERS},
         {"secs", 1, 0, O_SECS},   {"twice", 1, 0, O_TWICE},   {"spread", 1, 0, O_SPREAD},
+        {"taps", 1, 0, O_TAPS},
         {0, 0, 0, 0}};
     int o;
     optind = 2;
@@ -434,6 +437,7 @@ static int parse_opts(lt_run_t *run, int argc, char **argv, const char **keyfile
         case O_LIMIT: run->limit = atol(optarg); break;
         case O_QTY: run->qty = atol(optarg); break;
         case O_INFL: run->inflight = atoi(optarg); break;
+        case O_TAPS: run->taps = atoi(optarg); break;
         case O_JSON: run->json_path = optarg; break;
         case O_PID: run->server_pid = atoi(optarg); break;
         case O_RATE: run->rate = atof(optarg); break;

@@ -100,6 +100,7 @@ static void send_claim(coupon_t *cp, claimer_t *c, int fresh) {
     lc_msg_init(&m, LC_MSG_COUPON_CLAIM);
     lc_msg_set(&m, coupon, lc_cstr(cp->id));
     lc_msg_set(&m, req, lc_cstr(req));
+    if (!fresh) lc_msg_set(&m, retry, 1); /* a re-send: decided by Redis (PROTOCOL.md "Sold out at the shard") */
     if (lt_conn_send(c->c, &m) != 0) return;
     c->sent_us = lt_now_us();
     cp->claims_sent++;

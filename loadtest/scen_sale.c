@@ -16,6 +16,9 @@
  * --inflight K (throughput): each buyer keeps K buys in flight (new req
  *   each) for --duration seconds; reports buys/s and buy latency. Give the
  *   server a --buy-rate/--buy-burst that allows it, and a large --stock.
+ *   With --taps N each buyer sends N buys instead (loadtest/bench-taps: a
+ *   million taps for a small stock); the run ends when every one is
+ *   answered, and the checks add every_tap_answered and sold_exactly_stock.
  * --pay-s S (checkout): the sale sells by reservation; a successful buy is
  *   `reserved`, the shop pays --pay-ratio of the reservations over HTTP and
  *   leaves the rest to expire, and the run waits until every reservation has
@@ -69,7 +72,9 @@ static void buyer_done(sale_t *s) {
     if (++s->done_buyers >= s->n - s->gone) lt_sale_settle(s);
 }
 
-static void send_buy(sale_t *s, buyer_t *b, uint64_t seq) {
+/* retry: a re-send of seq's req, marked so (PROTOCOL.md "Sold out at the
+ * shard": the shard leaves it to Redis, which answers its first decision). */
+static void send_buy(sale_t *s, buyer_t *b, uint64_t seq, int retry) {
     char req[24];
     snprintf(req, sizeof(req), "r%llu", (unsigned long long)seq);
     lc_msg_t m;
@@ -77,6 +82,7 @@ static void send_buy(sale_t *s, buyer_t *b, uint64_t seq) {
     lc_msg_set(&m, sku, lc_cstr(s->sku));
     lc_msg_set(&m, qty, s->run->qty);
     lc_msg_set(&m, req, lc_cstr(req));
+    if (retry) lc_msg_set(&m, retry, 1);
     if (lt_conn_send(b->c, &m) == 0) {
         b->sent_us[seq % (uint64_t)s->slots] = lt_now_us();
         b->outstanding++;
@@ -89,11 +95,12 @@ static void start_buying(sale_t *s, buyer_t *b) {
     b->buying = 1;
     if (!s->buy_start_ms) s->buy_start_ms = lt_now_ms(s->run);
     if (s->run->inflight == 0) {
-        send_buy(s, b, 1);
-        send_buy(s, b, 1); /* the retry of a nervous tap: the same req */
+        send_buy(s, b, 1, 0);
+        send_buy(s, b, 1, 1); /* the retry of a nervous tap: the same req */
         return;
     }
-    for (int i = 0; i < s->run->inflight; i++) send_buy(s, b, ++b->seq);
+    for (int i = 0; i < s->run->inflight && (!s->run->taps || b->seq < (uint64_t)s->run->taps); i++)
+        send_buy(s, b, ++b->seq, 0);
 }
 
 /* Counts an answer in the totals and in the buyer's room. */
@@ -116,7 +123,7 @@ static void on_order(sale_t *s, buyer_t *b, const lc_msg_t *m) {
         /* the buy reached Redis and its answer was lost: it may have happened. The same req
          * again is answered with the truth (PROTOCOL.md): ask, and count what we asked. */
         count_status(s, b, ST_UNKNOWN);
-        send_buy(s, b, seq);
+        send_buy(s, b, seq, 1);
         return;
     }
     char order[42];
@@ -137,8 +144,8 @@ static void on_order(sale_t *s, buyer_t *b, const lc_msg_t *m) {
     count_status(s, b, st);
     if (st == ST_OK || st == ST_RESERVED) b->units += m->qty;
     if (st == ST_RESERVED && s->pay) lt_pay_reserved(s, b, m);
-    if (!s->stop_sending)
-        send_buy(s, b, ++b->seq);
+    if (!s->stop_sending && (!run->taps || b->seq < (uint64_t)run->taps))
+        send_buy(s, b, ++b->seq, 0);
     else if (b->outstanding == 0)
         buyer_done(s);
 }
@@ -396,7 +403,7 @@ static void sale_progress(lt_run_t *run, char *line, size_t cap) {
                  (unsigned long long)s->st[ST_RESERVED], (unsigned long long)s->pay->paid_msgs,
                  (unsigned long long)s->pay->expired_msgs);
     /* the throughput run ends after --duration of buying */
-    if (run->inflight > 0 && s->buy_start_ms && !s->stop_sending &&
+    if (run->inflight > 0 && !run->taps && s->buy_start_ms && !s->stop_sending &&
         lt_now_ms(run) - s->buy_start_ms >= (uint64_t)(run->duration * 1000)) {
         uv_timer_start(&s->phase, on_duration, 0, 0);
     }

@@ -218,6 +218,16 @@ int lt_sale_checks(sale_t *s, json_t *report) {
     failed += lt_check(run, inv, "no_unavailable", s->st[ST_UNAVAIL] == 0 && s->st[ST_OTHER] == 0,
                        "%llu unavailable, %llu other statuses", (unsigned long long)s->st[ST_UNAVAIL],
                        (unsigned long long)s->st[ST_OTHER]);
+    if (run->taps) { /* every tap has its answer; the stock sold to the last unit, once */
+        uint64_t answered = 0;
+        for (int i = 0; i < ST__N; i++) answered += s->st[i];
+        uint64_t want = (uint64_t)run->taps * (uint64_t)(s->n - s->gone);
+        failed += lt_check(run, inv, "every_tap_answered", answered == want && s->buys_sent == want,
+                           "%llu taps sent, %llu answered, %llu expected", (unsigned long long)s->buys_sent,
+                           (unsigned long long)answered, (unsigned long long)want);
+        failed += lt_check(run, inv, "sold_exactly_stock", t.units == run->stock * s->nrooms,
+                           "%ld units sold of %ld", t.units, run->stock * s->nrooms);
+    }
     if (run->inflight == 0) {
         failed += check_rooms(s, inv, CK_OK_COUNT, 1, s->pay ? "%llu reserved answers, expected %ld"
                                                              : "%llu ok answers, expected %ld",

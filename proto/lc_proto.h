@@ -180,7 +180,8 @@ typedef enum {
     X(revenue, INT)             \
     X(comments, INT)            \
     X(t, INT)                   \
-    X(series, LIST)
+    X(series, LIST)             \
+    X(retry, BOOL)
 
 /* Keys that another key's name already has, with another kind, in other
  * types: C member, key on the wire, kind. A type's rules name one or the

@@ -77,6 +77,7 @@ static const lc__rule_t sku_rules[] = {RID(sku, BOTH, BOTH)};
 static const lc__rule_t buy_rules[] = {
     R(sku, C2S, C2S, 1, 64), R(qty, C2S, 0, INT64_MIN, INT64_MAX), R(req, C2S, C2S, 1, 64),
     R(coupon, C2S, 0, 1, 64),
+    R(retry, C2S, 0, 0, 1), /* a re-send: always decided by Redis (PROTOCOL.md "Sold out at the shard") */
 };
 static const lc__rule_t cancel_rules[] = {RSID(order, C2S, C2S)};
 static const lc__rule_t group_open_rules[] = {
@@ -148,7 +149,8 @@ static const lc__rule_t coupon_rules[] = {
 static const lc__rule_t coupon_left_rules[] = {RID(coupon, S2C, S2C), R(left, S2C, S2C, 0, BIG), R(used, S2C, 0, 0, BIG)};
 static const lc__rule_t coupon_gone_rules[] = {RID(coupon, S2C, S2C)};
 /* claim: a coupon that is not an id is answered with claim status "invalid": types only here */
-static const lc__rule_t coupon_claim_rules[] = {R(coupon, C2S, C2S, 1, 64), R(req, C2S, C2S, 1, 64)};
+static const lc__rule_t coupon_claim_rules[] = {R(coupon, C2S, C2S, 1, 64), R(req, C2S, C2S, 1, 64),
+                                                R(retry, C2S, 0, 0, 1)};
 static const lc__rule_t claim_rules[] = {
     R(req, S2C, S2C, 1, 64), R(coupon, S2C, S2C, 0, 64), R(status, S2C, S2C, 1, 32), R(left, S2C, 0, 0, BIG),
     R(count, BUS, 0, 1, 1), /* the first decision took a coupon (not a replay): for the metrics */

@@ -103,6 +103,9 @@ static const lc_flag_t lc__flags[] = {
     LC_UINT("write-timeout-ms", "N", write_timeout_ms, 1000, 3600000, "10000",
             "cut a connection whose socket takes no bytes for N ms while there is "
             "something to send"),
+    LC_UINT("write-delay-ms", "N", write_delay_ms, 0, 100, "0",
+            "a connection with something new waits up to N ms for more before its one write "
+            "(fewer segments when a room is hot; 0: write at once)"),
     LC_UINT_OR0("sndbuf", "N", sndbuf, 4096, 64LL << 20, "65536",
                 "kernel send buffer per connection, bytes (the kernel doubles it); "
                 "0: autotuning, up to net.ipv4.tcp_wmem"),
@@ -130,6 +133,9 @@ static const lc_flag_t lc__flags[] = {
             "audit ok buys this soon after the sale opened"),
     LC_UINT("audit-ip-users", "N", audit_ip_users, 1, 1000000, "5",
             "audit buys from an IP with more buyers than this"),
+    LC_UINT("answer-sold-out", "0|1", answer_sold_out, 0, 1, "1",
+            "answer first buys of a sale heard sold out or closed, and claims of a coupon heard "
+            "gone, at the shard (0: every one goes to Redis)"),
 
     LC_GROUP("Tokens and the publish API"),
     LC_STR("jwt-key-file", "FILE", jwt_key_file, 0, NULL, "open mode",

@@ -32,6 +32,7 @@ typedef struct lc_config {
     unsigned share_ttl_ms;    /* a viewer share not refreshed this long expires */
     unsigned ping_secs;       /* idle time before a WebSocket ping */
     unsigned write_timeout_ms; /* a socket that takes no bytes this long while we wait is cut */
+    unsigned write_delay_ms;   /* a woken connection waits this long for more before writing (conn.c) */
     unsigned sndbuf;          /* SO_SNDBUF per connection (bytes), 0: the kernel's autotuning */
     unsigned history;         /* stream cap and largest resume */
     unsigned welcome_history; /* comments in a plain welcome (not a flag) */
@@ -58,6 +59,7 @@ typedef struct lc_config {
     unsigned sale_max_per_ip; /* units per IP per sale across shards, 0: off */
     unsigned audit_fast_ms;   /* an ok buy this soon after the sale opened is audited */
     unsigned audit_ip_users;  /* more distinct buyers than this from one IP are audited */
+    unsigned answer_sold_out; /* 1: known sold-out/closed/gone answered at the shard (sale_req.c) */
     char tls_cert[256], tls_key[256];
     char web_root[256];       /* static pages; empty: the installed or source web/ */
     char api_key_file[256];   /* publish API key; empty: env LIVECART_API_KEY or API off */

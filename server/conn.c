@@ -41,7 +41,8 @@ lc_conns_t *lc_conns_create(lc_server_t *srv, const lc_conn_io_t *io) {
      * when it carries a payload, and a pong echoes its ping's payload */
     static const uint8_t ping[3] = {0x89, 0x01, 'k'};
     cs->ping = lc_frame_control(ping, sizeof(ping));
-    if (!cs->wbuf || !cs->ping || uv_check_init(srv->loop, &cs->check) != 0) {
+    if (!cs->wbuf || !cs->ping || uv_check_init(srv->loop, &cs->check) != 0 ||
+        uv_timer_init(srv->loop, &cs->delay) != 0) {
         lc_frame_unref(cs->ping);
         free(cs->wbuf);
         free(cs);
@@ -49,26 +50,33 @@ lc_conns_t *lc_conns_create(lc_server_t *srv, const lc_conn_io_t *io) {
     }
     cs->srv = srv;
     cs->io = io;
+    cs->delay_ms = srv->cfg.write_delay_ms;
     lc_list_init(&cs->all);
     lc_list_init(&cs->flush);
-    cs->check.data = cs;
+    cs->check.data = cs->delay.data = cs;
     uv_check_start(&cs->check, on_check);
     return cs;
 }
 
-static void on_check_closed(uv_handle_t *h) {
+static void on_handle_closed(uv_handle_t *h) {
     lc_conns_t *cs = h->data;
+    if (--cs->closing > 0) return;
     free(cs->wbuf);
     free(cs);
 }
 
+static void flush_due(lc_conns_t *cs, int all);
+
 void lc_conns_destroy(lc_conns_t *cs) {
     if (!cs) return;
     uv_check_stop(&cs->check);
-    on_check(&cs->check); /* drop the references the flush list holds */
+    uv_timer_stop(&cs->delay);
+    flush_due(cs, 1); /* drop the references the flush list holds */
     lc_frame_unref(cs->ping);
     cs->ping = NULL;
-    uv_close((uv_handle_t *)&cs->check, on_check_closed);
+    cs->closing = 2;
+    uv_close((uv_handle_t *)&cs->check, on_handle_closed);
+    uv_close((uv_handle_t *)&cs->delay, on_handle_closed);
 }
 
 void lc_conns_set_fill(lc_conns_t *cs, lc_conn_fill_fn *fill) { cs->fill = fill; }
@@ -133,7 +141,10 @@ void lc_conn_alive(lc_conn_t *c) {
 
 void lc_conn_wake(lc_conn_t *c) {
     if (!c->t || c->want_write || lc_list_linked(&c->flink)) return;
-    lc_list_push_back(&conns_of(c)->flush, &c->flink);
+    lc_conns_t *cs = conns_of(c);
+    /* the flush list is in wake order, so also in due order: one delay for all */
+    c->flush_at = (uint32_t)uv_now(c->srv->loop) + cs->delay_ms;
+    lc_list_push_back(&cs->flush, &c->flink);
     lc_conn_ref(c);
 }
 
@@ -345,13 +356,25 @@ static void flush_one(lc_conn_t *c) {
     }
 }
 
-static void on_check(uv_check_t *h) {
-    lc_conns_t *cs = h->data;
+static void on_delay(uv_timer_t *t) { (void)t; } /* the loop's check phase that follows flushes */
+
+/* Flushes the woken connections whose wake is due (all: every one). With
+ * --write-delay-ms a woken connection waits that long for more to write:
+ * fewer, fuller segments when a room is hot. */
+static void flush_due(lc_conns_t *cs, int all) {
     lc_list_t *it;
+    uint32_t now = (uint32_t)uv_now(cs->srv->loop);
     while ((it = lc_list_first(&cs->flush))) {
         lc_conn_t *c = LC_CONTAINER_OF(it, lc_conn_t, flink);
+        int32_t wait = (int32_t)(c->flush_at - now);
+        if (!all && wait > 0) {
+            if (!uv_is_active((uv_handle_t *)&cs->delay)) uv_timer_start(&cs->delay, on_delay, (uint64_t)wait, 0);
+            return;
+        }
         lc_list_remove(it);
         if (c->t && !c->want_write && !c->killed) flush_one(c);
         lc_conn_unref(c);
     }
 }
+
+static void on_check(uv_check_t *h) { flush_due(h->data, 0); }

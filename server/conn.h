@@ -100,6 +100,7 @@ struct lc_conn {
     void *t;                  /* the transport's handle (net.c: the lws wsi); NULL once closed */
     lc_list_t link;           /* every open connection */
     lc_list_t flink;          /* on the flush list, holding a reference */
+    uint32_t flush_at;        /* loop ms (low 32 bits): its wake is due (--write-delay-ms) */
     lc_list_t queue;          /* lc_qitem_t: unicast frames, before ring traffic */
     uint32_t refs, qbytes;
     uint8_t want_write;       /* waiting for lc_conn_writable */

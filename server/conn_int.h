@@ -17,6 +17,9 @@ struct lc_conns {
     unsigned count;
     lc_list_t flush;     /* connections with something to write (lc_conn_t.flink) */
     uv_check_t check;    /* after every poll phase: flush */
+    uv_timer_t delay;    /* --write-delay-ms: wakes the loop when the first delayed flush is due */
+    unsigned delay_ms;
+    int closing;         /* handles still to close at destroy */
     uint8_t *wbuf;       /* LC_WRITE_BATCH bytes, reused by every write */
     lc_frame_t *ping;    /* a WebSocket ping, framed once */
 };

@@ -78,6 +78,18 @@ static void claim(lc_conn_t *c, const lc_msg_t *m) {
         claim_status(c, m->req, m->coupon, "invalid");
         return;
     }
+    /* heard gone (its coupon_gone, once, from the script that closed it):
+     * final for this drop, so answered here -- but a re-send (retry) asks
+     * Redis, whose first answer to it may be ok (PROTOCOL.md "Sold out at
+     * the shard") */
+    cpn_t *k = (lc_msg_has(m, retry) && m->retry) || !c->srv->cfg.answer_sold_out
+                   ? NULL
+                   : lc__coupon_find(c->room, m->coupon, 0);
+    if (k && k->gone) {
+        c->srv->m.at_shard[LC_AT_SHARD_CLAIM]++;
+        claim_status(c, m->req, m->coupon, k->known && k->left > 0 ? "closed" : "gone"); /* (as coupon.lua) */
+        return;
+    }
     lc_store_claim_req_t req = {.room = lc_room_name(c->room), .user = lc_str(c->user, c->ulen), .req = m->req,
                                 .coupon = m->coupon, .req_ttl_s = c->srv->cfg.req_ttl_s};
     op_t *o = op_new(c, m->coupon, m->req);

@@ -35,6 +35,7 @@ static void one(out_t *o, const char *name, const char *type, const char *help, 
 static const char *const order_st[LC_ORDER__COUNT] = {"ok",          "reserved", "sold_out",     "limit",
                                                       "closed",      "invalid",  "coupon_invalid", "rate_limited",
                                                       "req_reused",  "unavailable", "unknown",    "other"};
+static const char *const at_shard[LC_AT_SHARD__COUNT] = {"buy", "claim"};
 static const char *const claim_st[LC_CLAIM__COUNT] = {"ok",         "gone",       "limit",       "closed",  "invalid",
                                                       "rate_limited", "req_reused", "unavailable", "unknown", "other"};
 static const char *const res_st[LC_RES__COUNT] = {"paid", "expired", "cancelled"};
@@ -188,6 +189,9 @@ int lc_metrics_render(const lc_metrics_t *m, const lc_metrics_gauges_t *g, lc_bu
              m->reservations, LC_RES__COUNT);
     by_label(&o, "livecart_coupons_total", "Coupons claimed, and redeemed in buys.",
              "event", coupon_ev, m->coupons, LC_COUPON__COUNT);
+    by_label(&o, "livecart_answered_at_shard_total",
+             "Buys and coupon claims answered without Redis (heard sold out, closed or gone).", "kind", at_shard,
+             m->at_shard, LC_AT_SHARD__COUNT);
     funnel(&o, m);
     one(&o, "livecart_draining", "gauge", "1 while shutting down.", g->draining != 0);
     return o.err ? -1 : 0;

@@ -26,6 +26,9 @@ enum {
     LC_FUNNEL_ROOMS, LC_FUNNEL_VIEWERS, LC_FUNNEL_PEAK, LC_FUNNEL_UNIQUE, LC_FUNNEL_ENGAGED,
     LC_FUNNEL_BUYERS, LC_FUNNEL_ORDERS, LC_FUNNEL_UNITS, LC_FUNNEL_REVENUE, LC_FUNNEL__COUNT
 };
+/* Buys and coupon claims answered at the shard, without Redis (sold out,
+ * closed, gone: PROTOCOL.md "Sold out at the shard"). */
+enum { LC_AT_SHARD_BUY, LC_AT_SHARD_CLAIM, LC_AT_SHARD__COUNT };
 /* Publish API answers by status: 2xx, 400, 401, 404, 413, 503, other. */
 enum { LC_API__COUNT = 12 };
 
@@ -45,6 +48,7 @@ typedef struct lc_metrics {
     uint64_t reservations[LC_RES__COUNT];
     uint64_t coupons[LC_COUPON__COUNT];
     int64_t funnel[LC_FUNNEL__COUNT];
+    uint64_t at_shard[LC_AT_SHARD__COUNT];
 } lc_metrics_t;
 
 /* A latency histogram: le[i] counts the samples of at most 64 us << i

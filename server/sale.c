@@ -41,13 +41,16 @@ static int on_bus(lc_room_t *r, const lc_msg_t *m) {
     case LC_MSG_SALE:
     case LC_MSG_GROUP_SALE:
         if ((k = lc__sku_find(r, m->sku, 1))) {
-            lc__sku_start(k, m);
+            lc__sku_start(k, m, uv_now(lc_room_server(r)->loop));
             k->sold_out_sent = 0; /* a sale just opened: its sell-out is still to be told */
         }
         lc_room_broadcast(r, m);
         return 1;
     case LC_MSG_STOCK:
-        if ((k = lc__sku_find(r, m->sku, 1))) k->left = m->left;
+        if ((k = lc__sku_find(r, m->sku, 1))) {
+            k->left = m->left;
+            lc__sku_heard_left(k, m->left, uv_now(lc_room_server(r)->loop));
+        }
         return 1;
     case LC_MSG_TEAMS:
         if ((k = lc__sku_find(r, m->sku, 1))) {
@@ -56,8 +59,11 @@ static int on_bus(lc_room_t *r, const lc_msg_t *m) {
         }
         return 1;
     case LC_MSG_SALE_CLOSED:
-        if ((k = lc__sku_find(r, m->sku, 0)) && !k->dirty && !k->pub_busy) lc__sku_remove(k);
-        else if (k) k->open = 0;
+        /* kept a while, closed: buys of it are answered here (the tick drops it) */
+        if ((k = lc__sku_find(r, m->sku, 1))) {
+            k->open = 0;
+            k->closed_at = uv_now(lc_room_server(r)->loop);
+        }
         lc_room_broadcast(r, m);
         return 1;
     case LC_MSG_TEAM_DONE:
@@ -162,7 +168,8 @@ static void on_tick(lc_room_t *r, uint64_t now) {
         broadcast_changes(r, k);
         groups |= k->group && k->open;
         if (k->dirty && !k->pub_busy) publish(r, k);
-        else if (!k->open && !k->dirty && !k->pub_busy) lc__sku_remove(k);
+        else if (!k->open && !k->dirty && !k->pub_busy && now - k->closed_at >= LC_SALE_CLOSED_KEEP_MS)
+            lc__sku_remove(k);
     }
     /* Teams past their deadline dissolve even if nobody joins any more
      * (joins dissolve them too). Once a second is precise enough. */
@@ -189,13 +196,18 @@ static int busy(lc_room_t *r) {
 /* ---- welcome ---- */
 
 /* The open sales go into the welcome as join.lua listed them; a sku this
- * shard has not heard of yet starts its view here. */
+ * shard has not heard of yet, or heard closed (a reopening missed in a
+ * subscription gap), starts its view here; a known one hears its stock. */
 static int on_welcome(lc_room_t *r, const lc_msg_t *st, lc_msg_t *w) {
+    uint64_t now = uv_now(lc_room_server(r)->loop);
     for (size_t i = 0; i < st->sales.n; i++) {
         const lc_msg_t *sa = &st->sales.items[i];
         if (sa->type != LC_MSG_SALE && sa->type != LC_MSG_GROUP_SALE) continue;
         sku_t *k = lc__sku_find(r, sa->sku, 0);
-        if (!k && (k = lc__sku_find(r, sa->sku, 1))) lc__sku_start(k, sa);
+        if (k && k->open)
+            lc__sku_heard_left(k, sa->stock, now);
+        else if (k || (k = lc__sku_find(r, sa->sku, 1)))
+            lc__sku_start(k, sa, now);
     }
     lc_msg_set(w, sales, st->sales);
     return 0;

@@ -19,7 +19,7 @@ typedef struct op {
     lc_conn_t *c;
     lc_room_t *room;
     lc_msg_type_t type;
-    uint8_t skun, keyn;
+    uint8_t skun, keyn, probe; /* probe: asks Redis for a sku heard sold out (sale_view.h) */
     char sku[65];
     char key[65]; /* the req, or the order id of a cancel */
 } op_t;
@@ -66,18 +66,29 @@ static void reply_status(lc_conn_t *c, lc_msg_type_t type, lc_str_t req, lc_str_
 
 /* ---- answers ---- */
 
+/* A buy's answer carries the units left (its sku's, as Redis has them now):
+ * the sold-out mark follows it; a probe is over. */
+static void heard_answer(op_t *o, const lc_msg_t *r) {
+    sku_t *k = lc__sku_find(o->room, op_sku(o), 0);
+    if (!k || k->group) return;
+    if (o->probe) k->probe = 0;
+    if (r && lc_msg_has(r, left)) lc__sku_heard_left(k, r->left, uv_now(o->c->srv->loop));
+}
+
 /* buy.lua answers an `order`, commerce.lua "join" a `group`. */
 static void on_decided(void *arg, int status, const lc_msg_t *r) {
     op_t *o = arg;
     lc_msg_type_t want = o->type == LC_MSG_BUY ? LC_MSG_ORDER : LC_MSG_GROUP;
     if (status != LC_STORE_OK || r->type != want) {
         o->c->srv->m.redis_failures++;
+        if (o->probe) heard_answer(o, NULL); /* no news: the next buy asks */
         reply_status(o->c, o->type, op_key(o), op_sku(o), lost_status(status));
         op_free(o);
         return;
     }
     lc_metrics_t *mt = &o->c->srv->m;
     lc_metrics_order(mt, o->type != LC_MSG_BUY, r->status.p, r->status.n);
+    if (o->type == LC_MSG_BUY) heard_answer(o, r);
     /* a buy took stock (final or reserved); a join may have completed or dissolved teams */
     int took = lc_str_eq(r->status, "ok") || lc_str_eq(r->status, "reserved");
     if (o->type != LC_MSG_BUY || took) lc__sku_dirty(o->room, op_sku(o));
@@ -180,8 +191,32 @@ static int may_request(lc_conn_t *c, const lc_msg_t *m) {
     return 1;
 }
 
+/* A buy this shard can answer without Redis (PROTOCOL.md "Sold out at the
+ * shard"): "closed" for a sale heard closed, "sold_out" for one heard sold
+ * out lately; NULL: Redis decides -- always for a re-send (retry), whose
+ * first answer may be there. *probe: this buy asks again for a sell-out
+ * heard too long ago (one at a time per sku). */
+static const char *known_answer(lc_conn_t *c, const lc_msg_t *m, int *probe) {
+    *probe = 0;
+    if ((lc_msg_has(m, retry) && m->retry) || !c->srv->cfg.answer_sold_out) return NULL;
+    sku_t *k = lc__sku_find(c->room, m->sku, 0);
+    if (!k || k->group) return NULL;
+    if (!k->open) return "closed";
+    if (!k->out) return NULL;
+    if (k->probe || uv_now(c->srv->loop) - k->out_at < LC_SALE_OUT_TRUST_MS) return "sold_out";
+    *probe = k->probe = 1;
+    return NULL;
+}
+
 static void buy(lc_conn_t *c, const lc_msg_t *m) {
     if (!may_request(c, m)) return;
+    int probe;
+    const char *known = known_answer(c, m, &probe);
+    if (known) {
+        c->srv->m.at_shard[LC_AT_SHARD_BUY]++;
+        reply_status(c, m->type, m->req, m->sku, known);
+        return;
+    }
     const lc_config_t *cfg = &c->srv->cfg;
     lc_store_buy_req_t req = {
         .room = lc_room_name(c->room), .sku = m->sku, .user = lc_str(c->user, c->ulen), .req = m->req,
@@ -191,9 +226,13 @@ static void buy(lc_conn_t *c, const lc_msg_t *m) {
     };
     op_t *o = op_new(c, m->type, m->sku, m->req);
     if (!o || lc_store_buy(c->srv->store, &req, on_decided, o) != 0) {
+        sku_t *k = probe ? lc__sku_find(c->room, m->sku, 0) : NULL;
+        if (k) k->probe = 0; /* it did not go: the next buy asks */
         if (o) op_free(o);
         reply_status(c, m->type, m->req, m->sku, "unavailable");
+        return;
     }
+    o->probe = (uint8_t)probe;
 }
 
 static void group_join(lc_conn_t *c, const lc_msg_t *m) {

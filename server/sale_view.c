@@ -50,10 +50,16 @@ void lc__sales_free(lc_room_t *r, void *slot) {
     free(s);
 }
 
+void lc__sku_heard_left(sku_t *k, int64_t left, uint64_t now) {
+    k->out = left <= 0;
+    if (k->out) k->out_at = now;
+}
+
 /* (Re)starts the view of a sku from a sale or group_sale message. */
-void lc__sku_start(sku_t *k, const lc_msg_t *m) {
+void lc__sku_start(sku_t *k, const lc_msg_t *m, uint64_t now) {
     k->group = m->type == LC_MSG_GROUP_SALE;
     k->open = 1;
+    lc__sku_heard_left(k, m->stock, now);
     k->left = k->left_sent = m->stock;
     k->teams = k->teams_sent = lc_msg_has(m, teams) ? m->teams : 0;
     k->waiting = k->waiting_sent = 0;

@@ -45,6 +45,9 @@ export const SUBPROTOCOL = 'livecart.json';
 const STREAM_TYPES = new Set(['comment', 'announce', 'product']);
 const SALE_TYPES = new Set(['sale', 'group_sale', 'stock', 'sold_out', 'sale_closed', 'teams']);
 const COUPON_TYPES = new Set(['coupon', 'coupon_left', 'coupon_gone']);
+// requests whose re-sends say so (`retry`): the shard may answer a first attempt itself
+// (PROTOCOL.md "Sold out at the shard"), never a re-send
+const RETRY_TYPES = new Set(['buy', 'coupon_claim']);
 export const BOARDS = ['likes', 'buyers'];
 // a `buying` message counts the orders of the 10 s before it; the server sends one at most once
 // a second while orders happen, so one older than this says nothing about now
@@ -823,7 +826,7 @@ export class LivecartClient {
     for (const item of history) this._streamItem(item, true);
     if (!history.length && !this.lastId && typeof m.last === 'string') this.lastId = m.last;
     // requests still waiting for an answer: the same req again (idempotent on the server)
-    for (const p of this._pending.values()) this._send(p.frame);
+    for (const p of this._pending.values()) this._sendRequest(p);
     // own comments that did not come back before the connection went (the history above had
     // every one that was posted): send them again with their req; the server posts each once
     const recent = Date.now() - 60000;
@@ -1347,8 +1350,15 @@ export class LivecartClient {
     p.promise = promise;
     p.timer = this._setTimer(() => p.reject(new LivecartError('timeout', `no answer to ${frame.type} within ${this.opts.requestTimeoutMs} ms`)), this.opts.requestTimeoutMs);
     this._pending.set(key, p);
-    if (this._joined) this._send(frame); // else: sent after the next welcome
+    if (this._joined) this._sendRequest(p); // else: sent after the next welcome
     return promise;
+  }
+
+  // Sends a request; once it went out, every later send is a re-send (`retry`: decided by Redis,
+  // which answers its first decision again).
+  _sendRequest(p) {
+    if (p.sent && RETRY_TYPES.has(p.frame.type)) p.frame.retry = true;
+    if (this._send(p.frame)) p.sent = true;
   }
 
   _answer(key, m) {
@@ -1357,7 +1367,7 @@ export class LivecartClient {
     if (m.status === 'unavailable' && p.tries < this.opts.unavailableRetries) {
       // Redis was unreachable and nothing happened: the same req again, a little later
       p.tries++;
-      this._setTimer(() => { if (this._pending.get(key) === p && this._joined) this._send(p.frame); }, 300 * 2 ** p.tries);
+      this._setTimer(() => { if (this._pending.get(key) === p && this._joined) this._sendRequest(p); }, 300 * 2 ** p.tries);
       return;
     }
     if (m.status === 'unknown' && p.unknownTries < this.opts.unknownRetries) {
@@ -1366,7 +1376,7 @@ export class LivecartClient {
       // (A cancel asked again answers `already` when the first one went through.)
       p.unknownTries++;
       const wait = Math.min(300 * 2 ** p.unknownTries, 5000);
-      this._setTimer(() => { if (this._pending.get(key) === p && this._joined) this._send(p.frame); }, wait);
+      this._setTimer(() => { if (this._pending.get(key) === p && this._joined) this._sendRequest(p); }, wait);
       return;
     }
     p.resolve(m);
@@ -1378,9 +1388,12 @@ export class LivecartClient {
    * qty?, left?, price?, pay_by?}); rejects on close() or when no answer comes within
    * requestTimeoutMs. One call = one tap = one req. `coupon`: redeem one of myCoupons. A sale
    * with payS answers `reserved`: pay by `pay_by` (client.orders follows it to paid / expired).
+   * Pass `req` to re-send a tap whose answer you never saw (after a reload): it goes out with
+   * `retry` and is answered with its first decision; re-sends of the client's own carry it too.
    */
-  buy(sku, { qty = 1, req = newReq(), coupon } = {}) {
-    const frame = { type: 'buy', sku, req };
+  buy(sku, { qty = 1, req, coupon } = {}) {
+    // a req of the caller's own may be a re-send (e.g. after a reload): marked, Redis decides it
+    const frame = req ? { type: 'buy', sku, req, retry: true } : { type: 'buy', sku, req: (req = newReq()) };
     if (qty !== 1) frame.qty = qty;
     if (coupon) frame.coupon = coupon;
     return this._request(req, frame);
@@ -1403,7 +1416,10 @@ export class LivecartClient {
    * closed | req_reused | rate_limited | invalid | unavailable, left?}); like buy(), one call is
    * one req, re-sent after a reconnect and on `unknown` / `unavailable` (never claimed twice).
    */
-  claimCoupon(coupon, { req = newReq() } = {}) {
+  claimCoupon(coupon, { req } = {}) {
+    // as buy(): a req of the caller's own is sent as a re-send (`retry`)
+    if (req) return this._request(req, { type: 'coupon_claim', coupon, req, retry: true });
+    req = newReq();
     return this._request(req, { type: 'coupon_claim', coupon, req });
   }
 

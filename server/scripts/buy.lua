@@ -135,6 +135,7 @@ if s[1] == '1' and s[2] == 'sale' then
     redis.call('ZINCRBY', KEYS[13], -qty, ARGV[1])
     redis.call('ZADD', KEYS[14], now, id .. ' ' .. ARGV[1])
     redis.call('ZREMRANGEBYSCORE', KEYS[14], '-inf', now - 10000)
+    redis.call('PEXPIRE', KEYS[14], 11000) -- a quiet room keeps no ticker
     if ip ~= '' then
       redis.call('HINCRBY', KEYS[6], ip, qty)
       local key = #ip .. ':' .. ip .. ARGV[1]

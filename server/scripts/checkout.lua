@@ -74,6 +74,7 @@ local function release(id, o, state, kind, shard, now)
   if tonumber(redis.call('ZINCRBY', P .. 'top:buyers', o[3], o[1])) >= 0 then
     redis.call('ZREM', P .. 'top:buyers', o[1])
   end
+  redis.call('ZREM', P .. 'recent', id .. ' ' .. o[1]) -- off the buying ticker, if still on it
   if o[5] == 'open' or o[5] == 'paid' then -- an ok order: off the funnel (funnel.lua)
     funnel_order(P .. 'funnel', P .. 'fbuyers', P .. 'series', now, o[1], o[3], o[10] or 0, -1)
   end

@@ -157,6 +157,7 @@ elseif op == 'join' then
           redis.call('ZINCRBY', P .. 'top:buyers', -1, u) -- the boards (board.lua)
           funnel_order(P .. 'funnel', P .. 'fbuyers', P .. 'series', now, u, 1, price, 1)
           redis.call('ZADD', P .. 'recent', now, oid .. ' ' .. u)
+          redis.call('PEXPIRE', P .. 'recent', 11000)
           entries[#entries + 1] = msg('member', {user = u, order = oid})
         end
         redis.call('DEL', tk, tk .. ':m', tk .. ':r')

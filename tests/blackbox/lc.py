@@ -1085,10 +1085,13 @@ async def close_sale(c, sku, timeout=None):
                          f"sale_closed {sku}", timeout)
 
 
-async def send_buy(c, sku, req, qty=1):
+async def send_buy(c, sku, req, qty=1, retry=False):
+    """retry: a re-send of req, marked so (PROTOCOL.md "Sold out at the shard": decided by Redis)."""
     msg = {"type": "buy", "sku": sku, "req": req}
     if qty is not None:
         msg["qty"] = qty
+    if retry:
+        msg["retry"] = True
     await c.send(msg)
 
 
@@ -1122,9 +1125,9 @@ async def order_reply(c, req, timeout=None):
                                       f"order for req {req!r}", timeout))
 
 
-async def buy(c, sku, req, qty=1, timeout=None):
+async def buy(c, sku, req, qty=1, timeout=None, retry=False):
     """Send a buy and return its `order` answer."""
-    await send_buy(c, sku, req, qty)
+    await send_buy(c, sku, req, qty, retry)
     return await order_reply(c, req, timeout)
 
 
@@ -1622,18 +1625,20 @@ async def order_answer(c, req, timeout=None):
                                             f"order for req {req!r}", timeout))
 
 
-async def send_buy_coupon(c, sku, req, qty=1, coupon=None):
+async def send_buy_coupon(c, sku, req, qty=1, coupon=None, retry=False):
     msg = {"type": "buy", "sku": sku, "req": req}
     if qty is not None:
         msg["qty"] = qty
     if coupon is not None:
         msg["coupon"] = coupon
+    if retry:
+        msg["retry"] = True
     await c.send(msg)
 
 
-async def buy_coupon(c, sku, req, qty=1, coupon=None, timeout=None):
+async def buy_coupon(c, sku, req, qty=1, coupon=None, timeout=None, retry=False):
     """A buy (with a coupon when given); returns its checked `order` answer."""
-    await send_buy_coupon(c, sku, req, qty, coupon)
+    await send_buy_coupon(c, sku, req, qty, coupon, retry)
     return await order_answer(c, req, timeout)
 
 
@@ -1659,8 +1664,11 @@ def check_claim_answer(m):
     return m
 
 
-async def send_claim(c, coupon, req):
-    await c.send({"type": "coupon_claim", "coupon": coupon, "req": req})
+async def send_claim(c, coupon, req, retry=False):
+    msg = {"type": "coupon_claim", "coupon": coupon, "req": req}
+    if retry:
+        msg["retry"] = True  # a re-send: decided by Redis (PROTOCOL.md "Sold out at the shard")
+    await c.send(msg)
 
 
 async def claim_answer(c, req, timeout=None):
@@ -1668,9 +1676,9 @@ async def claim_answer(c, req, timeout=None):
                                             f"claim for req {req!r}", timeout))
 
 
-async def claim_coupon(c, coupon, req, timeout=None):
+async def claim_coupon(c, coupon, req, timeout=None, retry=False):
     """Send a coupon_claim; returns its checked `claim` answer."""
-    await send_claim(c, coupon, req)
+    await send_claim(c, coupon, req, retry)
     return await claim_answer(c, req, timeout)
 
 

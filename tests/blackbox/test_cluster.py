@@ -182,8 +182,11 @@ async def test_a_primary_killed_mid_sale_loses_no_acknowledged_order_and_oversel
     await lc.open_sale(host, sku, stock, limit=1, title="Failover kettle")
 
     async def buyer(i, u):
-        async def send():
-            await lc.send_buy(conns[u], sku, f"tap-{u}")
+        sent = []
+
+        async def send():  # re-sends are marked (PROTOCOL.md "Sold out at the shard")
+            await lc.send_buy(conns[u], sku, f"tap-{u}", retry=bool(sent))
+            sent.append(1)
             return await lc.order_reply(conns[u], f"tap-{u}", lc.scaled(30))
 
         async def reconnect():

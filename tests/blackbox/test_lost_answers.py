@@ -86,7 +86,7 @@ async def test_buys_in_flight_when_redis_stalls_past_the_timeout_are_unknown_and
     # Redis is back: the same req tells each buyer the outcome, and it is the stream's truth
     await lc.async_wait_until(lambda: A.healthz()[0] == 200 and B.healthz()[0] == 200, lc.scaled(15),
                               what="both shards healthy again")
-    final = [(await until_decided(lambda i=i, c=c: lc.buy(c, "MUG", f"req-{i}"), lc.scaled(20)))[0]
+    final = [(await until_decided(lambda i=i, c=c: lc.buy(c, "MUG", f"req-{i}", retry=True), lc.scaled(20)))[0]
              for i, c in enumerate(buyers)]
     entries = lc.orders(rds, room, kind="order")
     by_req = {f["req"]: i for i, f in entries}
@@ -187,6 +187,6 @@ async def test_a_buy_redis_refuses_before_running_it_is_unavailable_and_nothing_
         assert int(rds.hget(lc.rkey(room, "sale:PEN"), "left")) == 3
     finally:
         rds.config_set("maxmemory", "0")
-    m = await lc.buy(ann, "PEN", "oom-1")       # the same req now buys: it was never decided
+    m = await lc.buy(ann, "PEN", "oom-1", retry=True)       # the same req now buys: it was never decided
     assert m["status"] == "ok", m
     assert len(lc.orders(rds, room)) == 1

@@ -140,7 +140,7 @@ async def test_race_2000_buyers_on_two_shards_sell_exactly_the_stock_and_retries
         c = by_user[u]
         first = await lc.order_reply(c, f"tap-{u}", timeout=lc.scaled(30))
         if not i % 2:
-            await lc.send_buy(c, sku, f"tap-{u}")
+            await lc.send_buy(c, sku, f"tap-{u}", retry=True)
         second = await lc.order_reply(c, f"tap-{u}", timeout=lc.scaled(30))
         return u, first, second
 
@@ -445,7 +445,7 @@ async def test_cancel_returns_stock_and_the_users_count_and_records_a_cancel(sta
     assert lc.cid(cancels[0][0]) > lc.cid(ob["order"])
 
     # the retried first tap repeats its first answer and takes nothing
-    again = await lc.buy(ann, "BAG", "a1")
+    again = await lc.buy(ann, "BAG", "a1", retry=True)
     assert (again["status"], again.get("order")) == ("ok", oa["order"]), again
     assert sale_left(rds, room, "BAG") == 1
     # cancelling twice: already; someone else's order or an unknown id: not_found
@@ -522,7 +522,7 @@ async def test_burst_of_buys_is_rate_limited_by_the_shard_before_redis(start_ser
 
     # tokens come back (2/s): a rate-limited req, sent again later, is decided now
     await asyncio.sleep(1.2)
-    again = await lc.buy(ann, "GUM", limited[0]["req"])
+    again = await lc.buy(ann, "GUM", limited[0]["req"], retry=True)
     assert again["status"] == "ok", again
     # cancels share the bucket
     for m in passed:
@@ -543,7 +543,7 @@ async def buy_until_decided(c, sku, req, timeout):
     deadline = time.monotonic() + timeout
     refusals = 0
     while True:
-        m = await lc.buy(c, sku, req)
+        m = await lc.buy(c, sku, req, retry=True)
         if m["status"] not in ("unavailable", "unknown"):
             return m, refusals
         refusals += 1
@@ -606,7 +606,7 @@ async def test_redis_restart_mid_sale_unavailable_while_down_then_no_oversell_an
         assert (await lc.buy(buyers[i], "LAMP", f"r{i}"))["status"] == "sold_out"
     # answers from before the restart are repeated, and the cancel that was refused did nothing
     for i in range(3):
-        again = await lc.buy(buyers[i], "LAMP", f"r{i}")
+        again = await lc.buy(buyers[i], "LAMP", f"r{i}", retry=True)
         assert (again["status"], again.get("order")) == ("ok", first[i]["order"]), again
     seen = watch.stop()
     entries = lc.orders(rds, room)
@@ -976,7 +976,7 @@ async def test_lost_reply_to_a_buy_takes_stock_once_and_the_retry_gets_that_orde
         assert (m["status"], m.get("order")) == ("ok", entries[0][0]), m
         assert sale_left(rds, room, "LOST") == 9
         assert rds.hget(rkey(room, "bought:LOST"), "ann") == "1"
-        again = await lc.buy(ann, "LOST", req)
+        again = await lc.buy(ann, "LOST", req, retry=True)
         assert (again["status"], again.get("order")) == ("ok", entries[0][0])
         assert (await lc.buy(ann, "LOST", "next"))["left"] == 8
     finally:
@@ -1006,8 +1006,10 @@ async def test_redis_crash_in_the_middle_of_a_rush_neither_oversells_nor_doubles
     async def buyer(i, c):
         await asyncio.sleep(i * 0.01)          # the rush spreads over ~1.2 s
         deadline = time.monotonic() + lc.scaled(30)
+        retry = False
         while True:
-            m = await lc.buy(c, "RUSH", f"rush-{users[i]}", timeout=lc.scaled(15))
+            m = await lc.buy(c, "RUSH", f"rush-{users[i]}", timeout=lc.scaled(15), retry=retry)
+            retry = True
             if m["status"] not in ("unavailable", "unknown", "rate_limited"):
                 return m
             unavailable[m["status"]] += 1
@@ -1034,7 +1036,7 @@ async def test_redis_crash_in_the_middle_of_a_rush_neither_oversells_nor_doubles
     assert min(seen) == 0, seen[-5:]
     # every retried req still answers what it answered
     for i in (0, 1, len(users) - 1):
-        again = await lc.buy(cs[i], "RUSH", f"rush-{users[i]}")
+        again = await lc.buy(cs[i], "RUSH", f"rush-{users[i]}", retry=True)
         assert (again["status"], again.get("order")) == (answers[i]["status"], answers[i].get("order"))
     print(f"unavailable/unknown answers during the crash: {dict(unavailable)}")
 
@@ -1060,7 +1062,7 @@ async def test_a_req_used_for_another_sku_or_a_group_join_is_req_reused_never_a_
     assert joined["status"] == "joined", joined
     back = await lc.buy(ann, "A", "tap2")
     assert back["status"] == "req_reused", back
-    again = await lc.buy(ann, "A", "tap1")        # the first tap still answers what it did
+    again = await lc.buy(ann, "A", "tap1", retry=True)        # the first tap still answers what it did
     assert (again["status"], again["order"]) == ("ok", first["order"]), again
     assert len(lc.orders(rds, room)) == 1
 

@@ -59,6 +59,7 @@ void stub_answer_int(stub_call_t *c, int64_t v);
 typedef struct stub_sock {
     uint8_t out[1 << 20]; /* everything written */
     size_t n;
+    unsigned writes;      /* write calls (one per batch) */
     int buffered;         /* pretend the transport still holds bytes: no writes */
     int want_writable;    /* asked for a writable callback */
     int killed;

@@ -12,6 +12,7 @@ static int w(void *t, const uint8_t *p, size_t n) {
     if (s->n + n > sizeof(s->out)) return -1;
     memcpy(s->out + s->n, p, n);
     s->n += n;
+    s->writes++;
     return 0;
 }
 static int buffered(void *t) { return ((stub_sock_t *)t)->buffered; }

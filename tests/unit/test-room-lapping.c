@@ -1,7 +1,8 @@
 /* A reader that falls behind the room's ring: the room never waits for it;
  * when it can write again it gets `gap` (naming the last entry it did get)
  * and the counters, then goes on from the oldest entry still held; after
- * --max-gaps gaps it is closed 1008. A reader that keeps up is untouched. */
+ * --max-gaps gaps it is closed 1008. A reader that keeps up is untouched.
+ * And the write window (--write-delay-ms): a woken reader waits for more. */
 #include "room_env.h"
 #include "room_int.h" /* the ring, to check its bounds */
 
@@ -85,7 +86,44 @@ static void test_a_room_with_a_stuck_reader_keeps_its_memory_bounded(void) {
     env_free(e);
 }
 
+static void test_with_a_write_delay_a_reader_gathers_what_comes_meanwhile_into_one_write(void) {
+    static const char *const delayed[] = {"--write-delay-ms", "40", NULL};
+    env_t *e = env_new(no_features, delayed);
+    stub_sock_t *s;
+    joined(e, "r4", "ann", &s);
+    CHECK_EQ_INT(s->writes, 0); /* even the welcome waits */
+    env_sleep(e, 50);
+    env_flush(e);
+    CHECK_EQ_INT(s->writes, 1);
+    publish(e, "r4", 1, 2); /* 1-0, flushed: not written yet */
+    CHECK_EQ_INT(s->writes, 1);
+    publish(e, "r4", 2, 4); /* 2-0, 3-0 come within the window */
+    CHECK_EQ_INT(s->writes, 1);
+    env_sleep(e, 50);
+    env_flush(e);
+    CHECK_EQ_INT(s->writes, 2); /* all three in one write */
+    seen_t seen;
+    char buf[256];
+    env_seen(s, LC_FMT_JSON, &seen);
+    CHECK(strstr(env_texts(&seen, buf, sizeof(buf)), "1-0,2-0,3-0") != NULL);
+    env_clear(&seen);
+    env_free(e);
+}
+
+static void test_without_a_write_delay_each_flush_writes_at_once(void) {
+    env_t *e = env_new(no_features, NULL);
+    stub_sock_t *s;
+    joined(e, "r5", "ann", &s);
+    unsigned w0 = s->writes;
+    CHECK(w0 >= 1);
+    publish(e, "r5", 1, 4); /* a flush after each: three writes */
+    CHECK_EQ_INT(s->writes, w0 + 3);
+    env_free(e);
+}
+
 int main(void) {
+    RUN(test_with_a_write_delay_a_reader_gathers_what_comes_meanwhile_into_one_write);
+    RUN(test_without_a_write_delay_each_flush_writes_at_once);
     RUN(test_a_lapped_reader_gets_a_gap_then_the_oldest_held_and_a_fast_one_everything);
     RUN(test_a_reader_lapped_more_than_max_gaps_is_closed_1008);
     RUN(test_a_room_with_a_stuck_reader_keeps_its_memory_bounded);
