@@ -66,6 +66,7 @@ static void on_handle_closed(uv_handle_t *h) {
 }
 
 static void flush_due(lc_conns_t *cs, int all);
+static void on_delay(uv_timer_t *t);
 
 void lc_conns_destroy(lc_conns_t *cs) {
     if (!cs) return;
@@ -356,8 +357,6 @@ static void flush_one(lc_conn_t *c) {
     }
 }
 
-static void on_delay(uv_timer_t *t) { (void)t; } /* the loop's check phase that follows flushes */
-
 /* Flushes the woken connections whose wake is due (all: every one). With
  * --write-delay-ms a woken connection waits that long for more to write:
  * fewer, fuller segments when a room is hot. */
@@ -367,8 +366,8 @@ static void flush_due(lc_conns_t *cs, int all) {
     while ((it = lc_list_first(&cs->flush))) {
         lc_conn_t *c = LC_CONTAINER_OF(it, lc_conn_t, flink);
         int32_t wait = (int32_t)(c->flush_at - now);
-        if (!all && wait > 0) {
-            if (!uv_is_active((uv_handle_t *)&cs->delay)) uv_timer_start(&cs->delay, on_delay, (uint64_t)wait, 0);
+        if (!all && wait > 0) { /* (re)armed for the first one due: a stale timer does not count */
+            uv_timer_start(&cs->delay, on_delay, (uint64_t)wait, 0);
             return;
         }
         lc_list_remove(it);
@@ -378,3 +377,4 @@ static void flush_due(lc_conns_t *cs, int all) {
 }
 
 static void on_check(uv_check_t *h) { flush_due(h->data, 0); }
+static void on_delay(uv_timer_t *t) { flush_due(t->data, 0); }

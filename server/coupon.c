@@ -165,8 +165,11 @@ static int on_welcome(lc_room_t *r, const lc_msg_t *st, lc_msg_t *w) {
     for (size_t i = 0; i < st->coupons.n; i++) {
         const lc_msg_t *c = &st->coupons.items[i];
         cpn_t *k = c->type == LC_MSG_COUPON ? lc__coupon_find(r, c->coupon, 0) : NULL;
-        /* one this shard has not heard of, or only by a count: what Redis says now */
-        if (c->type == LC_MSG_COUPON && (!k || k->ends == 0)) lc__coupon_start(r, c);
+        /* one this shard has not heard of, or only by a count, or heard gone and dropped again
+         * since (another window: maybe in a subscription gap): what Redis says now. (The same
+         * window heard gone stays gone: this answer may be older than its coupon_gone.) */
+        if (c->type == LC_MSG_COUPON && (!k || k->ends == 0 || (k->gone && lc_msg_has(c, ends) && c->ends != k->ends)))
+            lc__coupon_start(r, c);
     }
     if (st->coupons.n) lc_msg_set(w, coupons, st->coupons);
     return 0;

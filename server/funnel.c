@@ -15,7 +15,7 @@
 typedef struct funnel {
     lc_room_t *room;
     uint8_t busy, reported;
-    uint32_t streamers; /* joined here at the last call: one more asks at once */
+    uint32_t joins;     /* lc_room_streamer_joins at the last call: a newer streamer asks at once */
     uint64_t next_ms;   /* the loop's clock */
     int64_t fig[LC_FUNNEL__COUNT]; /* what the room adds to the gauges while reported */
 } funnel_t;
@@ -93,9 +93,9 @@ static void on_tick(lc_room_t *r, uint64_t now) {
         unreport(f);
         return;
     }
-    int newcomer = streamers > f->streamers;
-    f->streamers = streamers;
-    if (now < f->next_ms && !newcomer) return;
+    uint32_t joins = lc_room_streamer_joins(r);
+    if (now < f->next_ms && joins == f->joins) return;
+    f->joins = joins;
     f->next_ms = now + LC_FUNNEL_PERIOD_MS;
     lc_server_t *srv = lc_room_server(r);
     lc_store_funnel_req_t req = {.room = lc_room_name(r), .shard = srv->cfg.shard,

@@ -55,9 +55,13 @@ lc_str_t lc_room_name(const lc_room_t *r) { return lc_str(r->name, r->nlen); }
 lc_server_t *lc_room_server(const lc_room_t *r) { return r->srv; }
 uint32_t lc_room_joined(const lc_room_t *r) { return r->local; }
 uint32_t lc_room_streamers(const lc_room_t *r) { return r->streamers; }
+uint32_t lc_room_streamer_joins(const lc_room_t *r) { return r->streamer_joins; }
 
 void lc_room_set_role(lc_room_t *r, lc_conn_t *c, lc_role_t role) {
-    if (r && c->state == LC_CONN_JOINED) r->streamers += (role == LC_ROLE_STREAMER) - (c->role == LC_ROLE_STREAMER);
+    if (r && c->state == LC_CONN_JOINED) {
+        r->streamers += (role == LC_ROLE_STREAMER) - (c->role == LC_ROLE_STREAMER);
+        r->streamer_joins += role == LC_ROLE_STREAMER && c->role != LC_ROLE_STREAMER;
+    }
     c->role = (uint8_t)role;
 }
 void lc_room_ref(lc_room_t *r) { r->refs++; }

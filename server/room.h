@@ -59,9 +59,11 @@ void lc_room_unref(lc_room_t *r);
 
 lc_str_t lc_room_name(const lc_room_t *r);
 lc_server_t *lc_room_server(const lc_room_t *r);
-/* Joined connections in the room on this shard; of them, streamers. */
+/* Joined connections in the room on this shard; of them, streamers; and how
+ * many streamers joined here so far (it only grows: a new one changes it). */
 uint32_t lc_room_joined(const lc_room_t *r);
 uint32_t lc_room_streamers(const lc_room_t *r);
+uint32_t lc_room_streamer_joins(const lc_room_t *r);
 /* c's role becomes role (a refreshed token may say another). */
 void lc_room_set_role(lc_room_t *r, lc_conn_t *c, lc_role_t role);
 /* The state slot in this room of the feature of that name (NULL until the

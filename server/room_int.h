@@ -31,6 +31,7 @@ struct lc_room {
     lc_list_t idle, busy;  /* joined: caught up / with something to write */
     uint32_t local;        /* joined connections on this shard */
     uint32_t streamers;    /* of them, with the streamer role */
+    uint32_t streamer_joins; /* streamers joined (or become so) so far: a count that only grows */
     uint32_t joining;      /* connections inside a join request */
     uint8_t sub, batch_busy, recovering, need_recover, have_pushed, have_floor;
     lc_sid_t last_pushed;  /* newest stream entry pushed into the ring */

@@ -86,6 +86,14 @@ static size_t admit(join_op_t *op, const lc_msg_t *st) {
     return alive;
 }
 
+/* Every feature hears a join answer (st) and adds its part to w. 0, or -1
+ * out of memory. */
+static int features_hear(lc_room_t *r, const lc_msg_t *st, lc_msg_t *w) {
+    for (size_t k = 0; k < r->rs->nfeatures; k++)
+        if (r->rs->features[k]->on_welcome && r->rs->features[k]->on_welcome(r, st, w) != 0) return -1;
+    return 0;
+}
+
 /* The welcome for this batch, encoded once (NULL out of memory). */
 static lc_frame_t *welcome_frame(join_op_t *op, const lc_msg_t *st, size_t alive) {
     lc_room_t *r = op->room;
@@ -98,8 +106,7 @@ static lc_frame_t *welcome_frame(join_op_t *op, const lc_msg_t *st, size_t alive
     lc_msg_set(&w, last, st->last);
     lc_msg_set(&w, history, st->history);
     if (op->resume) lc_msg_set(&w, recovered, lc_msg_has(st, recovered) && st->recovered);
-    for (size_t k = 0; k < r->rs->nfeatures; k++)
-        if (r->rs->features[k]->on_welcome && r->rs->features[k]->on_welcome(r, st, &w) != 0) return NULL;
+    if (features_hear(r, st, &w) != 0) return NULL;
     return lc_frame_from_msg(&w, &r->srv->scratch);
 }
 
@@ -133,7 +140,7 @@ static void welcome(join_op_t *op, const lc_msg_t *st) {
         c->idle = 0;
         lc__room_list_move(&r->busy, c);
         r->local++;
-        if (c->role == LC_ROLE_STREAMER) r->streamers++;
+        if (c->role == LC_ROLE_STREAMER) r->streamers++, r->streamer_joins++;
         lc_conn_wake(c);
     }
     if (f) lc_frame_unref(f);
@@ -308,6 +315,11 @@ static void finish_recover(lc_room_t *r, int status, const lc_msg_t *st, lc_sid_
     r->nheld = 0;
     if (st->likes > r->likes_total) r->likes_total = st->likes;
     r->viewers_total = st->viewers + r->local;
+    /* what the channel said in the gap is not in the stream (a sale reopened, a coupon dropped,
+     * a lottery opened): the features hear Redis's state now, as at a join (nobody is welcomed) */
+    lc_msg_t w;
+    lc_msg_init(&w, LC_MSG_WELCOME);
+    (void)features_hear(r, st, &w);
     if (pushed) lc_log("room %.*s: caught up %zu entries after resubscribing", r->nlen, r->name, pushed);
 }
 

@@ -60,7 +60,11 @@ static int on_bus(lc_room_t *r, const lc_msg_t *m) {
         return 1;
     case LC_MSG_SALE_CLOSED:
         /* kept a while, closed: buys of it are answered here (the tick drops it) */
-        if ((k = lc__sku_find(r, m->sku, 1))) {
+        if (!(k = lc__sku_find(r, m->sku, 0)) && (k = lc__sku_find(r, m->sku, 1))) {
+            k->left_sent = k->left; /* never heard open here: nothing to broadcast of it */
+            k->sold_out_sent = 1;
+        }
+        if (k) {
             k->open = 0;
             k->closed_at = uv_now(lc_room_server(r)->loop);
         }

@@ -70,8 +70,9 @@ static void reply_status(lc_conn_t *c, lc_msg_type_t type, lc_str_t req, lc_str_
  * the sold-out mark follows it; a probe is over. */
 static void heard_answer(op_t *o, const lc_msg_t *r) {
     sku_t *k = lc__sku_find(o->room, op_sku(o), 0);
-    if (!k || k->group) return;
+    if (!k) return;
     if (o->probe) k->probe = 0;
+    if (k->group) return;
     if (r && lc_msg_has(r, left)) lc__sku_heard_left(k, r->left, uv_now(o->c->srv->loop));
 }
 

@@ -59,6 +59,7 @@ void lc__sku_heard_left(sku_t *k, int64_t left, uint64_t now) {
 void lc__sku_start(sku_t *k, const lc_msg_t *m, uint64_t now) {
     k->group = m->type == LC_MSG_GROUP_SALE;
     k->open = 1;
+    k->probe = 0; /* a probe of the sku's former run answers nothing about this one */
     lc__sku_heard_left(k, m->stock, now);
     k->left = k->left_sent = m->stock;
     k->teams = k->teams_sent = lc_msg_has(m, teams) ? m->teams : 0;

@@ -112,9 +112,10 @@ if s[1] == '1' and s[2] == 'sale' then
     end
     id = redis.call('XADD', KEYS[4], '*', unpack(f))
     -- the record: {user, sku, qty, ts, state, group, ip, pay_by, coupon, price, list_price,
-    -- paid_ts, the sale's opened (which run of the sku), the coupon's ends}
+    -- paid_ts, the sale's opened (which run of the sku), the coupon's ends, 1 when the funnel
+    -- counts it (an ok order: here when final, at its payment when reserved)}
     redis.call('HSET', KEYS[5], id, cmsgpack.pack({ARGV[1], ARGV[3], qty, now, state, 0, ARGV[7], pay_by,
-      coupon, price, list, 0, tonumber(s[6] or '0'), coupon_ends}))
+      coupon, price, list, 0, tonumber(s[6] or '0'), coupon_ends, state == 'open' and 1 or 0}))
     -- only cancels, payments and the sweep read it: it may age out, but not
     -- before a reservation is settled
     local ttl = math.max(tonumber(ARGV[6]), pay_s + 86400)

@@ -2,7 +2,10 @@
  * buy.lua): buys over the bucket and invalid ones are answered at the
  * shard and never reach Redis; a lost answer is `unknown`, one never sent
  * `unavailable`; a burst of buys costs one publish per sku per tick; team
- * results reach only their members; only the streamer opens sales. */
+ * results reach only their members; only the streamer opens sales; a sku
+ * heard sold out or closed answers first buys at the shard (PROTOCOL.md
+ * "Sold out at the shard"), a retry goes to Redis, a stale mark sends one
+ * probe, and a catch-up after a subscription gap hears reopened sales. */
 #include "room_env.h"
 #include "sale.h"
 
@@ -181,7 +184,137 @@ static void test_only_the_streamer_opens_a_sale(void) {
     env_free(e);
 }
 
+/* What the room's channel says of sku: a sale of stock units, then (left >= 0) a stock. */
+static void bus_sale(env_t *e, const char *room, const char *sku, int64_t stock, int64_t left) {
+    lc_msg_t m;
+    lc_msg_init(&m, LC_MSG_SALE);
+    lc_msg_set(&m, sku, lc_cstr(sku));
+    lc_msg_set(&m, title, lc_cstr("Mug"));
+    lc_msg_set(&m, price, (int64_t)100);
+    lc_msg_set(&m, stock, stock);
+    lc_msg_set(&m, limit, (int64_t)5);
+    env_bus(e, room, &m);
+    if (left < 0) return;
+    lc_msg_init(&m, LC_MSG_STOCK);
+    lc_msg_set(&m, sku, lc_cstr(sku));
+    lc_msg_set(&m, left, left);
+    env_bus(e, room, &m);
+}
+
+static void send_retry(lc_conn_t *c, const char *sku, const char *req) {
+    lc_msg_t m;
+    lc_msg_init(&m, LC_MSG_BUY);
+    lc_msg_set(&m, sku, lc_cstr(sku));
+    lc_msg_set(&m, req, lc_cstr(req));
+    lc_msg_set(&m, retry, 1);
+    env_say(c, &m);
+}
+
+static void answer_sold_out(stub_call_t *c) {
+    lc_msg_t m;
+    lc_msg_init(&m, LC_MSG_ORDER);
+    lc_msg_set(&m, req, lc_cstr(c->b));
+    lc_msg_set(&m, sku, lc_cstr(c->a));
+    lc_msg_set(&m, status, lc_cstr("sold_out"));
+    lc_msg_set(&m, left, (int64_t)0);
+    stub_answer_msg(c, &m);
+}
+
+static void test_a_sku_heard_sold_out_answers_first_buys_here_and_retries_go_to_redis(void) {
+    env_t *e = env_new(sale_only, NULL);
+    stub_sock_t *s;
+    lc_conn_t *c = joined(e, "r6", "ann", NULL, &s);
+    bus_sale(e, "r6", "mug", 5, 0);
+    send_buy(c, "mug", "q1", 0);
+    CHECK_EQ_INT(stub_count(e->store, STUB_BUY), 0);
+    env_flush(e);
+    char st[40];
+    order_status(s, "q1", st, sizeof(st));
+    CHECK(strcmp(st, "sold_out") == 0);
+    CHECK_EQ_INT(e->srv.m.at_shard[LC_AT_SHARD_BUY], 1);
+    send_retry(c, "mug", "q1"); /* a re-send: Redis decides */
+    CHECK_EQ_INT(stub_count(e->store, STUB_BUY), 1);
+    answer_sold_out(stub_last(e->store, STUB_BUY));
+    bus_sale(e, "r6", "cup", 5, -1); /* another sku: not heard sold out */
+    send_buy(c, "cup", "q2", 0);
+    CHECK_EQ_INT(stub_count(e->store, STUB_BUY), 2);
+    answer_order(stub_last(e->store, STUB_BUY), "ok", "1-0");
+    lc_msg_t m; /* the stock rises again: first buys go to Redis */
+    lc_msg_init(&m, LC_MSG_STOCK);
+    lc_msg_set(&m, sku, lc_cstr("mug"));
+    lc_msg_set(&m, left, (int64_t)1);
+    env_bus(e, "r6", &m);
+    send_buy(c, "mug", "q3", 0);
+    CHECK_EQ_INT(stub_count(e->store, STUB_BUY), 3);
+    answer_order(stub_last(e->store, STUB_BUY), "ok", "2-0");
+    env_free(e);
+}
+
+static void test_after_the_trust_second_one_probe_asks_and_the_others_are_answered_here(void) {
+    env_t *e = env_new(sale_only, NULL);
+    lc_conn_t *c = joined(e, "r7", "ann", NULL, NULL);
+    lc_conn_t *d = joined(e, "r7", "bob", NULL, NULL);
+    bus_sale(e, "r7", "mug", 5, 0);
+    env_sleep(e, 1100);
+    send_buy(c, "mug", "p1", 0); /* the probe */
+    send_buy(d, "mug", "p2", 0); /* answered here while the probe is out */
+    CHECK_EQ_INT(stub_count(e->store, STUB_BUY), 1);
+    CHECK_EQ_INT(e->srv.m.at_shard[LC_AT_SHARD_BUY], 1);
+    answer_sold_out(stub_last(e->store, STUB_BUY)); /* still sold out: the mark is fresh again */
+    send_buy(d, "mug", "p3", 0);
+    CHECK_EQ_INT(stub_count(e->store, STUB_BUY), 1);
+    env_sleep(e, 1100);
+    send_buy(d, "mug", "p4", 0); /* stale again: a probe, whose answer is lost */
+    CHECK_EQ_INT(stub_count(e->store, STUB_BUY), 2);
+    stub_answer_status(stub_last(e->store, STUB_BUY), LC_STORE_UNKNOWN);
+    send_buy(d, "mug", "p5", 0); /* the probe is over: the next buy asks */
+    CHECK_EQ_INT(stub_count(e->store, STUB_BUY), 3);
+    answer_sold_out(stub_last(e->store, STUB_BUY));
+    env_free(e);
+}
+
+static void test_a_sale_reopened_in_a_subscription_gap_is_open_after_the_catch_up(void) {
+    static const char *const ids[] = {"5-0"};
+    env_t *e = env_new(sale_only, NULL);
+    stub_sock_t *s;
+    lc_conn_t *c = joined(e, "r8", "ann", NULL, &s);
+    bus_sale(e, "r8", "mug", 5, -1);
+    lc_msg_t m;
+    lc_msg_init(&m, LC_MSG_SALE_CLOSED);
+    lc_msg_set(&m, sku, lc_cstr("mug"));
+    env_bus(e, "r8", &m);
+    send_buy(c, "mug", "c1", 0);
+    CHECK_EQ_INT(stub_count(e->store, STUB_BUY), 0); /* closed: answered here */
+    lc_rooms_on_sub_lost(e->srv.rooms, lc_cstr("r8"));
+    lc_rooms_on_subscribed(e->srv.rooms, lc_cstr("r8")); /* the catch-up asks join.lua */
+    stub_call_t *j = stub_last(e->store, STUB_JOIN);
+    lc_msg_t items[1], sale, st;
+    env_comment_msg(&items[0], ids[0], "alice", "hi");
+    lc_msg_init(&sale, LC_MSG_SALE); /* reopened in the gap */
+    lc_msg_set(&sale, sku, lc_cstr("mug"));
+    lc_msg_set(&sale, title, lc_cstr("Mug"));
+    lc_msg_set(&sale, price, (int64_t)100);
+    lc_msg_set(&sale, stock, (int64_t)3);
+    lc_msg_set(&sale, limit, (int64_t)5);
+    lc_msg_init(&st, LC_MSG_ROOM_STATE);
+    lc_msg_set(&st, likes, (int64_t)0);
+    lc_msg_set(&st, viewers, (int64_t)0);
+    lc_msg_set(&st, last, lc_cstr(ids[0]));
+    lc_msg_list_t h = {items, 1}, sales = {&sale, 1};
+    lc_msg_set(&st, history, h);
+    lc_msg_set(&st, recovered, 1);
+    lc_msg_set(&st, sales, sales);
+    stub_answer_msg(j, &st);
+    send_buy(c, "mug", "c2", 0);
+    CHECK_EQ_INT(stub_count(e->store, STUB_BUY), 1); /* open again: Redis decides */
+    answer_order(stub_last(e->store, STUB_BUY), "ok", "6-0");
+    env_free(e);
+}
+
 int main(void) {
+    RUN(test_a_sku_heard_sold_out_answers_first_buys_here_and_retries_go_to_redis);
+    RUN(test_after_the_trust_second_one_probe_asks_and_the_others_are_answered_here);
+    RUN(test_a_sale_reopened_in_a_subscription_gap_is_open_after_the_catch_up);
     RUN(test_buys_over_the_bucket_and_invalid_buys_never_reach_redis);
     RUN(test_a_lost_answer_is_unknown_and_a_buy_never_sent_is_unavailable);
     RUN(test_a_burst_of_buys_costs_one_publish_per_sku_per_tick);
