@@ -177,9 +177,6 @@ int lc_store_buy(lc_store_t *s, const lc_store_buy_req_t *r, lc_store_msg_cb *cb
     lc__args_key(&a, r->room, "paydue", NOSUB);
     lc__args_key(&a, r->room, "top:buyers", NOSUB);
     lc__args_key(&a, r->room, "recent", NOSUB);
-    lc__args_key(&a, r->room, "funnel", NOSUB);
-    lc__args_key(&a, r->room, "fbuyers", NOSUB);
-    lc__args_key(&a, r->room, "series", NOSUB);
     lc__args_str(&a, r->user);
     lc__args_str(&a, r->req);
     lc__args_str(&a, r->sku);

@@ -71,7 +71,8 @@ int lc_store_boards_publish(lc_store_t *s, lc_str_t room, lc_store_msg_cb *cb, v
 }
 
 int lc_store_funnel(lc_store_t *s, const lc_store_funnel_req_t *r, lc_store_msg_cb *cb, void *arg) {
-    static const char *const keys[] = {"funnel", "fbuyers", "uv", "engaged", "series", "vshare", "vexp", "reporter"};
+    static const char *const keys[] = {"funnel",  "fbuyers", "uv",       "engaged", "series",
+                                       "vshare",  "vexp",    "reporter", "orders"};
     lc__args_t a;
     lc__args_init(&a);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) lc__args_key(&a, r->room, keys[i], lc_str("", 0));

@@ -17,8 +17,6 @@
 -- KEYS[7] lc:{R}:ipusers:SKU  KEYS[8] lc:{R}:audit  KEYS[9] lc:{R}:coupon:C
 -- KEYS[10] lc:{R}:cclaim:C  KEYS[11] lc:{R}:cused:C  KEYS[12] lc:{R}:paydue
 -- KEYS[13] lc:{R}:top:buyers (units per user, negated: board.lua)  KEYS[14] lc:{R}:recent
--- KEYS[15] lc:{R}:funnel  KEYS[16] lc:{R}:fbuyers  KEYS[17] lc:{R}:series (a final order counts
--- in the funnel here; a reservation when it is paid: checkout.lua; funnel.lua)
 -- (the last 10 s of orders: "id user" -> ms, for the buying ticker)
 -- ARGV: user, req, sku, qty, shard, req_ttl_s, ip, ip_cap (0: off), fast_ms, ip_users,
 -- coupon ('' for none), the room's channel
@@ -112,10 +110,9 @@ if s[1] == '1' and s[2] == 'sale' then
     end
     id = redis.call('XADD', KEYS[4], '*', unpack(f))
     -- the record: {user, sku, qty, ts, state, group, ip, pay_by, coupon, price, list_price,
-    -- paid_ts, the sale's opened (which run of the sku), the coupon's ends, 1 when the funnel
-    -- counts it (an ok order: here when final, at its payment when reserved)}
+    -- paid_ts, the sale's opened (which run of the sku), the coupon's ends}
     redis.call('HSET', KEYS[5], id, cmsgpack.pack({ARGV[1], ARGV[3], qty, now, state, 0, ARGV[7], pay_by,
-      coupon, price, list, 0, tonumber(s[6] or '0'), coupon_ends, state == 'open' and 1 or 0}))
+      coupon, price, list, 0, tonumber(s[6] or '0'), coupon_ends}))
     -- only cancels, payments and the sweep read it: it may age out, but not
     -- before a reservation is settled
     local ttl = math.max(tonumber(ARGV[6]), pay_s + 86400)
@@ -132,7 +129,6 @@ if s[1] == '1' and s[2] == 'sale' then
       end
     end
     status = state == 'reserved' and 'reserved' or 'ok'
-    if state == 'open' then funnel_order(KEYS[15], KEYS[16], KEYS[17], now, ARGV[1], qty, price, 1) end
     redis.call('ZINCRBY', KEYS[13], -qty, ARGV[1])
     redis.call('ZADD', KEYS[14], now, id .. ' ' .. ARGV[1])
     redis.call('ZREMRANGEBYSCORE', KEYS[14], '-inf', now - 10000)

@@ -9,8 +9,7 @@
 -- then the op's arguments. Sku and coupon keys are built from the prefix
 -- (all carry the room's hash tag: one slot).
 -- The order hash's record: {user, sku, qty, ts, state, group (0/1), ip, pay_by,
--- coupon, price, list_price, paid_ts, the sale's opened, the coupon's ends, 1 when the funnel
--- counts it (funnel.lua: records from before the funnel are not counted, so not taken off)};
+-- coupon, price, list_price, paid_ts, the sale's opened, the coupon's ends};
 -- records from before reservations have the first 7 (state 'open': a final order).
 -- Answers, by op:
 --   cancel: cancelled {order, status (ok, already, expired, not_found), sku, qty, left, and on ok
@@ -76,15 +75,13 @@ local function release(id, o, state, kind, shard, now)
     redis.call('ZREM', P .. 'top:buyers', o[1])
   end
   redis.call('ZREM', P .. 'recent', id .. ' ' .. o[1]) -- off the buying ticker, if still on it
-  if o[15] == 1 then -- an ok order the funnel counts: off it (funnel.lua)
-    funnel_order(P .. 'funnel', P .. 'fbuyers', P .. 'series', now, o[1], o[3], o[10] or 0, -1)
-    o[15] = 0
-  end
+  -- the stream says whether an ok order (final or paid) went: the funnel reads it (stats.lua)
+  local was_ok = (o[5] == 'open' or o[5] == 'paid') and 1 or 0
   o[5] = state
   redis.call('HSET', KEYS[1], id, cmsgpack.pack(o))
   redis.call('ZREM', KEYS[2], id)
   redis.call('XADD', KEYS[3], '*', 'kind', kind, 'order', id, 'user', o[1], 'sku', o[2], 'qty', o[3],
-    'shard', shard, 'ts', now)
+    'price', o[10] or 0, 'ok', was_ok, 'shard', shard, 'ts', now)
   return left
 end
 
@@ -141,12 +138,10 @@ elseif op == 'paid' then
   local now = now_ms()
   if o[5] == 'reserved' and not overdue(o, now) then
     o[5], o[12] = 'paid', now
-    funnel_order(P .. 'funnel', P .. 'fbuyers', P .. 'series', now, o[1], o[3], o[10] or 0, 1)
-    o[15] = 1 -- (a reservation's record is a full one: the flag goes after its 14 fields)
     redis.call('HSET', KEYS[1], id, cmsgpack.pack(o))
     redis.call('ZREM', KEYS[2], id)
     redis.call('XADD', KEYS[3], '*', 'kind', 'paid', 'order', id, 'user', o[1], 'sku', o[2], 'qty', o[3],
-      'shard', ARGV[5], 'ts', now)
+      'price', o[10] or 0, 'shard', ARGV[5], 'ts', now)
     pub(pack('paid', {order = id, user = o[1], sku = o[2], qty = o[3]}))
     return pack('reply', {status = 'paid', count = 1}) -- count: this call made the move
   end

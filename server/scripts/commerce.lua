@@ -149,13 +149,12 @@ elseif op == 'join' then
             'qty', 1, 'price', s[6], 'req', r, 'shard', ARGV[8], 'ts', now, 'team', id)
           local price = tonumber(s[6])
           redis.call('HSET', P .. 'orderidx', oid, cmsgpack.pack({u, sku, 1, now, 'open', 1, '', 0, '', price,
-            price, 0, tonumber(s[7] or '0'), 0, 1})) -- the record of checkout.lua (counted: funnel)
+            price, 0, tonumber(s[7] or '0'), 0})) -- the record of checkout.lua
           -- extend only: reservations keep their hash a day past their deadline (buy.lua)
           local ttl = tonumber(ARGV[9])
           if redis.call('TTL', P .. 'orderidx') < ttl then redis.call('EXPIRE', P .. 'orderidx', ttl) end
           redis.call('HDEL', P .. 'inteam:' .. sku, u)
           redis.call('ZINCRBY', P .. 'top:buyers', -1, u) -- the boards (board.lua)
-          funnel_order(P .. 'funnel', P .. 'fbuyers', P .. 'series', now, u, 1, price, 1)
           redis.call('ZADD', P .. 'recent', now, oid .. ' ' .. u)
           redis.call('PEXPIRE', P .. 'recent', 11000)
           entries[#entries + 1] = msg('member', {user = u, order = oid})
