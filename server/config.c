@@ -106,6 +106,11 @@ static const lc_flag_t lc__flags[] = {
     LC_UINT("write-delay-ms", "N", write_delay_ms, 0, 100, "0",
             "a connection with something new waits up to N ms for more before its one write "
             "(fewer segments when a room is hot; 0: write at once)"),
+    LC_UINT("deflate", "0|1", deflate, 0, 1, "1",
+            "offer permessage-deflate: each broadcast is compressed once per format and "
+            "shared by every connection that negotiated it"),
+    LC_UINT("deflate-level", "N", deflate_level, 1, 9, "6",
+            "zlib level of that one compression (1 fastest, 9 smallest)"),
     LC_UINT_OR0("sndbuf", "N", sndbuf, 4096, 64LL << 20, "65536",
                 "kernel send buffer per connection, bytes (the kernel doubles it); "
                 "0: autotuning, up to net.ipv4.tcp_wmem"),

@@ -32,6 +32,8 @@ typedef struct lc_config {
     unsigned share_ttl_ms;    /* a viewer share not refreshed this long expires */
     unsigned ping_secs;       /* idle time before a WebSocket ping */
     unsigned write_timeout_ms; /* a socket that takes no bytes this long while we wait is cut */
+    unsigned deflate;          /* 1: offer permessage-deflate, frames compressed once (deflate.c) */
+    unsigned deflate_level;    /* zlib level of that compression */
     unsigned write_delay_ms;   /* a woken connection waits this long for more before writing (conn.c) */
     unsigned sndbuf;          /* SO_SNDBUF per connection (bytes), 0: the kernel's autotuning */
     unsigned history;         /* stream cap and largest resume */

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "conn_int.h"
+#include "deflate.h"
 #include "log.h"
 #include "store.h"
 
@@ -41,8 +42,16 @@ lc_conns_t *lc_conns_create(lc_server_t *srv, const lc_conn_io_t *io) {
      * when it carries a payload, and a pong echoes its ping's payload */
     static const uint8_t ping[3] = {0x89, 0x01, 'k'};
     cs->ping = lc_frame_control(ping, sizeof(ping));
+    /* --deflate: the one compressor of the shard's shared frames */
+    if (srv->cfg.deflate && !(cs->z = lc_deflate_new((int)srv->cfg.deflate_level, &srv->m.deflate))) {
+        lc_frame_unref(cs->ping);
+        free(cs->wbuf);
+        free(cs);
+        return NULL;
+    }
     if (!cs->wbuf || !cs->ping || uv_check_init(srv->loop, &cs->check) != 0 ||
         uv_timer_init(srv->loop, &cs->delay) != 0) {
+        lc_deflate_free(cs->z);
         lc_frame_unref(cs->ping);
         free(cs->wbuf);
         free(cs);
@@ -61,6 +70,7 @@ lc_conns_t *lc_conns_create(lc_server_t *srv, const lc_conn_io_t *io) {
 static void on_handle_closed(uv_handle_t *h) {
     lc_conns_t *cs = h->data;
     if (--cs->closing > 0) return;
+    lc_deflate_free(cs->z);
     free(cs->wbuf);
     free(cs);
 }
@@ -278,6 +288,15 @@ int lc_conn_batch_add(lc_conn_batch_t *b, const uint8_t *p, size_t n) {
     return 1;
 }
 
+int lc_conn_batch_add_frame(lc_conn_batch_t *b, lc_frame_t *f) {
+    lc_conn_t *c = b->c;
+    lc_conns_t *cs = conns_of(c);
+    if (!c->deflate || !cs->z) return lc_conn_batch_add(b, f->data[c->fmt], f->len[c->fmt]);
+    uint32_t n;
+    const uint8_t *p = lc_deflate_wire(cs->z, f, c->fmt, &n);
+    return lc_conn_batch_add(b, p, n);
+}
+
 /* Writes what c has pending -- its replies, then its room's traffic -- in
  * one batch. Returns -1 if the socket failed, else 0; *more says whether
  * something is left for later (the batch was full). */
@@ -288,7 +307,7 @@ static int write_pending(lc_conn_t *c, int *more) {
     while ((it = lc_list_first(&c->queue))) {
         lc_qitem_t *q = LC_CONTAINER_OF(it, lc_qitem_t, link);
         uint32_t len = q->f->len[c->fmt];
-        if (!lc_conn_batch_add(&b, q->f->data[c->fmt], len)) break;
+        if (!lc_conn_batch_add_frame(&b, q->f)) break;
         lc_list_remove(it);
         c->qbytes -= len;
         lc_frame_unref(q->f);
@@ -317,9 +336,19 @@ static void want_writable(lc_conn_t *c) {
  * (Debian's libwebsockets 4.1 on libuv hangs up without the close frame
  * lws_close_reason() prepared: clients saw 1006). The first call writes the
  * frame and waits until the socket takes more, which the transport says
- * only once the frame is on the wire; the second hangs up. */
+ * only once the frame is on the wire. Then the closing handshake: we wait
+ * for the client's close frame, reading (and ignoring) what it still
+ * sends, and hang up when it comes (lc_conn_peer_closed) or after
+ * LC_CLOSE_WAIT_MS. Hanging up at once would close a socket with unread
+ * input, which the kernel turns into a reset that can destroy our error
+ * and close frames before the client has read them. */
 static int close_step(lc_conn_t *c) {
-    if (c->close_sent) return -1;
+    if (c->close_wait) return 0;
+    if (c->close_sent) {
+        c->close_wait = 1;
+        c->close_wait_at = (uint32_t)uv_now(c->srv->loop);
+        return 0;
+    }
     const char *why = c->close_why ? c->close_why : "";
     uint8_t f[2 + 2 + 64];
     size_t n = strlen(why);

@@ -61,6 +61,9 @@ typedef struct lc_conn_batch lc_conn_batch_t;
 /* Adds one framed message (for this connection's format). Returns 1 if it
  * was taken, 0 if the write is full (stop and come back on the next). */
 int lc_conn_batch_add(lc_conn_batch_t *b, const uint8_t *p, size_t n);
+/* The same for a frame, in the form this connection takes: its format,
+ * compressed if it negotiated permessage-deflate (deflate.h). */
+int lc_conn_batch_add_frame(lc_conn_batch_t *b, lc_frame_t *f);
 
 /* Room traffic for c after its replies: add frames with lc_conn_batch_add;
  * set *more when something is left for the next write. */
@@ -71,50 +74,56 @@ typedef struct lc_qitem {
     lc_frame_t *f;
 } lc_qitem_t;
 
+/* Ordered by size within each owner's part, so that the struct carries no
+ * padding: it is one of the few allocations an idle viewer costs
+ * (loadtest/results/memory-*.md). */
 struct lc_conn {
     /* ---- who the connection is (set by net.c and auth.c; read by all) ---- */
     lc_server_t *srv;
     lc_room_t *room;  /* holds a room reference while open */
+    int64_t exp;      /* token expiry (s since epoch); 0: no token */
+    lc_bucket_t b_comment, b_like, b_buy, b_read; /* b_read: reads that run a script (coupons) */
+    uint32_t limited; /* refused frames in a row (lc_conn_limited); --abuse-close goes to 10^6 */
     uint8_t fmt;      /* lc_fmt_t */
+    uint8_t deflate;  /* negotiated permessage-deflate: takes compressed frames (net.c) */
     uint8_t state;    /* lc_conn_state_t: the room engine moves it */
     uint8_t role;     /* lc_role_t: from the token, or as declared in open mode */
     uint8_t ulen;
     char user[65];
-    char ip[48];      /* the client's address (after trusted proxies) */
-    int64_t exp;      /* token expiry (s since epoch); 0: no token */
-    lc_bucket_t b_comment, b_like, b_buy, b_read; /* b_read: reads that run a script (coupons) */
-    uint32_t limited; /* refused frames in a row (lc_conn_limited); --abuse-close goes to 10^6 */
+    char ip[46];      /* the client's address (after trusted proxies): INET6_ADDRSTRLEN */
 
     /* ---- the room engine's (room.c, room_join.c) ---- */
     lc_list_t rlink;  /* on the room's waiting, idle or busy list */
     uint64_t tail;    /* ring position (JOINING, JOINED) */
     lc_sid_t last;    /* newest stream entry delivered: no duplicates, gap hint */
+    uint64_t hello_failed_ms; /* loop clock of the last hello answered unavailable */
+    uint32_t likes;   /* likes sent since the room's last batch (the board counts who sent them) */
+    uint16_t gaps;    /* gaps sent (--max-gaps goes to 1000) */
     uint8_t idle;     /* on the idle list: caught up */
     uint8_t resume;   /* WAITING with a `since`: last holds it */
-    uint16_t gaps;    /* gaps sent (--max-gaps goes to 1000) */
-    uint32_t likes;   /* likes sent since the room's last batch (the board counts who sent them) */
-    uint64_t hello_failed_ms; /* loop clock of the last hello answered unavailable */
     uint8_t hello_fails;      /* hellos answered unavailable in a row (session.c) */
 
     /* ---- conn.c's ---- */
+    uint8_t want_write;       /* waiting for lc_conn_writable */
+    uint8_t close_sent;       /* our close frame is written */
+    uint8_t close_wait;       /* it is on the wire: waiting for the client's (lc_conn_peer_closed) */
+    uint8_t killed;           /* cut without a close frame */
+    uint8_t pinged;
+    uint16_t close_code;      /* non-zero: close with it once the queue is sent */
+    uint16_t jitter;          /* s added to --ping-secs for this connection */
+    uint32_t stall_outq;      /* the kernel's unsent bytes when last seen */
     void *t;                  /* the transport's handle (net.c: the lws wsi); NULL once closed */
+    const char *close_why;    /* static text for the close frame */
     lc_list_t link;           /* every open connection */
     lc_list_t flink;          /* on the flush list, holding a reference */
-    uint32_t flush_at;        /* loop ms (low 32 bits): its wake is due (--write-delay-ms) */
     lc_list_t queue;          /* lc_qitem_t: unicast frames, before ring traffic */
-    uint32_t refs, qbytes;
-    uint8_t want_write;       /* waiting for lc_conn_writable */
-    uint16_t close_code;      /* non-zero: close with it once the queue is sent */
-    uint8_t close_sent;       /* our close frame is written */
-    uint8_t killed;           /* cut without a close frame */
-    const char *close_why;    /* static text for the close frame */
-    uint32_t last_rx;         /* s on the loop clock: when the client last sent anything */
-    uint32_t pinged_after;    /* silence (s) when we pinged; valid while pinged */
-    uint16_t jitter;          /* s added to --ping-secs for this connection */
-    uint8_t pinged;
     uint64_t close_at;        /* draining: when to close (loop ms) */
     uint64_t stall_ms;        /* waiting on the socket since (loop ms), 0: not waiting */
-    uint32_t stall_outq;      /* the kernel's unsent bytes when last seen */
+    uint32_t refs, qbytes;
+    uint32_t flush_at;        /* loop ms (low 32 bits): its wake is due (--write-delay-ms) */
+    uint32_t close_wait_at;   /* loop ms (low 32 bits): since when */
+    uint32_t last_rx;         /* s on the loop clock: when the client last sent anything */
+    uint32_t pinged_after;    /* silence (s) when we pinged; valid while pinged */
 };
 
 /* Unicast queue bound: a client that does not read its own replies (pings,
@@ -198,6 +207,14 @@ void lc_conn_hello_failed(lc_conn_t *c);
 void lc_conn_wake(lc_conn_t *c);
 /* 1 once closing or closed: sending is pointless. */
 static inline int lc_conn_closing(const lc_conn_t *c) { return !c->t || c->close_code; }
+
+/* How long a connection whose close frame is on the wire waits for the
+ * client's before it is cut (lc_conns_sweep looks once a second). */
+#define LC_CLOSE_WAIT_MS 2000
+
+/* The client sent its close frame. 1: we had sent ours, the handshake is
+ * complete: hang up now; 0: the client began it (the transport answers). */
+static inline int lc_conn_peer_closed(const lc_conn_t *c) { return c->close_sent; }
 
 /* ---- from the transport ---- */
 

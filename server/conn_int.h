@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "conn.h"
+#include "deflate.h"
 
 struct lc_conns {
     lc_server_t *srv;
@@ -22,6 +23,7 @@ struct lc_conns {
     int closing;         /* handles still to close at destroy */
     uint8_t *wbuf;       /* LC_WRITE_BATCH bytes, reused by every write */
     lc_frame_t *ping;    /* a WebSocket ping, framed once */
+    lc_deflate_t *z;     /* --deflate: compresses shared frames once (NULL: off) */
 };
 
 struct lc_conn_batch {

@@ -45,6 +45,10 @@ void lc_conns_sweep(lc_conns_t *cs) {
             lc_conn_cut(c);
             continue;
         }
+        if (c->close_wait) { /* the client did not answer our close frame */
+            if ((uint32_t)now_ms - c->close_wait_at >= LC_CLOSE_WAIT_MS) lc_conn_cut(c);
+            continue;
+        }
         if (c->close_code || c->close_sent) continue;
         uint64_t idle = now - c->last_rx;
         if (c->pinged && idle >= (uint64_t)c->pinged_after + 10) {

@@ -85,7 +85,10 @@ lc_frame_t *lc_frame_from_msg_fmt(const lc_msg_t *m, lc_fmt_t fmt, lc_buf_t *scr
 }
 
 void lc_frame_unref(lc_frame_t *f) {
-    if (f && --f->refs == 0) free(f);
+    if (!f || --f->refs != 0) return;
+    for (int i = 0; i < LC_FMT_COUNT; i++)
+        if (f->zdata[i] != f->data[i]) free(f->zdata[i]);
+    free(f);
 }
 
 lc_frame_t *lc_frame_control(const void *framed, size_t n) {
@@ -93,6 +96,7 @@ lc_frame_t *lc_frame_control(const void *framed, size_t n) {
     if (!fr) return NULL;
     memset(fr, 0, sizeof(*fr));
     fr->refs = 1;
+    fr->control = 1;
     uint8_t *p = (uint8_t *)(fr + 1);
     memcpy(p, framed, n);
     for (int i = 0; i < LC_FMT_COUNT; i++) {

@@ -21,8 +21,14 @@ typedef struct lc_frame {
     uint32_t refs;
     uint8_t kind;
     lc_sid_t id;                    /* LC_FRAME_COMMENT: the comment's stream id */
+    uint8_t control;                /* a control frame (ping): never compressed */
     uint32_t len[LC_FMT_COUNT];     /* bytes of data[fmt], header included */
     const uint8_t *data[LC_FMT_COUNT];
+    /* permessage-deflate (deflate.c): NULL until a connection that
+     * negotiated it first sends the frame; then the compressed frame
+     * (owned), or data[fmt] itself when compressing did not pay */
+    uint8_t *zdata[LC_FMT_COUNT];
+    uint32_t zlen[LC_FMT_COUNT];
 } lc_frame_t;
 
 /* Largest WebSocket header we write (no mask from a server). */

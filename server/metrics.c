@@ -104,6 +104,16 @@ static void traffic(out_t *o, const lc_metrics_t *m, const lc_metrics_gauges_t *
     one(o, "livecart_rooms", "gauge", "Rooms with state on this shard.", g->rooms);
     one(o, "livecart_frames_out_total", "counter", "WebSocket frames sent.", m->frames_out);
     one(o, "livecart_bytes_out_total", "counter", "Bytes sent on WebSocket connections.", m->bytes_out);
+    one(o, "livecart_deflate_connections_total", "counter",
+        "Connections that negotiated permessage-deflate.", m->deflate.conns);
+    one(o, "livecart_deflate_frames_total", "counter",
+        "Shared frames compressed, each once per format.", m->deflate.frames);
+    one(o, "livecart_deflate_plain_total", "counter",
+        "Frames sent plain to deflate connections: too short, or no smaller.", m->deflate.plain);
+    one(o, "livecart_deflate_in_bytes_total", "counter", "Payload bytes of compressed frames.",
+        m->deflate.bytes_in);
+    one(o, "livecart_deflate_out_bytes_total", "counter", "Their bytes once compressed.", m->deflate.bytes_out);
+    one(o, "livecart_inflated_total", "counter", "Compressed client messages inflated.", m->deflate.inflated);
     family(o, "livecart_messages_in_total", "counter", "Client messages decoded, by type.");
     for (int t = 1; t < LC_MSG__COUNT; t++)
         if (m->msgs_in[t])

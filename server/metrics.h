@@ -32,6 +32,16 @@ enum { LC_AT_SHARD_BUY, LC_AT_SHARD_CLAIM, LC_AT_SHARD__COUNT };
 /* Publish API answers by status: 2xx, 400, 401, 404, 413, 503, other. */
 enum { LC_API__COUNT = 12 };
 
+/* permessage-deflate (deflate.c, net.c). */
+typedef struct lc_metrics_deflate {
+    uint64_t conns;     /* connections that negotiated it */
+    uint64_t frames;    /* shared frames compressed (each once per format) */
+    uint64_t plain;     /* frames tried that stayed plain: too short, or no smaller */
+    uint64_t bytes_in;  /* payload bytes of the compressed frames */
+    uint64_t bytes_out; /* their compressed payload bytes */
+    uint64_t inflated;  /* compressed client messages inflated */
+} lc_metrics_deflate_t;
+
 typedef struct lc_metrics {
     uint64_t conns_open, conns_total;
     uint64_t frames_out, bytes_out;
@@ -41,6 +51,7 @@ typedef struct lc_metrics {
     uint64_t write_timeouts, ping_timeouts; /* closed hard: socket took nothing / no pong */
     uint64_t upgrades_refused, ip_refused, accept_refused;
     uint64_t redis_failures;
+    lc_metrics_deflate_t deflate;
     uint64_t api[LC_API__COUNT];      /* API answers, by status (lc_metrics_api) */
     uint64_t orders[LC_ORDER__COUNT]; /* buy answers, by status */
     uint64_t joins[LC_JOIN__COUNT];   /* group_join answers, by status */

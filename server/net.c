@@ -17,16 +17,18 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "deflate.h"
 #include "http.h"
 #include "listen.h"
 #include "log.h"
+#include "net_pmd.h"
 #include "session.h"
 #include "upgrade.h"
 
 /* lws keeps one receive buffer of this size per connection: it is the main
  * per-connection memory cost, so it is small; a larger message arrives in
  * pieces and is reassembled (lazily allocated) up to LC_MAX_CLIENT_MSG. */
-#define RX_BUFFER 1024
+#define RX_BUFFER 128
 
 /* What lws keeps per connection for us. */
 typedef struct pss {
@@ -35,6 +37,8 @@ typedef struct pss {
     void *http;     /* the HTTP side's request (http.c) */
     uint8_t *rx;    /* reassembly of a fragmented message, LC_MAX_CLIENT_MSG */
     uint16_t rxlen;
+    uint8_t deflate; /* negotiated permessage-deflate (net_pmd.c) */
+    uint8_t zin;     /* the message being received is compressed (RSV1 on its first frame) */
 } pss_t;
 
 struct lc_net {
@@ -44,6 +48,8 @@ struct lc_net {
     lws_retry_bo_t retry;
     void *loops[1];
     unsigned alive;
+    lc_inflate_t *inflate; /* --deflate: the one inflater of client messages */
+    uint8_t *zbuf;         /* LC_MAX_CLIENT_MSG: what it inflates into */
 };
 
 /* ---- the transport under connections ---- */
@@ -95,6 +101,8 @@ static int on_established(lc_server_t *srv, struct lws *wsi, pss_t *pss) {
     int fd = lws_get_socket_fd(wsi), sb = (int)srv->cfg.sndbuf;
     if (sb && fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb)) != 0)
         lc_log("net: SO_SNDBUF: %s", strerror(errno));
+    c->deflate = pss->deflate;
+    srv->m.deflate.conns += pss->deflate;
     pss->c = c;
     pss->counted = 1;
     srv->net->alive++;
@@ -110,9 +118,32 @@ static void on_closed(lc_server_t *srv, pss_t *pss) {
     lc_session_closed(c);
 }
 
-static void on_receive(pss_t *pss, struct lws *wsi, const uint8_t *in, size_t len) {
+/* A whole message: inflated first if it came compressed (PROTOCOL.md,
+ * "Compression"), then to the session. */
+static void deliver(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t *msg, size_t n) {
+    lc_conn_t *c = pss->c;
+    if (pss->zin) {
+        size_t len = 0;
+        int rc = net->inflate ? lc_inflate_msg(net->inflate, msg, n, net->zbuf, LC_MAX_CLIENT_MSG, &len) : -1;
+        if (rc != 0) {
+            lc_conn_send_error(c, rc > 0 ? LC_ERR_TOO_LARGE : LC_ERR_BAD_REQUEST,
+                               rc > 0 ? "message over %d bytes" : "a compressed message that does not inflate",
+                               LC_MAX_CLIENT_MSG);
+            lc_conn_close(c, rc > 0 ? LC_CLOSE_TOO_LARGE : LC_CLOSE_BAD_DATA,
+                          rc > 0 ? "message too large" : "bad compressed data");
+            return;
+        }
+        c->srv->m.deflate.inflated++;
+        msg = net->zbuf;
+        n = len;
+    }
+    lc_session_on_frame(c, msg, n, lws_frame_is_binary(wsi));
+}
+
+static void on_receive(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t *in, size_t len) {
     lc_conn_t *c = pss->c;
     lc_conn_alive(c);
+    if (lws_is_first_fragment(wsi)) pss->zin = pss->deflate && (lws_get_reserved_bits(wsi) & 0x40);
     if (lc_conn_closing(c)) { /* closing: input is ignored */
         free(pss->rx);
         pss->rx = NULL;
@@ -121,13 +152,15 @@ static void on_receive(pss_t *pss, struct lws *wsi, const uint8_t *in, size_t le
     }
     size_t remain = lws_remaining_packet_payload(wsi);
     int final = lws_is_final_fragment(wsi);
+    /* compressed, the bound holds for what came on the wire too: a client
+     * message is small (deliver checks what it inflates to) */
     if ((size_t)pss->rxlen + len + remain > LC_MAX_CLIENT_MSG) {
         lc_conn_send_error(c, LC_ERR_TOO_LARGE, "message over %d bytes", LC_MAX_CLIENT_MSG);
         lc_conn_close(c, LC_CLOSE_TOO_LARGE, "message too large");
         return;
     }
     if (!pss->rx && final) { /* the common case: the whole message at once */
-        lc_session_on_frame(c, in, len, lws_frame_is_binary(wsi));
+        deliver(net, pss, wsi, in, len);
         return;
     }
     if (!pss->rx && !(pss->rx = malloc(LC_MAX_CLIENT_MSG))) {
@@ -141,7 +174,7 @@ static void on_receive(pss_t *pss, struct lws *wsi, const uint8_t *in, size_t le
         size_t n = pss->rxlen;
         pss->rx = NULL;
         pss->rxlen = 0;
-        lc_session_on_frame(c, msg, n, lws_frame_is_binary(wsi));
+        deliver(net, pss, wsi, msg, n);
         free(msg);
     }
 }
@@ -161,11 +194,23 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     switch (reason) {
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return lc_upgrade_confirm(srv->upgrade, wsi);
+    case LWS_CALLBACK_CONFIRM_EXTENSION_OKAY:
+        return lc_pmd_confirm(wsi, in);
+    case LWS_CALLBACK_ADD_HEADERS:
+        if (pss && srv->cfg.deflate) {
+            int n = lc_pmd_add_headers(wsi, in);
+            if (n < 0) return -1;
+            pss->deflate = (uint8_t)n;
+            return 0;
+        }
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(srv, wsi, pss);
     case LWS_CALLBACK_RECEIVE:
-        if (pss && pss->c) on_receive(pss, wsi, in, len);
+        if (pss && pss->c) on_receive(srv->net, pss, wsi, in, len);
         return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        return (pss && pss->c && lc_conn_peer_closed(pss->c)) ? -1 : 0;
     case LWS_CALLBACK_RECEIVE_PONG:
         if (pss && pss->c) lc_conn_alive(pss->c);
         return 0;
@@ -226,6 +271,7 @@ static struct lws_context *create_context(lc_server_t *srv, lc_net_t *net) {
     info.foreign_loops = net->loops;
     info.retry_and_idle_policy = &net->retry; /* zeros: lws's own keepalive stays off (conn_sweep.c) */
     info.user = srv;
+    if (srv->cfg.deflate) info.extensions = lc_pmd_extensions;
     info.timeout_secs = 10;
     info.max_http_header_data = 4096;
     if (srv->cfg.tls_cert[0]) {
@@ -245,6 +291,11 @@ lc_net_t *lc_net_start(lc_server_t *srv) {
     srv->net = net; /* the callbacks find it there from the first one on */
     lws_set_log_level(getenv("LC_LWS_DEBUG") ? 0x7ff : (LLL_ERR | LLL_WARN), lws_log);
     fill_protocols(net);
+    if (srv->cfg.deflate &&
+        (!(net->inflate = lc_inflate_new()) || !(net->zbuf = malloc(LC_MAX_CLIENT_MSG)))) {
+        lc_log("net: out of memory");
+        return NULL; /* net stays on srv: lc_net_free releases it */
+    }
     net->lws = create_context(srv, net);
     if (!net->lws) {
         lc_log("cannot listen on %s:%d (is the port taken?)", srv->cfg.bind, srv->cfg.port);
@@ -266,5 +317,7 @@ void lc_net_stop(lc_net_t *n) {
 void lc_net_free(lc_net_t *n) {
     if (!n) return;
     if (n->lws) lws_context_destroy(n->lws);
+    lc_inflate_free(n->inflate);
+    free(n->zbuf);
     free(n); /* lws is done with the protocols */
 }

@@ -278,7 +278,7 @@ static void room_fill(lc_conn_t *c, lc_conn_batch_t *b, int *more) {
         lc_frame_t *f = lc_ring_at(ring, pos);
         int entry = f->kind == LC_FRAME_COMMENT;
         if (!(entry && lc_sid_cmp(f->id, c->last) <= 0)) {
-            if (!lc_conn_batch_add(b, f->data[c->fmt], f->len[c->fmt])) break;
+            if (!lc_conn_batch_add_frame(b, f)) break;
             if (entry) c->last = f->id;
         }
         pos++;

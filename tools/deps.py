@@ -67,7 +67,7 @@ RULES = [
 
 INCLUDE_RULES = [
     # (name, <system header> fnmatch pattern, only these units may include it, why)
-    ('lws-edge', 'libwebsockets.h', ['net', 'upgrade', 'listen', 'http'],
+    ('lws-edge', 'libwebsockets.h', ['net', 'net_pmd', 'upgrade', 'listen', 'http'],
      'libwebsockets stays at the edge, so the core builds and is tested without it'),
     ('hiredis-store', 'hiredis/*', ['store', 'store_node', 'store_call', 'store_cluster', 'store_conn', 'store_sub', 'redis_uv'],
      'hiredis is the store\'s business; everyone else sees store.h'),

@@ -6,6 +6,8 @@ import json
 import os
 import random
 import socket
+import struct
+import time
 
 import pytest
 
@@ -266,6 +268,44 @@ async def test_fragmented_message_over_4k_gets_too_large_then_close_1009(server,
     await other.ping_pong()
     await asyncio.sleep(0.2)
     assert not other.comments
+
+
+def _closed_by_server(port, room, answer):
+    """A raw client that sends an oversized message, reads the error and the close frame, answers
+    the close (or not), then sees how the connection ends: 'eof' (a FIN) or 'reset'."""
+    r = lc.RawWS(port, room, "json")
+    r.send({"type": "hello", "user": "closer"})
+    assert r.recv_msg(answer_pings=True)["type"] == "welcome"
+    r.send_frame(0x1, b'{"type":"comment","text":"' + b"x" * 5000 + b'"}')
+    msgs = []
+    while (m := r.recv_msg(answer_pings=True)) is not None:
+        msgs.append(m)
+    assert r.end == "close frame" and r.close_code == 1009, (r.end, r.close_code, msgs)
+    assert [m["code"] for m in msgs if m["type"] == "error"] == ["too_large"], msgs
+    if answer:
+        r.send_frame(0x8, struct.pack("!H", 1000))
+    t0 = time.monotonic()
+    r.set_timeout(lc.scaled(8))
+    try:
+        end = "eof" if r.sock.recv(100) == b"" else "data"
+    except ConnectionResetError:
+        end = "reset"
+    except socket.timeout:
+        end = "still open"
+    r.close()
+    return end, time.monotonic() - t0
+
+
+def test_server_close_waits_for_the_clients_close_frame_then_hangs_up_cleanly(server, room):
+    end, took = _closed_by_server(server.port, room, answer=True)
+    assert end == "eof", end        # the handshake completed: a FIN, not a reset
+    assert took < lc.scaled(1.5), took
+
+
+def test_a_client_that_never_answers_our_close_is_cut_after_the_wait(server, room):
+    end, took = _closed_by_server(server.port, room, answer=False)
+    assert end in ("eof", "reset"), end
+    assert took >= 1.0, f"cut after {took:.2f} s: the server did not wait for the client's close frame"
 
 
 # ---------------------------------------------------------------- fuzz
