@@ -2,7 +2,8 @@
 -- each event itself (a join, a comment, a like batch, a viewer share), so
 -- that a figure and its event are one step; the orders by stats.lua, from
 -- the orders stream (each entry once, behind a cursor). tools/embed.c puts
--- this file in front of every script that calls a funnel_ function; each
+-- this file in front of every script that calls a funnel_ function (the
+-- orders' funnel_order lives in stats.lua, its one caller); each
 -- function is given the keys it writes (the caller's KEYS or, where the
 -- caller builds its names from the room prefix, those names).
 -- series (lc:{R}:series) is a ring of 360 points of 10 s: slot N holds bN
@@ -21,18 +22,6 @@ local function funnel_point(series, now, what, n)
   elseif tonumber(redis.call('HGET', series, 'v' .. s)) < n then
     redis.call('HSET', series, 'v' .. s, n)
   end
-end
--- An order became ok at ms (d = 1: a final buy, a completed team's order, a
--- payment) or is no longer ok (d = -1: a cancel of an ok order); now is
--- Redis's clock. funnel (lc:{R}:funnel) holds orders, units, revenue;
--- buyers (lc:{R}:fbuyers) user -> their ok orders. A new ok order also
--- counts in its 10 s point, if that is still in the last hour.
-local function funnel_order(funnel, buyers, series, ms, now, user, qty, cents, d)
-  redis.call('HINCRBY', funnel, 'orders', d)
-  redis.call('HINCRBY', funnel, 'units', d * qty)
-  redis.call('HINCRBY', funnel, 'revenue', d * qty * cents)
-  if redis.call('HINCRBY', buyers, user, d) <= 0 then redis.call('HDEL', buyers, user) end
-  if d > 0 and math.floor(ms / 10000) > math.floor(now / 10000) - 360 then funnel_point(series, ms, 'o', 1) end
 end
 -- The room's viewer total was computed (viewers.lua): the peak and the point.
 local function funnel_viewers(funnel, series, now, total)

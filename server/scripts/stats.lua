@@ -11,6 +11,18 @@
 -- Answers stats {viewers_now (the live shares, as join.lua counts them), viewers_peak,
 --   viewers_unique, engaged, buyers, orders, units, revenue, ts (Redis's clock), shard
 --   (the reporting shard, if any), series (with ARGV[3] = 1: 360 points, oldest first)}
+-- An order became ok at ms (d = 1: a final buy, a completed team's order, a
+-- payment) or is no longer ok (d = -1: a cancel of an ok order); now is
+-- Redis's clock. funnel (lc:{R}:funnel) holds orders, units, revenue;
+-- buyers (lc:{R}:fbuyers) user -> their ok orders. A new ok order also
+-- counts in its 10 s point, if that is still in the last hour.
+local function funnel_order(funnel, buyers, series, ms, now, user, qty, cents, d)
+  redis.call('HINCRBY', funnel, 'orders', d)
+  redis.call('HINCRBY', funnel, 'units', d * qty)
+  redis.call('HINCRBY', funnel, 'revenue', d * qty * cents)
+  if redis.call('HINCRBY', buyers, user, d) <= 0 then redis.call('HDEL', buyers, user) end
+  if d > 0 and math.floor(ms / 10000) > math.floor(now / 10000) - 360 then funnel_point(series, ms, 'o', 1) end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local vnow = 0
