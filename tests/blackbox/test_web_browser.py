@@ -212,6 +212,12 @@ def test_comments_likes_and_hostile_text_across_two_shards(driver, start_server,
             p.wait(lambda p: p.count("likes") == 12, "12 likes")
         for p in (a, b, st):
             assert p.severe_logs() == [], f"{p.name}: console errors"
+        # Chromium negotiated permessage-deflate on every page and read compressed frames (the
+        # comments above, long enough to be compressed), and what it sent compressed was inflated
+        for s, pages in ((s1, 2), (s2, 1)):
+            assert lc.metric(s.port, "livecart_deflate_connections_total") >= pages
+            assert lc.metric(s.port, "livecart_deflate_frames_total") > 0
+        assert lc.metric(s1.port, "livecart_inflated_total") > 0
     finally:
         close_pages(driver, [a, b, st])
 
