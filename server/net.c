@@ -25,18 +25,21 @@
 #include "session.h"
 #include "upgrade.h"
 
-/* lws keeps one receive buffer of this size per connection: it is the main
- * per-connection memory cost, so it is small; a larger message arrives in
- * pieces and is reassembled (lazily allocated) up to LC_MAX_CLIENT_MSG. */
+/* lws keeps one receive buffer of this size per connection: it was the main
+ * per-connection memory cost (1 KiB), so it is small; a larger message
+ * arrives in pieces and is reassembled in a buffer allocated only while one
+ * arrives, as big as the frame says, up to LC_MAX_CLIENT_MSG. (128 is also
+ * what a control frame's payload needs; it is safe since the closing
+ * handshake: see close_step in conn.c.) */
 #define RX_BUFFER 128
 
 /* What lws keeps per connection for us. */
 typedef struct pss {
-    lc_conn_t *c;   /* NULL once closed */
-    int counted;    /* in net->alive until lws frees the wsi */
-    void *http;     /* the HTTP side's request (http.c) */
-    uint8_t *rx;    /* reassembly of a fragmented message, LC_MAX_CLIENT_MSG */
-    uint16_t rxlen;
+    lc_conn_t *c;    /* NULL once closed */
+    void *http;      /* the HTTP side's request (http.c) */
+    uint8_t *rx;     /* reassembly of a message that came in pieces: rxcap bytes */
+    uint16_t rxlen, rxcap;
+    uint8_t counted; /* in net->alive until lws frees the wsi */
     uint8_t deflate; /* negotiated permessage-deflate (net_pmd.c) */
     uint8_t zin;     /* the message being received is compressed (RSV1 on its first frame) */
 } pss_t;
@@ -114,6 +117,7 @@ static void on_closed(lc_server_t *srv, pss_t *pss) {
     pss->c = NULL;
     free(pss->rx);
     pss->rx = NULL;
+    pss->rxlen = pss->rxcap = 0;
     lc_upgrade_count(srv->upgrade, c->ip, -1);
     lc_session_closed(c);
 }
@@ -147,7 +151,7 @@ static void on_receive(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t
     if (lc_conn_closing(c)) { /* closing: input is ignored */
         free(pss->rx);
         pss->rx = NULL;
-        pss->rxlen = 0;
+        pss->rxlen = pss->rxcap = 0;
         return;
     }
     size_t remain = lws_remaining_packet_payload(wsi);
@@ -163,9 +167,19 @@ static void on_receive(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t
         deliver(net, pss, wsi, in, len);
         return;
     }
-    if (!pss->rx && !(pss->rx = malloc(LC_MAX_CLIENT_MSG))) {
-        lc_conn_close(c, LC_CLOSE_INTERNAL, "out of memory");
-        return;
+    /* as big as the frame says (a message split only by the small receive
+     * buffer needs no more), growing for further fragments */
+    size_t need = (size_t)pss->rxlen + len + remain;
+    if (need > pss->rxcap) {
+        size_t cap = pss->rxcap * 2u > need ? pss->rxcap * 2u : need;
+        if (cap > LC_MAX_CLIENT_MSG) cap = LC_MAX_CLIENT_MSG;
+        uint8_t *p = realloc(pss->rx, cap);
+        if (!p) {
+            lc_conn_close(c, LC_CLOSE_INTERNAL, "out of memory");
+            return;
+        }
+        pss->rx = p;
+        pss->rxcap = (uint16_t)cap;
     }
     memcpy(pss->rx + pss->rxlen, in, len);
     pss->rxlen = (uint16_t)(pss->rxlen + len);
@@ -173,7 +187,7 @@ static void on_receive(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t
         uint8_t *msg = pss->rx;
         size_t n = pss->rxlen;
         pss->rx = NULL;
-        pss->rxlen = 0;
+        pss->rxlen = pss->rxcap = 0;
         deliver(net, pss, wsi, msg, n);
         free(msg);
     }
