@@ -89,7 +89,9 @@ const uint8_t *lc_deflate_wire(lc_deflate_t *z, lc_frame_t *f, int fmt, uint32_t
     if (!f->zdata[fmt]) {
         uint8_t *zf = NULL;
         uint32_t zn = 0;
-        if (!f->control && plain) {
+        int tried = 0;
+        if (!f->control && plain && (!f->unicast || f->len[fmt] >= LC_DEFLATE_MIN_UNICAST)) {
+            tried = 1;
             uint8_t l7 = plain[1] & 0x7f; /* a server frame: no mask */
             size_t hl = l7 < 126 ? 2 : l7 == 126 ? 4 : 10;
             zf = lc_deflate_frame(z, plain + hl, f->len[fmt] - hl, (plain[0] & 0x0f) == 0x2, &zn);
@@ -98,6 +100,7 @@ const uint8_t *lc_deflate_wire(lc_deflate_t *z, lc_frame_t *f, int fmt, uint32_t
             f->zdata[fmt] = zf;
             f->zlen[fmt] = zn;
         } else { /* plain it stays: not tried again */
+            if (!tried) z->st->plain++;
             f->zdata[fmt] = (uint8_t *)plain;
             f->zlen[fmt] = f->len[fmt];
         }

@@ -29,6 +29,13 @@ typedef struct lc_deflate lc_deflate_t;
 /* Payloads shorter than this are not worth a try (a deflate block's own
  * overhead is ~10 bytes). */
 #define LC_DEFLATE_MIN 48
+/* A frame encoded for one connection (an answer, a welcome) is compressed
+ * for that one connection: only from this size on, where it pays for its
+ * ~10 us (a welcome with history: ~6 KiB -> 25 %). A short answer -- buy,
+ * ack, error -- goes plain: compressed it would cost the hot paths a
+ * compression per request for a ~17 % smaller frame
+ * (loadtest/results/deflate-*.md). */
+#define LC_DEFLATE_MIN_UNICAST 512
 
 /* level: zlib's 1 (fastest) .. 9 (smallest); st: where it counts what it
  * does (the caller's, outlives z). NULL: out of memory. */

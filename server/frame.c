@@ -81,7 +81,9 @@ lc_frame_t *lc_frame_from_msg(const lc_msg_t *m, lc_buf_t *scratch) {
 }
 
 lc_frame_t *lc_frame_from_msg_fmt(const lc_msg_t *m, lc_fmt_t fmt, lc_buf_t *scratch) {
-    return from_msg(m, 1 << fmt, scratch);
+    lc_frame_t *fr = from_msg(m, 1 << fmt, scratch);
+    if (fr) fr->unicast = 1;
+    return fr;
 }
 
 void lc_frame_unref(lc_frame_t *f) {

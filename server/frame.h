@@ -22,6 +22,7 @@ typedef struct lc_frame {
     uint8_t kind;
     lc_sid_t id;                    /* LC_FRAME_COMMENT: the comment's stream id */
     uint8_t control;                /* a control frame (ping): never compressed */
+    uint8_t unicast;                /* encoded for one connection (lc_frame_from_msg_fmt) */
     uint32_t len[LC_FMT_COUNT];     /* bytes of data[fmt], header included */
     const uint8_t *data[LC_FMT_COUNT];
     /* permessage-deflate (deflate.c): NULL until a connection that

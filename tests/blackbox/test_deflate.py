@@ -145,12 +145,27 @@ def test_broadcast_is_compressed_once_and_shared_by_every_deflate_connection(ser
         z.close()
 
 
-def test_short_messages_go_plain_to_deflate_connections(server, room):
+def test_short_answers_go_plain_and_a_welcome_with_history_compressed(server, room):
     z = joined_z(server.port, room, "short")
     z.send({"type": "ping"})
     rsv1, wire, m = z.next_of("pong")
     assert not rsv1 and m["type"] == "pong", "a pong is too short to be worth compressing"
-    z.close()
+    z.send({"type": "comment", "text": LONG + "x" * 200})   # an answer for one connection:
+    rsv1, wire, m = z.next_of("comment")                     # (the broadcast) compressed
+    assert rsv1
+    for i in range(8):
+        z.send({"type": "comment", "text": f"{i} {LONG}"})
+        z.next_of("comment")
+    late = ZRaw(server.port, room, "json")
+    late.send({"type": "hello", "user": "late"})
+    rsv1, wire, m = late.next_of("welcome")
+    plain = ZRaw(server.port, room, "json", offer=None)
+    plain.send({"type": "hello", "user": "late2"})
+    prsv1, pwire, pm = plain.next_of("welcome")
+    assert rsv1 and not prsv1, "the welcome (history: 9 long comments) is compressed for a deflate client"
+    assert len(wire) * 2 < len(pwire), (len(wire), len(pwire))
+    for c in (z, late, plain):
+        c.close()
 
 
 def test_compressed_client_messages_inflate_whole_and_fragmented(server, room):

@@ -92,6 +92,19 @@ static void test_short_frames_and_control_frames_stay_plain(void) {
         noise[i] = (uint8_t)x;
     }
     CHECK(lc_deflate_frame(z, noise, sizeof(noise), 1, &n) == NULL);
+    /* a frame for one connection: compressed only from LC_DEFLATE_MIN_UNICAST on */
+    lc_frame_t *u = lc_frame_new(COMMENT, strlen(COMMENT), NULL, 0);
+    u->unicast = 1;
+    p = lc_deflate_wire(z, u, LC_FMT_JSON, &n);
+    CHECK(p == u->data[LC_FMT_JSON]);
+    char big[LC_DEFLATE_MIN_UNICAST + 100];
+    for (size_t i = 0; i < sizeof(big); i++) big[i] = COMMENT[i % (sizeof(COMMENT) - 1)];
+    lc_frame_t *w = lc_frame_new(big, sizeof(big), NULL, 0);
+    w->unicast = 1;
+    p = lc_deflate_wire(z, w, LC_FMT_JSON, &n);
+    CHECK(p != w->data[LC_FMT_JSON] && (p[0] & 0x40));
+    lc_frame_unref(u);
+    lc_frame_unref(w);
     lc_frame_unref(f);
     lc_frame_unref(c);
     lc_deflate_free(z);
