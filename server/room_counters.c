@@ -114,7 +114,9 @@ static void flush_share(lc_room_t *r, uint64_t now) {
 
 static void broadcast_counters(lc_room_t *r) {
     lc_msg_t m;
-    if (r->likes_total != r->likes_sent) {
+    /* -1: no welcome yet -- a joiner already on the ring would get a total
+     * it has not been told is a change (the first welcome sets it) */
+    if (r->likes_sent >= 0 && r->likes_total != r->likes_sent) {
         lc__room_counter_msg(&m, 1, r->likes_total);
         lc_room_broadcast(r, &m);
         r->likes_sent = r->likes_total;

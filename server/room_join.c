@@ -118,6 +118,7 @@ static void welcome(join_op_t *op, const lc_msg_t *st) {
     size_t alive = admit(op, st);
     if (r->local == 0) r->likes_sent = st->likes; /* no one to tell: the welcome says it */
     if (st->likes > r->likes_total) r->likes_total = st->likes;
+    if (r->likes_sent < 0) r->likes_sent = r->likes_total; /* the room's first welcome says it */
     if (!r->viewers_heard) r->viewers_total = st->viewers + r->local + (int64_t)alive;
     lc_frame_t *f = alive ? welcome_frame(op, st, alive) : NULL;
     /* The welcome's viewer count is this shard's estimate (Redis's total
