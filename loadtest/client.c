@@ -5,34 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH 16384
+#include "client_int.h"
+
 #define RX_BUFFER 1024 /* per connection in lws: keep 100k connections affordable */
-
-struct lt_client {
-    uv_loop_t *loop;
-    struct lws_context *ctx;
-    struct lws_protocols protocols[3];
-    void *loops[1];
-    lc_buf_t scratch;
-    uint8_t *wbuf;
-    uint32_t mask_state;
-    lt_client_stats_t st;
-};
-
-struct lt_conn {
-    lt_client_t *cl;
-    struct lws *wsi;
-    const lt_conn_ops_t *ops;
-    void *user;
-    int fmt; /* lc_fmt_t or LT_FMT_RAW */
-    int raw; /* deliver undecoded */
-    int opened, closing, close_code;
-    int in_connect, failed; /* a connect that fails inside lws_client_connect_via_info */
-    int http_status, retry_after; /* a refused upgrade: its status and Retry-After (s), or 0 */
-    lc_buf_t out; /* payloads queued: [u32 len][bytes]... */
-    size_t out_off;
-    lc_buf_t rx;  /* reassembly of a fragmented message */
-};
 
 int lt_target_parse(lt_target_t *t, const char *url) {
     memset(t, 0, sizeof(*t));
@@ -55,10 +30,9 @@ static uint32_t next_mask(lt_client_t *cl) {
     return cl->mask_state = x;
 }
 
-/* Frames (FIN, masked, as a client must) one payload into out. */
-static size_t frame(lt_client_t *cl, uint8_t *out, int binary, const uint8_t *p, size_t n) {
+size_t lt__frame(lt_client_t *cl, uint8_t *out, int op, const uint8_t *p, size_t n) {
     size_t h = 0;
-    out[h++] = (uint8_t)(0x80 | (binary ? 2 : 1));
+    out[h++] = (uint8_t)(0x80 | op);
     if (n < 126) {
         out[h++] = (uint8_t)(0x80 | n);
     } else if (n <= 0xffff) {
@@ -77,7 +51,7 @@ static size_t frame(lt_client_t *cl, uint8_t *out, int binary, const uint8_t *p,
     return h + n;
 }
 
-static void conn_free(lt_conn_t *c) {
+void lt__conn_free(lt_conn_t *c) {
     lc_buf_free(&c->out);
     lc_buf_free(&c->rx);
     free(c);
@@ -89,17 +63,17 @@ static int on_writeable(lt_conn_t *c) {
     while (c->out_off < c->out.len) {
         uint32_t len;
         memcpy(&len, c->out.p + c->out_off, 4);
-        if (n + len + 14 > BATCH && n) break;
-        if (len + 14 > BATCH) { /* one big frame on its own */
+        if (n + len + 14 > LT__BATCH && n) break;
+        if (len + 14 > LT__BATCH) { /* one big frame on its own */
             uint8_t *big = malloc(len + 14);
             if (!big) return -1;
-            size_t fl = frame(cl, big, c->fmt == LC_FMT_MSGPACK, c->out.p + c->out_off + 4, len);
+            size_t fl = lt__frame(cl, big, c->fmt == LC_FMT_MSGPACK ? 2 : 1, c->out.p + c->out_off + 4, len);
             int rc = lws_write(c->wsi, big, fl, LWS_WRITE_HTTP);
             free(big);
             if (rc < 0) return -1;
             cl->st.bytes_out += fl;
         } else {
-            n += frame(cl, cl->wbuf + n, c->fmt == LC_FMT_MSGPACK, c->out.p + c->out_off + 4, len);
+            n += lt__frame(cl, cl->wbuf + n, c->fmt == LC_FMT_MSGPACK ? 2 : 1, c->out.p + c->out_off + 4, len);
         }
         c->out_off += 4 + len;
         cl->st.frames_out++;
@@ -185,7 +159,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             lws_set_opaque_user_data(wsi, NULL);
             cl->st.failed++;
             if (c->ops->on_close) c->ops->on_close(c, 0, in ? (const char *)in : "connect failed");
-            conn_free(c);
+            lt__conn_free(c);
         }
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
@@ -195,7 +169,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             lws_set_opaque_user_data(wsi, NULL);
             cl->st.failed++;
             if (c->ops->on_close) c->ops->on_close(c, 0, "closed before connecting");
-            conn_free(c);
+            lt__conn_free(c);
         }
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
@@ -204,7 +178,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             cl->st.open--;
             cl->st.closed++;
             if (c->ops->on_close) c->ops->on_close(c, c->close_code ? c->close_code : 1006, NULL);
-            conn_free(c);
+            lt__conn_free(c);
         }
         return 0;
     default:
@@ -215,7 +189,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 lt_client_t *lt_client_create(uv_loop_t *loop) {
     lt_client_t *cl = calloc(1, sizeof(*cl));
     if (!cl) return NULL;
-    cl->wbuf = malloc(BATCH);
+    cl->wbuf = malloc(LT__BATCH);
     cl->loop = loop;
     cl->loops[0] = loop;
     cl->mask_state = 0x9e3779b9u ^ (uint32_t)uv_hrtime();
@@ -247,29 +221,59 @@ lt_client_t *lt_client_create(uv_loop_t *loop) {
     return cl;
 }
 
-void lt_client_stop(lt_client_t *cl) { lws_context_destroy(cl->ctx); }
+void lt_client_stop(lt_client_t *cl) {
+    lt__lean_stop(cl);
+    lws_context_destroy(cl->ctx);
+}
 
 void lt_client_free(lt_client_t *cl) {
+    lt__lean_stop(cl);
     lws_context_destroy(cl->ctx);
     lc_buf_free(&cl->scratch);
     free(cl->wbuf);
-    free(cl);
+    cl->wbuf = NULL;
+    lt__lean_client_free(cl);
 }
 
-lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room, int fmt,
-                        const char *src, const lt_conn_ops_t *ops, void *user) {
+void lt__conn_path(const lt_target_t *t, const char *room, char *path, size_t cap) {
+    const char *tpl = strstr(t->path, "{room}");
+    if (tpl)
+        snprintf(path, cap, "%.*s%s%s", (int)(tpl - t->path), t->path, room, tpl + 6);
+    else
+        snprintf(path, cap, "%s?room=%s", t->path, room);
+}
+
+/* A connection's common part, for either transport. */
+static lt_conn_t *conn_new(lt_client_t *cl, int fmt, const lt_conn_ops_t *ops, void *user) {
     lt_conn_t *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
     c->cl = cl;
     c->ops = ops;
     c->user = user;
     c->fmt = fmt;
+    return c;
+}
+
+lt_conn_t *lt_conn_open_lean(lt_client_t *cl, const lt_target_t *t, const char *room, int fmt,
+                             const char *src, const lt_conn_ops_t *ops, void *user) {
+    lt_conn_t *c = conn_new(cl, fmt, ops, user);
+    if (!c) return NULL;
     char path[256];
-    const char *tpl = strstr(t->path, "{room}");
-    if (tpl)
-        snprintf(path, sizeof(path), "%.*s%s%s", (int)(tpl - t->path), t->path, room, tpl + 6);
-    else
-        snprintf(path, sizeof(path), "%s?room=%s", t->path, room);
+    lt__conn_path(t, room, path, sizeof(path));
+    if (lt__lean_open(c, t, path, src) != 0) {
+        cl->st.failed++;
+        lt__conn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room, int fmt,
+                        const char *src, const lt_conn_ops_t *ops, void *user) {
+    lt_conn_t *c = conn_new(cl, fmt, ops, user);
+    if (!c) return NULL;
+    char path[256];
+    lt__conn_path(t, room, path, sizeof(path));
     struct lws_client_connect_info i;
     memset(&i, 0, sizeof(i));
     i.context = cl->ctx;
@@ -288,13 +292,14 @@ lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room,
     c->in_connect = 0;
     if (!w || c->failed) {
         cl->st.failed++;
-        conn_free(c);
+        lt__conn_free(c);
         return NULL;
     }
     return c;
 }
 
 static int queue_payload(lt_conn_t *c, const void *p, size_t n) {
+    if (c->lean) return lt__lean_send(c, p, n);
     uint32_t len = (uint32_t)n;
     if (lc_buf_reserve(&c->out, 4 + n) != 0) return -1;
     lc_buf_append(&c->out, &len, 4);
@@ -315,6 +320,10 @@ int lt_conn_send_raw(lt_conn_t *c, const void *p, size_t n) { return c->closing 
 
 void lt_conn_close(lt_conn_t *c) {
     if (c->closing) return;
+    if (c->lean) {
+        lt__lean_close(c);
+        return;
+    }
     c->closing = 1;
     if (c->opened) lws_callback_on_writable(c->wsi);
 }
@@ -322,6 +331,8 @@ void lt_conn_close(lt_conn_t *c) {
 void *lt_conn_user(const lt_conn_t *c) { return c->user; }
 void lt_conn_set_user(lt_conn_t *c, void *user) { c->user = user; }
 void lt_conn_set_raw(lt_conn_t *c, int raw) { c->raw = raw; }
+int lt_conn_set_peek(lt_conn_t *c, uint32_t n) { return c->lean ? lt__lean_set_peek(c, n) : -1; }
+int lt_conn_is_lean(const lt_conn_t *c) { return c->lean != NULL; }
 int lt_conn_fmt(const lt_conn_t *c) { return c->fmt; }
 int lt_conn_http_status(const lt_conn_t *c) { return c->http_status; }
 int lt_conn_retry_after(const lt_conn_t *c) { return c->retry_after; }

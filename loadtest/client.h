@@ -7,6 +7,12 @@
  * callback masks and frames everything queued into one buffer and hands it
  * to the socket in one write, so a load generator that sends thousands of
  * frames per second does not pay a syscall and a poll change per frame.
+ *
+ * Two transports behind the one lt_conn_t: libwebsockets (lt_conn_open),
+ * for connections that decode what they get, and the lean reader
+ * (lt_conn_open_lean, lean.c), for connections that only count it: its own
+ * handshake on a libuv TCP handle, every read into one buffer shared by all
+ * lean connections, frame headers walked by wsframe.c and payloads skipped.
  */
 #ifndef LT_CLIENT_H
 #define LT_CLIENT_H
@@ -34,6 +40,11 @@ typedef struct lt_conn_ops {
      * socket closed without one, or 0 when it never opened (err says why).
      * The conn is freed after this returns. */
     void (*on_close)(lt_conn_t *c, int code, const char *err);
+    /* Lean connections only: `frames` data messages of `bytes` payload bytes
+     * in all arrived since the last call (at most one call per read, always
+     * before an on_raw of a later message). They were not delivered: a lean
+     * connection hands on_raw only the messages lt_conn_set_peek asked for. */
+    void (*on_count)(lt_conn_t *c, uint64_t frames, uint64_t bytes);
 } lt_conn_ops_t;
 
 typedef struct lt_target {
@@ -57,6 +68,18 @@ void lt_client_free(lt_client_t *cl);
  * on_close), or NULL (nothing will be called back). */
 lt_conn_t *lt_conn_open(lt_client_t *cl, const lt_target_t *t, const char *room, int fmt,
                         const char *src, const lt_conn_ops_t *ops, void *user);
+/* The same on the lean transport: on_open, on_count, on_close, and on_raw
+ * for peeked messages; never on_msg. The upgrade is checked as RFC 6455
+ * says (accept key, the offered subprotocol, no extension); pings are
+ * answered with a masked pong; a framing error (wsframe.h) is counted in
+ * framing_errors and closes the connection (1002, reported as 1002). */
+lt_conn_t *lt_conn_open_lean(lt_client_t *cl, const lt_target_t *t, const char *room, int fmt,
+                             const char *src, const lt_conn_ops_t *ops, void *user);
+/* Lean connections: data messages of at most n bytes (<= 4096) go to on_raw
+ * from the next message on, the rest are counted. Returns 0, or -1 (not a
+ * lean connection, n too large, no memory). */
+int lt_conn_set_peek(lt_conn_t *c, uint32_t n);
+int lt_conn_is_lean(const lt_conn_t *c);
 /* Encodes and queues m. Returns 0, or -1 (not open, or cannot encode). */
 int lt_conn_send(lt_conn_t *c, const lc_msg_t *m);
 /* Queues raw payload bytes as one frame of the connection's type (for
@@ -81,6 +104,8 @@ int lt_conn_retry_after(const lt_conn_t *c);
 /* Counters over all connections. */
 typedef struct lt_client_stats {
     uint64_t frames_in, bytes_in, frames_out, bytes_out, decode_errors;
+    uint64_t framing_errors; /* lean connections closed for a framing error */
+    uint64_t lean_opened;    /* of `opened`, the lean ones */
     uint64_t open, opened, failed, closed;
 } lt_client_stats_t;
 const lt_client_stats_t *lt_client_stats(const lt_client_t *cl);

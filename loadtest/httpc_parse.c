@@ -9,26 +9,12 @@
 #include <strings.h>
 
 #include "httpc.h"
+#include "httptok.h"
 
 /* The blank line that ends a head: the offset after it, or 0. */
 static size_t head_end(const char *p, size_t n) {
     for (size_t i = 0; i + 3 < n; i++)
         if (p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' && p[i + 3] == '\n') return i + 4;
-    return 0;
-}
-
-/* Does the comma-separated header value v[0..n) hold token tok? */
-static int has_token(const char *v, size_t n, const char *tok) {
-    size_t tl = strlen(tok);
-    for (size_t i = 0; i < n;) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-        size_t j = i;
-        while (j < n && v[j] != ',') j++;
-        size_t e = j;
-        while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-        if (e - i == tl && strncasecmp(v + i, tok, tl) == 0) return 1;
-        i = j;
-    }
     return 0;
 }
 
@@ -43,10 +29,10 @@ static int header(lt_http_head_t *out, const char *name, size_t nl, const char *
         }
         out->content_length = v;
     } else if (nl == 17 && strncasecmp(name, "transfer-encoding", 17) == 0) {
-        out->chunked = has_token(val, vl, "chunked");
+        out->chunked = lt_has_token(val, vl, "chunked");
     } else if (nl == 10 && strncasecmp(name, "connection", 10) == 0) {
-        if (has_token(val, vl, "close")) out->close = 1;
-        if (has_token(val, vl, "keep-alive")) *keep = 1;
+        if (lt_has_token(val, vl, "close")) out->close = 1;
+        if (lt_has_token(val, vl, "keep-alive")) *keep = 1;
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #define LT_MAX_TARGETS 16
 #define LT_MAX_SRCS 64
+#define LT_MAX_CPUS 64
 
 typedef struct lt_run lt_run_t;
 
@@ -27,6 +28,9 @@ typedef struct lt_scenario {
     int (*finish)(lt_run_t *run, json_t *report);
     /* Frees the scenario's state once the loop has stopped. */
     void (*cleanup)(lt_run_t *run);
+    /* --procs, in a child: a message from the parent (procs.c), valid
+     * during the call. NULL: the scenario runs its processes unsynchronised. */
+    void (*on_parent)(lt_run_t *run, const json_t *msg);
 } lt_scenario_t;
 
 struct lt_run {
@@ -51,6 +55,11 @@ struct lt_run {
     int raw;        /* --proto raw: a plain-text WebSocket peer */
     lt_target_t pub_target; /* --pub-url, raw publisher */
     int sample;     /* decode and check every Nth viewer */
+    int lean;       /* --reader lean (default): counted-only viewers on the lean transport */
+    /* --procs N: the run is spread over N child processes; in a child, proc
+     * is its index and conns its share of conns_total, from index conn_base */
+    int procs, proc, conn_base, conns_total;
+    void *link;     /* in a child: the pipes to the parent (procs.c), else NULL */
     int inflight;
     int taps;         /* sale --inflight K: each buyer sends this many buys, then stops (0: --duration) */
     long stock, limit, qty;
@@ -79,6 +88,9 @@ struct lt_run {
     uint64_t closes[5000];  /* by close code (0..4999) */
     json_t *errors;         /* error frames received, by code */
     uint64_t server_cpu0;
+    double tool_cpu0; /* the tool's CPU seconds at the baseline (-1: unknown) */
+    uint64_t cpu0[LT_MAX_CPUS][3]; /* /proc/stat at the baseline: busy, steal, all */
+    int ncpu0;
     long server_rss0; /* KiB at start */
     void *sc_state;
     char invariant_log[4096];
@@ -95,13 +107,18 @@ uint64_t lt_now_us(void);
 /* Records a failed (ok = 0) or passed invariant into the report. */
 int lt_check(lt_run_t *run, json_t *inv, const char *name, int ok, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* The measured part starts now: server CPU is counted from here. */
+/* CPU ticks and RSS (KiB) of a process, from /proc (finish.c). Returns 0 or -1. */
+int lt__proc_stats(int pid, uint64_t *ticks, long *rss_kb);
+/* The measured part starts now: server and tool CPU are counted from here. */
 void lt_server_baseline(lt_run_t *run);
 /* Ends the run: stop timers, close connections, report. */
 void lt_finish(lt_run_t *run);
 /* Counts an error frame received (m->type == LC_MSG_ERROR). */
 void lt_count_error(lt_run_t *run, const lc_msg_t *m);
-/* Puts p50..max of h into obj (microseconds). */
+/* The report's params object (main.c), for a run or a --procs parent. */
+json_t *lt_run_params(const lt_run_t *run);
+/* Puts p50..max of h into obj (microseconds), with its buckets (merge.c
+ * merges histograms exactly from them). */
 void lt_hist_json(json_t *obj, const char *key, const lt_hist_t *h);
 
 extern const lt_scenario_t lt_scenario_sale, lt_scenario_coupon, lt_scenario_lottery;

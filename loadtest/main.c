@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "lt.h"
+#include "merge.h"
+#include "procs.h"
 
 static const lt_scenario_t *const scenarios[] = {&lt_scenario_watch, &lt_scenario_sale,  &lt_scenario_coupon,
                                                  &lt_scenario_lottery, &lt_scenario_storm, &lt_scenario_churn,
@@ -22,7 +24,10 @@ static const lt_scenario_t *const scenarios[] = {&lt_scenario_watch, &lt_scenari
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: livecart-load SCENARIO [options]\n\n"
+            "usage: livecart-load SCENARIO [options]\n"
+            "       livecart-load merge [--json OUT] A.json B.json ...   one report out of runs made\n"
+            "                       side by side (several client machines): counters and rates summed,\n"
+            "                       latency histograms merged exactly, invariants held in every report\n\n"
             "scenarios:\n");
     for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         fprintf(f, "  %-8s %s\n", scenarios[i]->name, scenarios[i]->help);
@@ -56,6 +61,12 @@ static void usage(FILE *f) {
             "                       unconfirmed, never resent). Fails on lost, duplicated or\n"
             "                       out-of-order comments and on viewers not back at the end\n"
             "  --sample N           decode and check every Nth viewer, count the rest (default 1)\n"
+            "  --reader lean|lws    how the counted viewers read (default lean: its own handshake and\n"
+            "                       frame walker on libuv, no per-frame callbacks; lws: libwebsockets\n"
+            "                       like the sampled ones)\n"
+            "  --procs N            watch/churn/storm/idle: spread the connections over N processes\n"
+            "                       (one core and one open-file limit each); the first one publishes\n"
+            "                       and reads --server-pid; one merged report\n"
             "  --proto raw --pub-url URL   a plain-text WebSocket peer (nchan, ws): viewers on\n"
             "                       --url (use {room} in its path), the publisher on --pub-url\n"
             "  --stock N --limit N --qty N --inflight N   sale: stock, per-user limit, units per\n"
@@ -105,35 +116,6 @@ int lt_pick_fmt(lt_run_t *run, unsigned i) {
     return run->fmt >= 0 ? run->fmt : (int)(i % 2);
 }
 
-/* CPU ticks (utime + stime) and RSS (KiB) of a process, from /proc. */
-static int proc_stats(int pid, uint64_t *ticks, long *rss_kb) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
-    *ticks = ut + st;
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    *rss_kb = 0;
-    if ((f = fopen(path, "r"))) {
-        while (fgets(buf, sizeof(buf), f))
-            if (sscanf(buf, "VmRSS: %ld", rss_kb) == 1) break;
-        fclose(f);
-    }
-    return 0;
-}
-
-void lt_server_baseline(lt_run_t *run) {
-    long rss;
-    if (run->server_pid > 0) proc_stats(run->server_pid, &run->server_cpu0, &rss);
-    run->started_ms = lt_now_ms(run);
-}
-
 static void on_progress(uv_timer_t *t) {
     lt_run_t *run = t->data;
     const lt_client_stats_t *st = lt_client_stats(run->cl);
@@ -141,8 +123,10 @@ static void on_progress(uv_timer_t *t) {
     uint64_t now = lt_now_ms(run);
     uint64_t msgs = run->msgs - run->msgs_prev;
     run->msgs_prev = run->msgs;
-    int n = snprintf(line, sizeof(line), "t=%4.1fs open=%llu failed=%llu msgs/s=%llu p99=%.1fms",
-                     (double)(now - run->t0_ms) / 1000.0, (unsigned long long)st->open,
+    char who[16] = "";
+    if (run->procs > 1) snprintf(who, sizeof(who), "[p%d] ", run->proc);
+    int n = snprintf(line, sizeof(line), "%st=%4.1fs open=%llu failed=%llu msgs/s=%llu p99=%.1fms",
+                     who, (double)(now - run->t0_ms) / 1000.0, (unsigned long long)st->open,
                      (unsigned long long)st->failed, (unsigned long long)msgs,
                      (double)lt_hist_percentile(&run->lat_sec, 99) / 1000.0);
     if (run->sc->progress) run->sc->progress(run, line + n, sizeof(line) - (size_t)n);
@@ -160,108 +144,6 @@ static void on_hard_stop(uv_timer_t *t) {
     lt_run_t *run = t->data;
     fprintf(stderr, "time is up\n");
     lt_finish(run);
-}
-
-static void on_closed_handle(uv_handle_t *h) { (void)h; }
-
-/* The parameters only some scenarios have, into the report's params. */
-static void scenario_params(const lt_run_t *run, json_t *params) {
-    if (run->pay_s) {
-        json_object_set_new(params, "pay_s", json_integer(run->pay_s));
-        json_object_set_new(params, "pay_ratio", json_real(run->pay_ratio));
-        json_object_set_new(params, "api_key", json_boolean(run->api_key != NULL));
-    }
-    if (run->sc == &lt_scenario_coupon) {
-        json_object_set_new(params, "quota", json_integer((json_int_t)run->quota));
-        json_object_set_new(params, "per_user", json_integer((json_int_t)run->per_user));
-        json_object_set_new(params, "window_s", json_integer(run->window));
-        json_object_set_new(params, "retry", json_boolean(run->retry));
-    }
-    if (run->sc == &lt_scenario_lottery) {
-        json_object_set_new(params, "winners", json_integer(run->winners));
-        json_object_set_new(params, "secs", json_integer(run->lottery_secs));
-        json_object_set_new(params, "keyword", run->keyword[0] ? json_string(run->keyword) : json_null());
-        json_object_set_new(params, "twice", json_real(run->twice));
-        json_object_set_new(params, "spread_s", json_real(run->spread));
-        json_object_set_new(params, "api_key", json_boolean(run->api_key != NULL));
-    }
-}
-
-void lt_finish(lt_run_t *run) {
-    if (run->stopping) return;
-    run->stopping = 1;
-    run->ended_ms = lt_now_ms(run);
-    uv_timer_stop(&run->progress);
-    uv_timer_stop(&run->stop);
-    json_t *report = json_object();
-    json_t *params = json_pack("{sssisisfsisisisIsIsIsfsfsfsi}", "scenario", run->sc->name, "conns", run->conns,
-                               "rooms", run->rooms, "duration_s", run->duration, "targets",
-                               run->ntargets, "inflight", run->inflight, "taps", run->taps, "stock",
-                               (json_int_t)run->stock, "limit", (json_int_t)run->limit, "qty",
-                               (json_int_t)run->qty, "rate", run->rate, "like_rate", run->like_rate,
-                               "churn", run->churn, "size", run->size);
-    if (run->resume) json_object_set_new(params, "resume", json_true());
-    scenario_params(run, params);
-    json_object_set_new(params, "format",
-                        json_string(run->fmt < 0 ? "mixed" : run->fmt ? "msgpack" : "json"));
-    json_object_set_new(report, "params", params);
-    json_object_set_new(report, "timeline", run->timeline);
-    int failed = run->sc->finish(run, report);
-    if (run->server_pid > 0) {
-        uint64_t ticks;
-        long rss;
-        if (proc_stats(run->server_pid, &ticks, &rss) == 0) {
-            double secs = (double)(run->ended_ms - run->started_ms) / 1000.0;
-            double cpu = (double)(ticks - run->server_cpu0) / (double)sysconf(_SC_CLK_TCK);
-            long open = (long)lt_client_stats(run->cl)->open;
-            double per = open > 0 ? (double)(rss - run->server_rss0) * 1024.0 / (double)open : 0;
-            json_object_set_new(report, "server",
-                                json_pack("{sfsfsIsIsIsf}", "cpu_s", cpu, "cpu_pct",
-                                          secs > 0 ? 100.0 * cpu / secs : 0.0, "rss_kb", (json_int_t)rss,
-                                          "rss_start_kb", (json_int_t)run->server_rss0, "connections",
-                                          (json_int_t)open, "rss_bytes_per_connection", per));
-            fprintf(stderr, "server: %.2f s CPU (%.0f%% of one core), RSS %ld KiB (from %ld: %.0f bytes "
-                            "per open connection)\n",
-                    cpu, secs > 0 ? 100.0 * cpu / secs : 0.0, rss, run->server_rss0, per);
-        }
-    }
-    const lt_client_stats_t *st = lt_client_stats(run->cl);
-    json_t *closes = json_object();
-    for (int code = 0; code < 5000; code++) {
-        if (!run->closes[code]) continue;
-        char k[8];
-        snprintf(k, sizeof(k), "%d", code);
-        json_object_set_new(closes, k, json_integer((json_int_t)run->closes[code]));
-    }
-    json_object_set_new(report, "client",
-                        json_pack("{sIsIsIsIsIsIso}", "opened", (json_int_t)st->opened, "failed",
-                                  (json_int_t)st->failed, "frames_in", (json_int_t)st->frames_in,
-                                  "frames_out", (json_int_t)st->frames_out, "bytes_in",
-                                  (json_int_t)st->bytes_in, "decode_errors",
-                                  (json_int_t)st->decode_errors, "closes", closes));
-    json_object_set_new(json_object_get(report, "client"), "errors",
-                        run->errors ? json_incref(run->errors) : json_object());
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0) {
-        double tool = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-                      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
-        double wall = (double)(lt_now_ms(run) - run->t0_ms) / 1000.0;
-        json_object_set_new(report, "tool", json_pack("{sfsf}", "cpu_s", tool, "cpu_pct",
-                                                       wall > 0 ? 100.0 * tool / wall : 0.0));
-        fprintf(stderr, "load tool: %.2f s CPU (%.0f%% of one core over the whole run)\n", tool,
-                wall > 0 ? 100.0 * tool / wall : 0.0);
-    }
-    fprintf(stderr, "invariants:\n%s%s\n", run->invariant_log, failed ? "FAILED" : "all invariants hold");
-    json_object_set_new(report, "ok", json_boolean(!failed));
-    if (run->json_path && json_dump_file(report, run->json_path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
-        fprintf(stderr, "cannot write %s\n", run->json_path);
-    json_decref(report);
-    json_decref(run->errors);
-    run->errors = NULL;
-    run->failed = failed;
-    lt_client_stop(run->cl);
-    uv_close((uv_handle_t *)&run->progress, on_closed_handle);
-    uv_close((uv_handle_t *)&run->stop, on_closed_handle);
 }
 
 /* Raises the open-file limit to the hard limit; says when that is too low. */
@@ -359,6 +241,8 @@ static void set_defaults(lt_run_t *run) {
     run->winners = 10;
     run->lottery_secs = 20;
     run->twice = 0.2;
+    run->lean = 1;
+    run->procs = 1;
     snprintf(run->room, sizeof(run->room), "load-%d-%ld", (int)getpid(), (long)time(NULL) % 100000);
 }
 
@@ -366,7 +250,7 @@ static void set_defaults(lt_run_t *run) {
 enum { O_URL = 256, O_SRC, O_FMT, O_ROOM, O_ROOMS, O_CONNS, O_DUR, O_RAMP, O_STOCK, O_LIMIT,
        O_QTY, O_INFL, O_JSON, O_PID, O_RATE, O_LRATE, O_SIZE, O_CHURN, O_STRICT, O_SAMPLE,
        O_PROTO, O_PUB, O_RESUME, O_SHARDS, O_PAY_S, O_PAY_RATIO, O_KEYFILE, O_QUOTA, O_PER_USER,
-       O_WINDOW, O_RETRY, O_KEYWORD, O_WINNERS, O_SECS, O_TWICE, O_SPREAD, O_TAPS };
+       O_WINDOW, O_RETRY, O_KEYWORD, O_WINNERS, O_SECS, O_TWICE, O_SPREAD, O_TAPS, O_READER, O_PROCS };
 
 /* --keyword, --winners, --secs, --twice, --spread (the values are checked
  * in check_lottery_opts). Returns 0 or -1. */
@@ -396,7 +280,7 @@ static int parse_opts(lt_run_t *run, int argc, char **argv, const char **keyfile
         {"quota", 1, 0, O_QUOTA}, {"per-user", 1, 0, O_PER_USER}, {"window", 1, 0, O_WINDOW},
         {"retry", 0, 0, O_RETRY}, {"keyword", 1, 0, O_KEYWORD}, {"winners", 1, 0, O_WINNERS},
         {"secs", 1, 0, O_SECS},   {"twice", 1, 0, O_TWICE},   {"spread", 1, 0, O_SPREAD},
-        {"taps", 1, 0, O_TAPS},
+        {"taps", 1, 0, O_TAPS},   {"reader", 1, 0, O_READER}, {"procs", 1, 0, O_PROCS},
         {0, 0, 0, 0}};
     int o;
     optind = 2;
@@ -447,6 +331,11 @@ static int parse_opts(lt_run_t *run, int argc, char **argv, const char **keyfile
         case O_STRICT: run->strict = 1; break;
         case O_RESUME: run->resume = 1; break;
         case O_SAMPLE: run->sample = atoi(optarg); break;
+        case O_READER:
+            if (strcmp(optarg, "lean") && strcmp(optarg, "lws")) return fprintf(stderr, "--reader lean|lws\n"), 2;
+            run->lean = !strcmp(optarg, "lean");
+            break;
+        case O_PROCS: run->procs = atoi(optarg); break;
         case O_PROTO: run->raw = !strcmp(optarg, "raw"); break;
         case O_PUB:
             if (lt_target_parse(&run->pub_target, optarg)) return fprintf(stderr, "bad --pub-url\n"), 2;
@@ -473,6 +362,10 @@ static int check_opts(lt_run_t *run, const char *keyfile) {
         }
     }
     if (run->conns < 1 || run->duration <= 0) return fprintf(stderr, "bad --conns/--duration\n"), 2;
+    int viewers = run->sc == &lt_scenario_watch || run->sc == &lt_scenario_churn || run->sc == &lt_scenario_storm ||
+                  run->sc == &lt_scenario_idle;
+    if (run->procs < 1 || run->procs > 64 || (run->procs > 1 && (!viewers || run->resume || run->procs > run->conns)))
+        return fprintf(stderr, "--procs 1..64, at most --conns, for watch/churn/storm/idle without --resume\n"), 2;
     if (run->sc == &lt_scenario_lottery && check_lottery_opts(run) != 0) return 2;
     return check_commerce_opts(run, keyfile) != 0 ? 2 : 0;
 }
@@ -482,6 +375,7 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "merge")) return lt_merge_main(argc - 1, argv + 1);
     lt_run_t *run = calloc(1, sizeof(*run));
     if (!run) return 1;
     for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
@@ -496,6 +390,15 @@ int main(int argc, char **argv) {
     int rc = parse_opts(run, argc, argv, &keyfile);
     if (rc == 0) rc = check_opts(run, keyfile);
     if (rc != 0) return rc;
+    if (run->procs > 1) { /* the parent returns when every child is done; a child goes on */
+        int status = 1;
+        rc = lt_procs_fork(run, &status);
+        if (rc <= 0) {
+            free(run->api_key);
+            free(run);
+            return rc < 0 ? 1 : status;
+        }
+    }
     raise_nofile(run->conns);
 
     uv_loop_t loop;
@@ -504,13 +407,14 @@ int main(int argc, char **argv) {
     run->cl = lt_client_create(&loop);
     if (!run->cl) return fprintf(stderr, "cannot create the client context\n"), 1;
     run->timeline = json_array();
+    if (run->link && lt_procs_child_start(run) != 0) return fprintf(stderr, "cannot read the parent's pipe\n"), 1;
     lt_hist_init(&run->lat);
     lt_hist_init(&run->lat_sec);
     uv_timer_init(&loop, &run->progress);
     uv_timer_init(&loop, &run->stop);
     run->progress.data = run->stop.data = run;
     run->t0_ms = run->started_ms = uv_now(&loop);
-    if (run->server_pid > 0 && proc_stats(run->server_pid, &run->server_cpu0, &run->server_rss0) != 0)
+    if (run->server_pid > 0 && lt__proc_stats(run->server_pid, &run->server_cpu0, &run->server_rss0) != 0)
         fprintf(stderr, "warning: cannot read /proc/%d\n", run->server_pid);
     uv_timer_start(&run->progress, on_progress, 1000, 1000);
     /* every scenario stops by itself: at the latest after duration + 60 s, plus the time to pay

@@ -309,7 +309,7 @@ static void claimer_close(lt_conn_t *conn, int code, const char *err) {
     claimer_lost(cp, c);
 }
 
-static const lt_conn_ops_t claimer_ops = {claimer_open, claimer_msg, NULL, claimer_close};
+static const lt_conn_ops_t claimer_ops = {claimer_open, claimer_msg, NULL, claimer_close, NULL};
 
 /* The drop goes out once every claimer is in and the streamer welcomed. */
 static void maybe_drop(coupon_t *cp) {
@@ -368,7 +368,7 @@ static void streamer_close(lt_conn_t *c, int code, const char *err) {
     }
 }
 
-static const lt_conn_ops_t streamer_ops = {streamer_open, streamer_msg, NULL, streamer_close};
+static const lt_conn_ops_t streamer_ops = {streamer_open, streamer_msg, NULL, streamer_close, NULL};
 
 static void on_opener(uv_timer_t *t) {
     coupon_t *cp = t->data;
@@ -446,4 +446,4 @@ static void coupon_cleanup(lt_run_t *run) {
 const lt_scenario_t lt_scenario_coupon = {"coupon",
                                           "N claimers race a coupon drop (--conns N --quota Q --per-user K;\n"
                                           "           --retry: some reconnect mid-race)",
-                                          coupon_start, coupon_progress, coupon_finish, coupon_cleanup};
+                                          coupon_start, coupon_progress, coupon_finish, coupon_cleanup, NULL};

@@ -267,7 +267,7 @@ static void peer_close(lt_conn_t *conn, int code, const char *err) {
     }
 }
 
-static const lt_conn_ops_t peer_ops = {peer_open, NULL, peer_raw, peer_close};
+static const lt_conn_ops_t peer_ops = {peer_open, NULL, peer_raw, peer_close, NULL};
 
 /* A viewer's connections: the first on shard i, a twin on shard i + 1. */
 static void viewer_connect(lottery_t *lt, lviewer_t *v) {
@@ -405,4 +405,5 @@ const lt_scenario_t lt_scenario_lottery = {"lottery",
                                            lottery_start,
                                            lottery_progress,
                                            lottery_finish,
-                                           lottery_cleanup};
+                                           lottery_cleanup,
+                                           NULL};

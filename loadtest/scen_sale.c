@@ -255,7 +255,7 @@ static void buyer_close(lt_conn_t *c, int code, const char *err) {
     if (b->buying && !s->settling && s->done_buyers >= s->n - s->gone) lt_sale_settle(s);
 }
 
-static const lt_conn_ops_t buyer_ops = {buyer_open, buyer_msg, NULL, buyer_close};
+static const lt_conn_ops_t buyer_ops = {buyer_open, buyer_msg, NULL, buyer_close, NULL};
 
 static void streamer_open(lt_conn_t *c) {
     lc_msg_t m;
@@ -294,7 +294,7 @@ static void streamer_close(lt_conn_t *c, int code, const char *err) {
     }
 }
 
-static const lt_conn_ops_t streamer_ops = {streamer_open, streamer_msg, NULL, streamer_close};
+static const lt_conn_ops_t streamer_ops = {streamer_open, streamer_msg, NULL, streamer_close, NULL};
 
 /* Opens buyers: as fast as allowed, at most MAX_CONNECTING handshakes at a
  * time, or --ramp per second. */
@@ -437,4 +437,4 @@ static void sale_cleanup(lt_run_t *run) {
 const lt_scenario_t lt_scenario_sale = {"sale",
                                         "B buyers race a flash sale (--conns B --stock S; --rooms R: a sale in each;\n"
                                         "           --pay-s S: by reservation, paid or expired)",
-                                        sale_start, sale_progress, sale_finish, sale_cleanup};
+                                        sale_start, sale_progress, sale_finish, sale_cleanup, NULL};

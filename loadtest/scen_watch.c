@@ -14,7 +14,13 @@
  * WebSocket text (nchan, a Node ws broadcast server): viewers connect to
  * --url (with {room}), the publisher to --pub-url, messages are the bare
  * comment text. --sample N decodes and checks only every Nth viewer; the
- * others count frames, so the tool stays cheaper than what it measures.
+ * others count frames, so the tool stays cheaper than what it measures:
+ * with --reader lean (the default) those read on the lean transport
+ * (lean.c: their own handshake, one shared read buffer, frame headers
+ * walked and payloads skipped), the sampled ones through libwebsockets.
+ * --procs N (procs.c) spreads the viewers over N processes by global index;
+ * the first publishes, all wait for each other before publishing and check
+ * their viewers against the room totals of all of them.
  *
  * A comment's text is "<seq>:<send time us>:" padded to --size bytes, so
  * every viewer measures publish-to-deliver latency on the tool's own clock
@@ -35,6 +41,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "procs.h"
 #include "watch.h"
 
 #define MAX_CONNECTING 1000
@@ -120,6 +127,27 @@ static void viewer_raw(lt_conn_t *c, const uint8_t *p, size_t n) {
     if (w->run->resume) wr_viewer_raw(w, v, p, n);
 }
 
+/* A lean viewer's messages, counted, not looked at: the same bookkeeping
+ * as viewer_raw's, one call per read (the first livecart message is the
+ * welcome; with --resume the small ones, hints among them, come through
+ * viewer_raw instead). */
+static void viewer_count(lt_conn_t *c, uint64_t frames, uint64_t bytes) {
+    (void)bytes;
+    viewer_t *v = lt_conn_user(c);
+    if (!v || !frames) return;
+    watch_t *w = v->w;
+    if (!w->run->raw && !v->online) {
+        if (w->run->resume)
+            wr_viewer_welcome(w, v, NULL);
+        else
+            w_welcomed(v);
+        frames--;
+    }
+    w->run->msgs += frames;
+    w->delivered += frames;
+    w->last_delivery_ms = lt_now_ms(w->run);
+}
+
 static void viewer_open(lt_conn_t *c) {
     viewer_t *v = lt_conn_user(c);
     if (!v) return;
@@ -129,7 +157,7 @@ static void viewer_open(lt_conn_t *c) {
     }
     if (!v->sampled) lt_conn_set_raw(c, 1);
     char user[48], since[48];
-    snprintf(user, sizeof(user), "v%d-%u", (int)(v - v->w->v), v->gen);
+    snprintf(user, sizeof(user), "v%d-%u", w_gi(v->w, v), v->gen);
     lc_msg_t m;
     lc_msg_init(&m, LC_MSG_HELLO);
     lc_msg_set(&m, user, lc_cstr(user));
@@ -214,23 +242,33 @@ static void viewer_close(lt_conn_t *c, int code, const char *err) {
     v->gone = 1;
 }
 
-static const lt_conn_ops_t viewer_ops = {viewer_open, viewer_msg, viewer_raw, viewer_close};
+static const lt_conn_ops_t viewer_ops = {viewer_open, viewer_msg, viewer_raw, viewer_close, viewer_count};
+
+/* The largest message a counted viewer of --resume looks at: a reconnect
+ * hint is smaller (wr_viewer_raw decodes only what is this small). */
+#define HINT_PEEK 96
 
 int wv_open(watch_t *w, viewer_t *v) {
     lt_run_t *run = w->run;
-    unsigned i = (unsigned)(v - w->v);
+    unsigned i = (unsigned)w_gi(w, v);
     v->open_us = lt_now_us();
-    /* a reconnect (tries > 0) goes to the next --url */
-    v->c = lt_conn_open(run->cl, lt_pick_target(run, i + v->tries), w->rooms[v->room].name,
-                        lt_pick_fmt(run, i), lt_pick_src(run, i), &viewer_ops, v);
+    /* counted viewers read with the lean transport (--reader lean), the
+     * sampled ones decode through libwebsockets; a reconnect (tries > 0)
+     * goes to the next --url */
+    int lean = run->lean && !v->sampled;
+    v->c = (lean ? lt_conn_open_lean : lt_conn_open)(run->cl, lt_pick_target(run, i + v->tries),
+                                                     w->rooms[v->room].name, lt_pick_fmt(run, i),
+                                                     lt_pick_src(run, i), &viewer_ops, v);
     if (!v->c) return -1;
+    if (lean && run->resume && lt_conn_set_peek(v->c, HINT_PEEK) != 0)
+        fprintf(stderr, "viewer %u: no memory to look for reconnect hints\n", i);
     w->connecting++;
     return 0;
 }
 
 static void viewer_connect(watch_t *w, viewer_t *v) {
     lt_run_t *run = w->run;
-    unsigned i = (unsigned)(v - w->v);
+    unsigned i = (unsigned)w_gi(w, v);
     v->w = w;
     v->welcomed = v->gone = v->left_on_purpose = 0;
     v->next_seq = -1;
@@ -245,87 +283,6 @@ static void viewer_connect(watch_t *w, viewer_t *v) {
     }
     v->gone = 1;
     w->failed++;
-}
-
-/* ---- publishers ---- */
-
-static void pub_open(lt_conn_t *c) {
-    wroom_t *r = lt_conn_user(c);
-    if (lt_conn_fmt(c) == LT_FMT_RAW) {
-        r->pub_ready = 1;
-        return;
-    }
-    lc_msg_t m;
-    lc_msg_init(&m, LC_MSG_HELLO);
-    lc_msg_set(&m, user, lc_cstr("load-pub"));
-    lc_msg_set(&m, role, lc_cstr("streamer"));
-    char since[48];
-    if (r->w->run->resume && r->pub_has_last)
-        lc_msg_set(&m, since, lc_str(since, lc_sid_format(r->pub_last, since)));
-    if (lt_conn_send(c, &m) != 0) fprintf(stderr, "publisher of %s: cannot send hello\n", r->name);
-}
-
-static void pub_msg(lt_conn_t *c, const lc_msg_t *m, size_t bytes) {
-    wroom_t *r = lt_conn_user(c);
-    if (!r) return; /* --resume: a connection left behind */
-    if (r->w->run->resume) wr_pub_msg(r->w, (int)(r - r->w->rooms), m);
-    if (m->type == LC_MSG_WELCOME) r->pub_ready = 1;
-    else if (m->type == LC_MSG_ERROR)
-        fprintf(stderr, "publisher of %s: error %.*s %.*s\n", r->name, (int)m->code.n, m->code.p,
-                (int)m->message.n, m->message.p);
-}
-
-static void pub_close(lt_conn_t *c, int code, const char *err) {
-    wroom_t *r = lt_conn_user(c);
-    if (!r) return;
-    r->pub = NULL;
-    r->pub_ready = 0;
-    if (r->w->run->resume && !r->w->run->stopping) wr_pub_closed(r->w, (int)(r - r->w->rooms), c, code);
-}
-
-static const lt_conn_ops_t pub_ops = {pub_open, pub_msg, NULL, pub_close};
-
-int wp_open(watch_t *w, int i) {
-    lt_run_t *run = w->run;
-    wroom_t *r = &w->rooms[i];
-    const lt_target_t *pt = run->raw ? &run->pub_target : lt_pick_target(run, (unsigned)i + r->pub_tries);
-    r->pub = lt_conn_open(run->cl, pt, r->name, run->raw ? LT_FMT_RAW : LC_FMT_JSON, NULL, &pub_ops, r);
-    return r->pub ? 0 : -1;
-}
-
-static void send_comment(watch_t *w, wroom_t *r) {
-    char text[512];
-    int n = snprintf(text, sizeof(text), "%lld:%llu:", (long long)r->seq,
-                     (unsigned long long)lt_now_us());
-    size_t want = w->run->size > 0 ? (size_t)w->run->size : (size_t)n;
-    if (want > 500) want = 500;
-    if ((size_t)n < want) {
-        memcpy(text + n, w->pad, want - (size_t)n);
-        n = (int)want;
-    }
-    if (w->run->resume && wr_reserve(r, r->seq) != 0) return; /* out of memory: not sent */
-    if (w->run->raw) {
-        if (lt_conn_send_raw(r->pub, text, (size_t)n) == 0) r->seq++;
-        return;
-    }
-    lc_msg_t m;
-    lc_msg_init(&m, LC_MSG_COMMENT);
-    lc_msg_set(&m, text, lc_str(text, (size_t)n));
-    if (lt_conn_send(r->pub, &m) == 0) r->seq++;
-}
-
-static void send_like(watch_t *w, wroom_t *r, int room) {
-    /* spread like frames over the room's viewers, as a crowd does */
-    for (int tries = 0; tries < w->n; tries++) {
-        viewer_t *v = &w->v[(w->like_rr++) % w->n];
-        if (v->room != room || !v->c || !v->welcomed) continue;
-        if (w->run->resume && (!v->online || v->disturbed)) continue; /* not on a closing connection */
-        lc_msg_t m;
-        lc_msg_init(&m, LC_MSG_LIKE);
-        lc_msg_set(&m, count, 1);
-        if (lt_conn_send(v->c, &m) == 0) r->likes_sent++;
-        return;
-    }
 }
 
 /* Every 10 ms: publish what the rates owe, churn viewers. */
@@ -343,22 +300,22 @@ static void on_pacer(uv_timer_t *t) {
     double secs = (double)(lt_now_ms(run) - w->pub_start_ms) / 1000.0;
     for (int i = 0; i < run->rooms; i++) {
         wroom_t *r = &w->rooms[i];
-        if (!r->pub_ready) {
+        if (!r->pub_ready && run->proc == 0) { /* --procs: the other processes only send likes */
             if (run->resume) { /* what it would have sent while away is not owed: no burst on return */
                 r->forgiven_comments = run->rate * secs - (double)r->seq;
                 r->forgiven_likes = run->like_rate * secs - (double)r->likes_owed;
             }
             continue;
         }
-        r->comment_debt = run->rate * secs - (double)r->seq - r->forgiven_comments;
+        r->comment_debt = run->proc == 0 ? run->rate * secs - (double)r->seq - r->forgiven_comments : 0;
         r->like_debt = run->like_rate * secs - (double)r->likes_owed - r->forgiven_likes;
         while (r->comment_debt >= 1.0) {
-            send_comment(w, r);
+            w_send_comment(w, r);
             r->comment_debt -= 1.0;
         }
         if (run->raw) r->like_debt = 0; /* raw peers have no likes */
         while (r->like_debt >= 1.0) {
-            send_like(w, r, i);
+            w_send_like(w, r, i);
             r->likes_owed++;
             r->like_debt -= 1.0;
         }
@@ -387,6 +344,31 @@ static void on_pacer(uv_timer_t *t) {
 
 /* ---- phases ---- */
 
+/* --procs: this process has published; the parent sums every process's
+ * comments and likes per room and sends the totals back (on_parent). */
+static void send_done(watch_t *w) {
+    json_t *c = json_array(), *l = json_array();
+    for (int i = 0; i < w->run->rooms; i++) {
+        json_array_append_new(c, json_integer(w->rooms[i].seq));
+        json_array_append_new(l, json_integer(w->rooms[i].likes_sent));
+    }
+    if (lt_procs_send(w->run, json_pack("{s{soso}}", "done", "comments", c, "likes", l)) == 0) w->done_sent = 1;
+}
+
+static void watch_on_parent(lt_run_t *run, const json_t *msg) {
+    watch_t *w = run->sc_state;
+    if (!w) return;
+    if (json_is_true(json_object_get(msg, "go"))) w->go = 1;
+    json_t *t = json_object_get(msg, "totals");
+    if (!t) return;
+    json_t *c = json_object_get(t, "comments"), *l = json_object_get(t, "likes");
+    for (int i = 0; i < run->rooms; i++) {
+        w->rooms[i].seq_total = json_integer_value(json_array_get(c, (size_t)i));
+        w->rooms[i].likes_total = json_integer_value(json_array_get(l, (size_t)i));
+    }
+    w->totals = 1;
+}
+
 static void on_settled(uv_timer_t *t) { lt_finish(((watch_t *)t->data)->run); }
 
 static void on_phase(uv_timer_t *t) {
@@ -399,7 +381,7 @@ static void on_phase(uv_timer_t *t) {
         if (!w->pub_start_ms) w->pub_start_ms = lt_now_ms(run);
         int behind = 0;
         for (int i = 0; i < w->n && !behind && !run->raw; i++)
-            behind = w->v[i].sampled && w->v[i].max_viewers < w->rooms[w->v[i].room].members;
+            behind = w->v[i].sampled && w->v[i].max_viewers < w->rooms[w->v[i].room].members_total;
         if (!behind || lt_now_ms(run) - w->pub_start_ms > 3000) lt_finish(run);
         return;
     }
@@ -415,11 +397,17 @@ static void on_phase(uv_timer_t *t) {
     }
     int pubs = 0;
     for (int i = 0; i < run->rooms; i++) pubs += w->rooms[i].pub_ready;
-    if (!w->publishing && !w->done_publishing && w->welcomed + w->failed >= w->n && pubs == run->rooms) {
-        fprintf(stderr, "%d viewers in %d rooms: publishing %.0f comments/s and %.0f likes/s per room for %.0f s\n",
-                w->welcomed, run->rooms, run->rate, run->like_rate, run->duration);
+    int ready = w->welcomed + w->failed >= w->n && pubs == (run->proc == 0 ? run->rooms : 0);
+    if (ready && run->procs > 1 && !w->go) { /* every process's crowd joins before anyone publishes */
+        if (!w->ready_sent && lt_procs_send(run, json_pack("{sb}", "ready", 1)) == 0) w->ready_sent = 1;
+        return;
+    }
+    if (!w->publishing && !w->done_publishing && ready) {
+        fprintf(stderr, "%d viewers in %d rooms: publishing %.0f comments/s and %.1f likes/s per room for %.0f s\n",
+                w->welcomed, run->rooms, run->proc == 0 ? run->rate : 0.0, run->like_rate, run->duration);
         w->publishing = 1;
         w->pub_start_ms = lt_now_ms(run);
+        w->delivered0 = w->delivered;
         lt_server_baseline(run);
     }
     if (w->done_publishing && !w->settling) {
@@ -427,12 +415,20 @@ static void on_phase(uv_timer_t *t) {
          * until every checked viewer has its room's last comment (a lagging
          * reader catches up; a lost message never arrives), at most 15 s,
          * then one more tick's worth for the counters. */
-        if (!w->settle_start_ms) w->settle_start_ms = lt_now_ms(run);
-        int behind = run->resume ? wr_behind(w) : 0;
+        if (!w->settle_start_ms) {
+            w->settle_start_ms = lt_now_ms(run);
+            for (int i = 0; i < run->rooms; i++) {
+                w->rooms[i].seq_total = w->rooms[i].seq;
+                w->rooms[i].likes_total = w->rooms[i].likes_sent;
+            }
+            if (run->procs > 1) send_done(w);
+        }
+        /* --procs: the room totals of every process come back from the parent */
+        int behind = run->resume ? wr_behind(w) : run->procs > 1 && !w->totals;
         for (int i = 0; i < w->n && !behind && !run->resume; i++) {
             viewer_t *v = &w->v[i];
-            behind = v->sampled && v->welcomed && !v->gone && w->rooms[v->room].seq > 0 &&
-                     v->next_seq < w->rooms[v->room].seq;
+            behind = v->sampled && v->welcomed && !v->gone && w->rooms[v->room].seq_total > 0 &&
+                     v->next_seq < w->rooms[v->room].seq_total;
         }
         if (behind && lt_now_ms(run) - w->settle_start_ms < 15000) return;
         w->settling = 1;
@@ -472,11 +468,15 @@ static int watch_start(lt_run_t *run) {
     }
     for (int i = 0; i < w->n; i++) {
         w->v[i].w = w;
-        w->v[i].room = i % run->rooms;
-        w->rooms[i % run->rooms].members++;
+        w->v[i].room = w_gi(w, &w->v[i]) % run->rooms;
+        w->rooms[w->v[i].room].members++;
     }
+    int total = run->procs > 1 ? run->conns_total : w->n;
+    for (int i = 0; i < run->rooms; i++) /* global index g is in room g % rooms */
+        w->rooms[i].members_total = total / run->rooms + (i < total % run->rooms);
     if (run->resume && wr_init(w) != 0) return -1;
-    int publishers = mode_is(w, "watch") || mode_is(w, "churn");
+    /* one publisher per room, in the first process only */
+    int publishers = (mode_is(w, "watch") || mode_is(w, "churn")) && run->proc == 0;
     for (int i = 0; publishers && i < run->rooms; i++) {
         if (wp_open(w, i) != 0) {
             fprintf(stderr, "cannot open the publisher of %s\n", w->rooms[i].name);
@@ -494,112 +494,6 @@ static int watch_start(lt_run_t *run) {
     return 0;
 }
 
-static void watch_progress(lt_run_t *run, char *line, size_t cap) {
-    watch_t *w = run->sc_state;
-    uint64_t missing = 0;
-    for (int i = 0; i < w->n; i++) missing += w->v[i].missing;
-    int n = snprintf(line, cap, " welcomed=%d connecting=%d missing=%llu%s", w->welcomed, w->connecting,
-                     (unsigned long long)missing, w->publishing ? " publishing" : "");
-    if (run->resume && n > 0 && (size_t)n < cap) wr_progress(w, line + n, cap - (size_t)n);
-}
-
-static int watch_finish(lt_run_t *run, json_t *report) {
-    watch_t *w = run->sc_state;
-    uv_timer_stop(&w->opener);
-    uv_timer_stop(&w->pacer);
-    uv_timer_stop(&w->phase);
-    uv_close((uv_handle_t *)&w->opener, NULL);
-    uv_close((uv_handle_t *)&w->pacer, NULL);
-    uv_close((uv_handle_t *)&w->phase, NULL);
-    if (run->resume) wr_stop(w);
-
-    uint64_t missing = 0, dups = 0, gaps = 0, tail_missing = 0, bad_likes = 0, bad_viewers = 0;
-    int64_t sent = 0, likes = 0;
-    for (int i = 0; i < run->rooms; i++) {
-        sent += w->rooms[i].seq;
-        likes += w->rooms[i].likes_sent;
-    }
-    int checked = 0;
-    for (int i = 0; i < w->n; i++) {
-        viewer_t *v = &w->v[i];
-        wroom_t *r = &w->rooms[v->room];
-        missing += v->missing;
-        dups += v->dups;
-        gaps += v->gaps;
-        if (!v->welcomed || v->gone || !v->sampled) continue;
-        checked++;
-        if (r->seq > 0 && v->next_seq != r->seq) tail_missing += (uint64_t)(r->seq - (v->next_seq < 0 ? 0 : v->next_seq));
-        if (run->raw) continue; /* raw peers have no likes or counts */
-        if (v->last_likes != r->likes_sent) bad_likes++;
-        /* the room's count includes its publisher */
-        int expect = r->members + (r->pub ? 1 : 0);
-        if (!mode_is(w, "churn") && v->max_viewers < expect) bad_viewers++;
-    }
-    /* delivered frames per second, from the first publish to the last
-     * frame received (a server that lags keeps delivering after the
-     * publisher stopped: that time counts too) */
-    double secs = 0;
-    if ((mode_is(w, "watch") || mode_is(w, "churn")) && w->last_delivery_ms > w->pub_start_ms)
-        secs = (double)(w->last_delivery_ms - w->pub_start_ms) / 1000.0;
-    if (secs < run->duration && secs > 0) secs = run->duration;
-    double rate = secs > 0 ? (double)w->delivered / secs : 0;
-    double storm_s = w->storm_done_us ? (double)(w->storm_done_us - w->storm_start_us) / 1e6 : 0;
-
-    json_t *res = json_pack("{sssisisisIsIsIsIsIsIsIsf}", "mode", w->mode, "viewers", w->n, "welcomed",
-                            w->welcomed, "failed", w->failed, "comments_sent", (json_int_t)sent,
-                            "likes_sent", (json_int_t)likes, "delivered", (json_int_t)w->delivered,
-                            "comments_delivered_live", (json_int_t)w->comments_live, "missing",
-                            (json_int_t)(missing + tail_missing), "duplicates", (json_int_t)dups, "gaps",
-                            (json_int_t)gaps, "delivered_per_s", rate);
-    json_object_set_new(res, "churned", json_integer(w->churned));
-    json_object_set_new(res, "storm_seconds", json_real(storm_s));
-    lt_hist_json(res, "deliver_latency_us", &run->lat);
-    lt_hist_json(res, "welcome_us", &w->welcome_h);
-    json_object_set_new(report, "result", res);
-    fprintf(stderr,
-            "%s: %d viewers (%d welcomed, %d failed) in %d rooms; %lld comments sent, %llu delivered live, "
-            "%.0f frames/s delivered\n"
-            "  deliver latency p50 %.2f ms p90 %.2f ms p99 %.2f ms p99.9 %.2f ms max %.2f ms\n"
-            "  welcome time p50 %.2f ms p99 %.2f ms max %.2f ms\n",
-            w->mode, w->n, w->welcomed, w->failed, run->rooms, (long long)sent,
-            (unsigned long long)w->comments_live, rate, lt_hist_percentile(&run->lat, 50) / 1000.0,
-            lt_hist_percentile(&run->lat, 90) / 1000.0, lt_hist_percentile(&run->lat, 99) / 1000.0,
-            lt_hist_percentile(&run->lat, 99.9) / 1000.0, run->lat.max / 1000.0,
-            lt_hist_percentile(&w->welcome_h, 50) / 1000.0, lt_hist_percentile(&w->welcome_h, 99) / 1000.0,
-            w->welcome_h.max / 1000.0);
-    if (storm_s > 0) fprintf(stderr, "  storm: all %d welcomed after %.2f s\n", w->n, storm_s);
-
-    json_t *inv = json_object();
-    int failed = 0;
-    failed += lt_check(run, inv, "every_viewer_joined",
-                       w->failed == 0 && (mode_is(w, "churn") || w->welcomed == w->n),
-                       "%d of %d welcomed, %d failed", w->welcomed, w->n, w->failed);
-    if (run->resume) {
-        failed += wr_finish(w, res, inv);
-    } else if (mode_is(w, "watch") || mode_is(w, "churn")) {
-        failed += lt_check(run, inv, "every_comment_once_in_order",
-                           missing + tail_missing == 0 && dups == 0 && (gaps == 0 || !run->strict),
-                           "%llu missing, %llu duplicated or reordered, %llu gap notices over %d viewers",
-                           (unsigned long long)(missing + tail_missing), (unsigned long long)dups,
-                           (unsigned long long)gaps, checked);
-        if (!run->raw)
-        failed += lt_check(run, inv, "likes_total_equals_likes_sent", bad_likes == 0,
-                           "%llu viewers whose last likes total differs from the %lld likes sent",
-                           (unsigned long long)bad_likes, (long long)likes);
-        failed += lt_check(run, inv, "no_unexpected_close", w->unexpected_close == 0, "%llu viewers closed",
-                           (unsigned long long)w->unexpected_close);
-    }
-    if (!mode_is(w, "churn") && !run->raw)
-        failed += lt_check(run, inv, "viewer_count_reached", bad_viewers == 0,
-                           "%llu viewers never saw their room's full count", (unsigned long long)bad_viewers);
-    json_object_set_new(report, "invariants", inv);
-    for (int i = 0; i < w->n; i++)
-        if (w->v[i].c) lt_conn_close(w->v[i].c);
-    for (int i = 0; i < run->rooms; i++)
-        if (w->rooms[i].pub) lt_conn_close(w->rooms[i].pub);
-    return failed;
-}
-
 static void watch_cleanup(lt_run_t *run) {
     watch_t *w = run->sc_state;
     if (run->resume) wr_free(w);
@@ -610,10 +504,10 @@ static void watch_cleanup(lt_run_t *run) {
 }
 
 const lt_scenario_t lt_scenario_watch = {"watch", "V viewers over R rooms, comments and likes per room",
-                                         watch_start, watch_progress, watch_finish, watch_cleanup};
+                                         watch_start, w_progress, w_finish, watch_cleanup, watch_on_parent};
 const lt_scenario_t lt_scenario_churn = {"churn", "watch plus --churn viewers/s leaving and joining",
-                                         watch_start, watch_progress, watch_finish, watch_cleanup};
+                                         watch_start, w_progress, w_finish, watch_cleanup, watch_on_parent};
 const lt_scenario_t lt_scenario_storm = {"storm", "V viewers join at once: time until all welcomed",
-                                         watch_start, watch_progress, watch_finish, watch_cleanup};
+                                         watch_start, w_progress, w_finish, watch_cleanup, NULL};
 const lt_scenario_t lt_scenario_idle = {"idle", "V viewers only keep alive (memory per connection)",
-                                        watch_start, watch_progress, watch_finish, watch_cleanup};
+                                        watch_start, w_progress, w_finish, watch_cleanup, NULL};

@@ -49,6 +49,11 @@ struct wroom {
     char name[64];
     lt_conn_t *pub;
     int pub_ready, members, welcomed;
+    int members_total;  /* viewers of the room over every process of a --procs run */
+    /* the room's comments and likes sent by every process: r->seq and
+     * likes_sent until the end of publishing, then (--procs) the totals the
+     * parent relayed (w->totals) */
+    int64_t seq_total, likes_total;
     int64_t seq;        /* comments sent */
     int64_t likes_sent; /* like units sent */
     int64_t likes_owed; /* like frames attempted (the pacer's count) */
@@ -112,11 +117,30 @@ struct watch {
     uv_timer_t opener, pacer, phase;
     lt_hist_t welcome_h;
     uint64_t delivered, comments_live, unexpected_close;
+    uint64_t delivered0; /* delivered when publishing began */
+    uint64_t pub_closes; /* publishers the server closed (without --resume) */
     uint64_t last_delivery_ms; /* end of the delivery window */
     int like_rr;
+    /* --procs: the barrier before publishing and the totals after it (procs.c) */
+    uint8_t ready_sent, go, done_sent, totals;
     wresume_t rs;
     char pad[4096];
 };
+
+/* A viewer's index over every process of the run (names, sampling,
+ * formats and targets follow it, so a --procs run is the same crowd). */
+static inline int w_gi(const watch_t *w, const viewer_t *v) { return w->run->conn_base + (int)(v - w->v); }
+
+/* scen_watch_pub.c: one comment "<seq>:<us>:" padded to --size from room
+ * r's publisher; one like frame from the next joined viewer of room. */
+void w_send_comment(watch_t *w, wroom_t *r);
+void w_send_like(watch_t *w, wroom_t *r, int room);
+
+/* scen_watch_report.c */
+void w_progress(lt_run_t *run, char *line, size_t cap);
+/* Fills report.result and .invariants, closes the connections; returns
+ * how many invariants failed. */
+int w_finish(lt_run_t *run, json_t *report);
 
 /* scen_watch.c: opens v's connection to its current target (viewer_ops);
  * returns 0, or -1 when lt_conn_open failed. */
