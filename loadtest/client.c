@@ -186,6 +186,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 }
 
+void lt_client_set_deflate(lt_client_t *cl, int on) { cl->deflate = (uint8_t)(on != 0); }
+
 lt_client_t *lt_client_create(uv_loop_t *loop) {
     lt_client_t *cl = calloc(1, sizeof(*cl));
     if (!cl) return NULL;

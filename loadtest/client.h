@@ -109,5 +109,8 @@ typedef struct lt_client_stats {
     uint64_t open, opened, failed, closed;
 } lt_client_stats_t;
 const lt_client_stats_t *lt_client_stats(const lt_client_t *cl);
+/* --deflate: lean connections offer permessage-deflate and count compressed
+ * frames without inflating them (not with peeking: --resume). */
+void lt_client_set_deflate(lt_client_t *cl, int on);
 
 #endif

@@ -29,6 +29,7 @@ struct lt_client {
     lt_lean_t *lean_head; /* every lean connection not ended yet */
     uv_timer_t sweep;     /* handshake and close timeouts */
     uint8_t sweep_init, sweep_closing, stopped, free_pending;
+    uint8_t deflate; /* --deflate: lean viewers offer permessage-deflate (frames counted, not inflated) */
 };
 
 struct lt_conn {

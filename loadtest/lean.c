@@ -50,6 +50,7 @@ struct lt_lean {
     char *hs;               /* HS_CAP bytes until upgraded */
     uint16_t hslen, reqlen;
     const char *proto;      /* the subprotocol offered, or NULL */
+    const char *ext;        /* the extension offered (--deflate), or NULL */
     char accept[LT_WSH_ACCEPT_LEN + 1];
     uint8_t state;
     uint64_t since_ms;      /* when the current state began */
@@ -216,7 +217,8 @@ static long upgrade(lt_lean_t *l, const uint8_t *p, size_t n) {
     memcpy(l->hs + before, p, take);
     l->hslen = (uint16_t)(before + take);
     lt_wsh_answer_t a;
-    int rc = lt_wsh_check(l->hs, l->hslen, l->accept, l->proto, &a);
+    int rc = lt_wsh_check(l->hs, l->hslen, l->accept, l->proto, l->ext, &a);
+    if (rc > 0) l->rd.rsv1_ok = (uint8_t)a.deflate;
     if (rc == 0) {
         if (l->hslen >= HS_CAP - 1) lean_end(l, 0, "upgrade answer too long");
         return -1;
@@ -334,7 +336,8 @@ int lt__lean_open(lt_conn_t *c, const lt_target_t *t, const char *path, const ch
     char key[LT_WSH_KEY_LEN + 1];
     lt_wsh_key(&cl->mask_state, key);
     l->proto = c->fmt == LT_FMT_RAW ? NULL : c->fmt == LC_FMT_MSGPACK ? "livecart.msgpack" : "livecart.json";
-    int rl = lt_wsh_request(l->hs, HS_CAP, t->host, t->port, path, l->proto, key);
+    l->ext = cl->deflate ? "permessage-deflate; client_max_window_bits" : NULL;
+    int rl = lt_wsh_request(l->hs, HS_CAP, t->host, t->port, path, l->proto, l->ext, key);
     if (rl < 0 || lt_wsh_accept(key, l->accept) != 0 || uv_tcp_init(cl->loop, &l->tcp) != 0) {
         free(l->hs);
         free(l);

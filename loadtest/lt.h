@@ -56,6 +56,7 @@ struct lt_run {
     lt_target_t pub_target; /* --pub-url, raw publisher */
     int sample;     /* decode and check every Nth viewer */
     int lean;       /* --reader lean (default): counted-only viewers on the lean transport */
+    int deflate;    /* --deflate: lean viewers negotiate permessage-deflate */
     /* --procs N: the run is spread over N child processes; in a child, proc
      * is its index and conns its share of conns_total, from index conn_base */
     int procs, proc, conn_base, conns_total;

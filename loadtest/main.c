@@ -64,6 +64,8 @@ static void usage(FILE *f) {
             "  --reader lean|lws    how the counted viewers read (default lean: its own handshake and\n"
             "                       frame walker on libuv, no per-frame callbacks; lws: libwebsockets\n"
             "                       like the sampled ones)\n"
+            "  --deflate            counted viewers (lean reader) negotiate permessage-deflate and\n"
+            "                       count the compressed frames without inflating them (not with --resume)\n"
             "  --procs N            watch/churn/storm/idle: spread the connections over N processes\n"
             "                       (one core and one open-file limit each); the first one publishes\n"
             "                       and reads --server-pid; one merged report\n"
@@ -250,7 +252,8 @@ static void set_defaults(lt_run_t *run) {
 enum { O_URL = 256, O_SRC, O_FMT, O_ROOM, O_ROOMS, O_CONNS, O_DUR, O_RAMP, O_STOCK, O_LIMIT,
        O_QTY, O_INFL, O_JSON, O_PID, O_RATE, O_LRATE, O_SIZE, O_CHURN, O_STRICT, O_SAMPLE,
        O_PROTO, O_PUB, O_RESUME, O_SHARDS, O_PAY_S, O_PAY_RATIO, O_KEYFILE, O_QUOTA, O_PER_USER,
-       O_WINDOW, O_RETRY, O_KEYWORD, O_WINNERS, O_SECS, O_TWICE, O_SPREAD, O_TAPS, O_READER, O_PROCS };
+       O_WINDOW, O_RETRY, O_KEYWORD, O_WINNERS, O_SECS, O_TWICE, O_SPREAD, O_TAPS, O_READER, O_PROCS,
+       O_DEFLATE };
 
 /* --keyword, --winners, --secs, --twice, --spread (the values are checked
  * in check_lottery_opts). Returns 0 or -1. */
@@ -281,6 +284,7 @@ static int parse_opts(lt_run_t *run, int argc, char **argv, const char **keyfile
         {"retry", 0, 0, O_RETRY}, {"keyword", 1, 0, O_KEYWORD}, {"winners", 1, 0, O_WINNERS},
         {"secs", 1, 0, O_SECS},   {"twice", 1, 0, O_TWICE},   {"spread", 1, 0, O_SPREAD},
         {"taps", 1, 0, O_TAPS},   {"reader", 1, 0, O_READER}, {"procs", 1, 0, O_PROCS},
+        {"deflate", 0, 0, O_DEFLATE},
         {0, 0, 0, 0}};
     int o;
     optind = 2;
@@ -331,6 +335,9 @@ static int parse_opts(lt_run_t *run, int argc, char **argv, const char **keyfile
         case O_STRICT: run->strict = 1; break;
         case O_RESUME: run->resume = 1; break;
         case O_SAMPLE: run->sample = atoi(optarg); break;
+        case O_DEFLATE:
+            run->deflate = 1;
+            break;
         case O_READER:
             if (strcmp(optarg, "lean") && strcmp(optarg, "lws")) return fprintf(stderr, "--reader lean|lws\n"), 2;
             run->lean = !strcmp(optarg, "lean");
@@ -364,6 +371,8 @@ static int check_opts(lt_run_t *run, const char *keyfile) {
     if (run->conns < 1 || run->duration <= 0) return fprintf(stderr, "bad --conns/--duration\n"), 2;
     int viewers = run->sc == &lt_scenario_watch || run->sc == &lt_scenario_churn || run->sc == &lt_scenario_storm ||
                   run->sc == &lt_scenario_idle;
+    if (run->deflate && (run->resume || !run->lean))
+        return fprintf(stderr, "--deflate is for the lean reader, without --resume\n"), 2;
     if (run->procs < 1 || run->procs > 64 || (run->procs > 1 && (!viewers || run->resume || run->procs > run->conns)))
         return fprintf(stderr, "--procs 1..64, at most --conns, for watch/churn/storm/idle without --resume\n"), 2;
     if (run->sc == &lt_scenario_lottery && check_lottery_opts(run) != 0) return 2;
@@ -405,6 +414,7 @@ int main(int argc, char **argv) {
     uv_loop_init(&loop);
     run->loop = &loop;
     run->cl = lt_client_create(&loop);
+    if (run->cl) lt_client_set_deflate(run->cl, run->deflate);
     if (!run->cl) return fprintf(stderr, "cannot create the client context\n"), 1;
     run->timeline = json_array();
     if (run->link && lt_procs_child_start(run) != 0) return fprintf(stderr, "cannot read the parent's pipe\n"), 1;

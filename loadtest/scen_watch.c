@@ -456,7 +456,12 @@ static int watch_start(lt_run_t *run) {
     w->v = calloc((size_t)w->n, sizeof(*w->v));
     w->rooms = calloc((size_t)run->rooms, sizeof(*w->rooms));
     if (!w->v || !w->rooms) return -1;
-    memset(w->pad, 'x', sizeof(w->pad));
+    /* --size pads comments with chat-like text, not one repeated byte: what
+     * permessage-deflate gets out of them is what it gets out of real chat */
+    static const char chat[] = "omg that color is gorgeous, does it come in size M? just bought two! "
+                               "how much is shipping to Canada? can you show the back please. link pls. "
+                               "is the blue one still in stock? love your energy today! ";
+    for (size_t i = 0; i < sizeof(w->pad); i++) w->pad[i] = chat[i % (sizeof(chat) - 1)];
     lt_hist_init(&w->welcome_h);
     for (int i = 0; i < run->rooms; i++) {
         wroom_t *r = &w->rooms[i];

@@ -181,6 +181,25 @@ static void test_framing_errors_are_named(void) {
     expect_err(masked, sizeof(masked), 0, LT_WSR_EMASK, "masked");
     const uint8_t rsv1[] = {0xc1, 0x00};
     expect_err(rsv1, 2, 0, LT_WSR_ERSV, "rsv1 (an extension never offered)");
+    { /* with permessage-deflate: RSV1 on a text/binary frame is a compressed message; never on
+       * a continuation or a control frame, and RSV2/RSV3 stay errors */
+        lt_wsr_t r;
+        lt_wsr_init(&r, NULL, 0);
+        r.rsv1_ok = 1;
+        const uint8_t zmsg[] = {0xc1, 0x02, 0xab, 0xcd, 0xc2, 0x00};
+        CHECK_EQ_INT(lt_wsr_feed(&r, zmsg, sizeof(zmsg), NULL, NULL), 0);
+        CHECK_EQ_INT(r.msgs, 2);
+        const uint8_t bad[][2] = {{0xc9, 0x00}, {0xa1, 0x00}, {0x90 | 0x01, 0x00}};
+        for (int i = 0; i < 3; i++) {
+            lt_wsr_init(&r, NULL, 0);
+            r.rsv1_ok = 1;
+            CHECK_EQ_INT(lt_wsr_feed(&r, bad[i], 2, NULL, NULL), LT_WSR_ERSV);
+        }
+        const uint8_t zcont[] = {0x41, 0x01, 'a', 0xc0, 0x01, 'b'};
+        lt_wsr_init(&r, NULL, 0);
+        r.rsv1_ok = 1;
+        CHECK_EQ_INT(lt_wsr_feed(&r, zcont, sizeof(zcont), NULL, NULL), LT_WSR_ERSV);
+    }
     const uint8_t big_ping[] = {0x89, 126, 0, 126};
     expect_err(big_ping, sizeof(big_ping), 0, LT_WSR_ECTRL, "ping of 126 bytes");
     const uint8_t frag_ping[] = {0x09, 0x00};
@@ -221,26 +240,33 @@ static void test_accept_key_and_answer_check(void) {
     lt_wsh_key(&st, k2);
     CHECK(strlen(k1) == 24 && strcmp(k1, k2) != 0);
     char req[512];
-    CHECK(lt_wsh_request(req, sizeof(req), "127.0.0.1", 8080, "/live?room=r", "livecart.json", k1) > 0);
+    CHECK(lt_wsh_request(req, sizeof(req), "127.0.0.1", 8080, "/live?room=r", "livecart.json", NULL, k1) > 0);
     CHECK(strstr(req, "GET /live?room=r HTTP/1.1\r\n") && strstr(req, "Sec-WebSocket-Protocol: livecart.json\r\n"));
-    CHECK(lt_wsh_request(req, 40, "127.0.0.1", 8080, "/live", NULL, k1) == -1);
+    CHECK(lt_wsh_request(req, 40, "127.0.0.1", 8080, "/live", NULL, NULL, k1) == -1);
 
     const char *ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
                      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: livecart.json\r\n\r\n\x81";
     lt_wsh_answer_t a;
     size_t n = strlen(ok);
-    CHECK_EQ_INT(lt_wsh_check(ok, n, acc, "livecart.json", &a), 1);
+    CHECK_EQ_INT(lt_wsh_check(ok, n, acc, "livecart.json", NULL, &a), 1);
     CHECK_EQ_INT(a.head_len, n - 1); /* the frame byte after the head is not the head's */
-    CHECK_EQ_INT(lt_wsh_check(ok, 30, acc, "livecart.json", &a), 0);
-    CHECK_EQ_INT(lt_wsh_check(ok, n, acc, "livecart.msgpack", &a), -1); /* not the one offered */
-    CHECK_EQ_INT(lt_wsh_check(ok, n, acc, NULL, &a), -1);                /* none offered */
-    CHECK_EQ_INT(lt_wsh_check(ok, n, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", "livecart.json", &a), -1);
+    CHECK_EQ_INT(lt_wsh_check(ok, 30, acc, "livecart.json", NULL, &a), 0);
+    CHECK_EQ_INT(lt_wsh_check(ok, n, acc, "livecart.msgpack", NULL, &a), -1); /* not the one offered */
+    CHECK_EQ_INT(lt_wsh_check(ok, n, acc, NULL, NULL, &a), -1);                /* none offered */
+    CHECK_EQ_INT(lt_wsh_check(ok, n, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", "livecart.json", NULL, &a), -1);
     CHECK(a.err && strstr(a.err, "Accept"));
     const char *ext = "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
-    CHECK_EQ_INT(lt_wsh_check(ext, strlen(ext), acc, NULL, &a), -1);
+    CHECK_EQ_INT(lt_wsh_check(ext, strlen(ext), acc, NULL, NULL, &a), -1);
+    /* --deflate: the offer is sent, and the extension we offered is taken */
+    CHECK(lt_wsh_request(req, sizeof(req), "h", 1, "/", NULL, "permessage-deflate", k1) > 0);
+    CHECK(strstr(req, "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n") != NULL);
+    CHECK_EQ_INT(lt_wsh_check(ext, strlen(ext), acc, NULL, "permessage-deflate", &a), 1);
+    CHECK_EQ_INT(a.deflate, 1);
+    CHECK_EQ_INT(lt_wsh_check(ok, n, acc, "livecart.json", "permessage-deflate", &a), 1);
+    CHECK_EQ_INT(a.deflate, 0); /* offered, not taken: plain frames */
     const char *busy = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3\r\nContent-Length: 0\r\n\r\n";
-    CHECK_EQ_INT(lt_wsh_check(busy, strlen(busy), acc, NULL, &a), -1);
+    CHECK_EQ_INT(lt_wsh_check(busy, strlen(busy), acc, NULL, NULL, &a), -1);
     CHECK(a.status == 503 && a.retry_after == 3);
 }
 

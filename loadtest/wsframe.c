@@ -53,7 +53,8 @@ static int end_frame(lt_wsr_t *r, lt_wsr_cb cb, void *arg) {
 /* Checks a complete header h and sets up its frame. Returns 0 or LT_WSR_E*. */
 static int start_frame(lt_wsr_t *r, const uint8_t *h) {
     uint8_t b0 = h[0], b1 = h[1];
-    if (b0 & 0x70) return LT_WSR_ERSV;
+    if ((b0 & 0x70) && !(r->rsv1_ok && (b0 & 0x70) == 0x40 && ((b0 & 0x0f) == LT_WS_TEXT || (b0 & 0x0f) == LT_WS_BINARY)))
+        return LT_WSR_ERSV;
     if (b1 & 0x80) return LT_WSR_EMASK;
     uint64_t len = b1 & 0x7f;
     if (len == 126) {

@@ -53,6 +53,7 @@ typedef struct lt_wsr {
     uint32_t plen;     /* bytes gathered into pbuf for the current message */
     uint8_t hdr[10], hlen; /* a header cut by the end of a read */
     uint8_t want_op;   /* LT_WS_TEXT or LT_WS_BINARY: data messages must be of that kind (0: any) */
+    uint8_t rsv1_ok;   /* permessage-deflate negotiated: RSV1 may mark a data message's first frame */
     uint8_t op;        /* the current frame's opcode */
     uint8_t fin;
     uint8_t in_msg;    /* inside a fragmented data message (a continuation is due) */

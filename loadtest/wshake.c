@@ -37,12 +37,13 @@ int lt_wsh_accept(const char *key, char out[LT_WSH_ACCEPT_LEN + 1]) {
 }
 
 int lt_wsh_request(char *out, size_t cap, const char *host, int port, const char *path, const char *proto,
-                   const char *key) {
+                   const char *ext, const char *key) {
     int n = snprintf(out, cap,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: http://%s\r\n%s%s%s\r\n",
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: http://%s\r\n%s%s%s%s%s%s\r\n",
                      path, host, port, key, host, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
-                     proto ? "\r\n" : "");
+                     proto ? "\r\n" : "", ext ? "Sec-WebSocket-Extensions: " : "", ext ? ext : "",
+                     ext ? "\r\n" : "");
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
@@ -59,7 +60,8 @@ static int fail(lt_wsh_answer_t *a, const char *err) {
     return -1;
 }
 
-int lt_wsh_check(const char *p, size_t n, const char *accept, const char *proto, lt_wsh_answer_t *a) {
+int lt_wsh_check(const char *p, size_t n, const char *accept, const char *proto, const char *ext,
+                 lt_wsh_answer_t *a) {
     memset(a, 0, sizeof(*a));
     const char *end = NULL;
     for (size_t i = 0; i + 3 < n && !end; i++)
@@ -95,7 +97,10 @@ int lt_wsh_check(const char *p, size_t n, const char *accept, const char *proto,
             if (!proto || !equals(v, vl, proto)) return fail(a, "a subprotocol that was not offered");
             got_proto = 1;
         } else if (is(s, nl, "sec-websocket-extensions")) {
-            return fail(a, "an extension that was not offered");
+            /* only the one we offer: its frames are counted, never inflated */
+            if (!ext || vl < 18 || strncasecmp(v, "permessage-deflate", 18) != 0)
+                return fail(a, "an extension that was not offered");
+            a->deflate = 1;
         }
     }
     if (a->status != 101) return fail(a, "upgrade refused");

@@ -22,22 +22,25 @@ void lt_wsh_key(uint32_t *state, char key[LT_WSH_KEY_LEN + 1]);
 int lt_wsh_accept(const char *key, char out[LT_WSH_ACCEPT_LEN + 1]);
 
 /* Writes the upgrade request for path (with its query) on host:port into
- * out; proto is the one subprotocol offered, or NULL for none. Returns its
+ * out; proto is the one subprotocol offered, or NULL for none; ext the
+ * Sec-WebSocket-Extensions offer (permessage-deflate), or NULL. Returns its
  * length, or -1 when it does not fit. */
 int lt_wsh_request(char *out, size_t cap, const char *host, int port, const char *path, const char *proto,
-                   const char *key);
+                   const char *ext, const char *key);
 
 typedef struct lt_wsh_answer {
     int status;       /* the HTTP status (101 when it upgraded) */
     int retry_after;  /* a refusal's Retry-After in seconds, 0: none */
     size_t head_len;  /* bytes up to and including the blank line */
     const char *err;  /* what is wrong (a static string), when lt_wsh_check returned -1 */
+    int deflate;      /* the server took our permessage-deflate offer */
 } lt_wsh_answer_t;
 
 /* Checks the answer head in p[0..n) against the key's expected accept and
  * the offered proto (NULL: none). Returns 1 when it is a valid upgrade
  * (a->head_len: where the frames begin), 0 when more bytes are needed, -1
  * when it is refused or wrong (a->status, a->retry_after, a->err). */
-int lt_wsh_check(const char *p, size_t n, const char *accept, const char *proto, lt_wsh_answer_t *a);
+int lt_wsh_check(const char *p, size_t n, const char *accept, const char *proto, const char *ext,
+                 lt_wsh_answer_t *a);
 
 #endif
