@@ -8,6 +8,7 @@
 
 typedef enum {
     LC_CLOSE_GOING_AWAY = 1001,   /* the shard is shutting down: reconnect (after the hint) */
+    LC_CLOSE_PROTOCOL = 1002,     /* RSV1 on a continuation frame (permessage-deflate) */
     LC_CLOSE_BAD_DATA = 1007,     /* a compressed message that does not inflate */
     LC_CLOSE_POLICY = 1008,       /* too slow, too many refused frames, unread replies */
     LC_CLOSE_TOO_LARGE = 1009,    /* a message over 4096 bytes */

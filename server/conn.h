@@ -17,6 +17,7 @@
 #ifndef LC_CONN_H
 #define LC_CONN_H
 
+#include <netinet/in.h>
 #include <stdint.h>
 
 #include "bucket.h"
@@ -90,7 +91,7 @@ struct lc_conn {
     uint8_t role;     /* lc_role_t: from the token, or as declared in open mode */
     uint8_t ulen;
     char user[65];
-    char ip[46];      /* the client's address (after trusted proxies): INET6_ADDRSTRLEN */
+    char ip[INET6_ADDRSTRLEN]; /* the client's address (after trusted proxies) */
 
     /* ---- the room engine's (room.c, room_join.c) ---- */
     lc_list_t rlink;  /* on the room's waiting, idle or busy list */

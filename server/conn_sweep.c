@@ -46,7 +46,10 @@ void lc_conns_sweep(lc_conns_t *cs) {
             continue;
         }
         if (c->close_wait) { /* the client did not answer our close frame */
-            if ((uint32_t)now_ms - c->close_wait_at >= LC_CLOSE_WAIT_MS) lc_conn_cut(c);
+            if ((uint32_t)now_ms - c->close_wait_at >= LC_CLOSE_WAIT_MS) {
+                srv->m.close_wait_cuts++;
+                lc_conn_cut(c);
+            }
             continue;
         }
         if (c->close_code || c->close_sent) continue;

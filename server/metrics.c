@@ -107,9 +107,9 @@ static void traffic(out_t *o, const lc_metrics_t *m, const lc_metrics_gauges_t *
     one(o, "livecart_deflate_connections_total", "counter",
         "Connections that negotiated permessage-deflate.", m->deflate.conns);
     one(o, "livecart_deflate_frames_total", "counter",
-        "Shared frames compressed, each once per format.", m->deflate.frames);
+        "Frames compressed: a shared one once per format, a connection's own from 512 bytes.", m->deflate.frames);
     one(o, "livecart_deflate_plain_total", "counter",
-        "Frames sent plain to deflate connections: too short, or no smaller.", m->deflate.plain);
+        "Frames a deflate connection got plain: control, too short, or no smaller.", m->deflate.plain);
     one(o, "livecart_deflate_in_bytes_total", "counter", "Payload bytes of compressed frames.",
         m->deflate.bytes_in);
     one(o, "livecart_deflate_out_bytes_total", "counter", "Their bytes once compressed.", m->deflate.bytes_out);
@@ -134,6 +134,8 @@ static void closes(out_t *o, const lc_metrics_t *m) {
         "Connections cut because their socket took no bytes for --write-timeout-ms.", m->write_timeouts);
     one(o, "livecart_ping_timeouts_total", "counter", "Connections cut because they did not answer a ping.",
         m->ping_timeouts);
+    one(o, "livecart_close_wait_cuts_total", "counter",
+        "Connections cut because they did not answer our close frame within 2 s.", m->close_wait_cuts);
     one(o, "livecart_upgrades_refused_total", "counter", "WebSocket upgrades refused (400/404/429/503).",
         m->upgrades_refused);
     one(o, "livecart_ip_cap_refused_total", "counter", "Upgrades refused by --max-conns-per-ip.", m->ip_refused);

@@ -49,6 +49,7 @@ typedef struct lc_metrics {
     uint64_t errors[LC_ERR__COUNT];
     uint64_t gaps, slow_closed, queue_closed;
     uint64_t write_timeouts, ping_timeouts; /* closed hard: socket took nothing / no pong */
+    uint64_t close_wait_cuts;               /* cut: no close frame back within LC_CLOSE_WAIT_MS */
     uint64_t upgrades_refused, ip_refused, accept_refused;
     uint64_t redis_failures;
     lc_metrics_deflate_t deflate;

@@ -42,6 +42,7 @@ typedef struct pss {
     uint8_t counted; /* in net->alive until lws frees the wsi */
     uint8_t deflate; /* negotiated permessage-deflate (net_pmd.c) */
     uint8_t zin;     /* the message being received is compressed (RSV1 on its first frame) */
+    uint8_t mid;     /* inside a frame: the last callback left payload of it to come */
 } pss_t;
 
 struct lc_net {
@@ -147,18 +148,32 @@ static void deliver(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t *m
 static void on_receive(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t *in, size_t len) {
     lc_conn_t *c = pss->c;
     lc_conn_alive(c);
-    if (lws_is_first_fragment(wsi)) pss->zin = pss->deflate && (lws_get_reserved_bits(wsi) & 0x40);
+    size_t remain = lws_remaining_packet_payload(wsi);
+    int new_frame = !pss->mid;
+    pss->mid = remain > 0; /* one frame may come in several callbacks: its RSV is the same in each */
+    if (lws_is_first_fragment(wsi)) {
+        pss->zin = pss->deflate && (lws_get_reserved_bits(wsi) & 0x40);
+    } else if (new_frame && (lws_get_reserved_bits(wsi) & 0x40)) {
+        /* RSV1 belongs on a message's first frame only (RFC 7692 6); lws 4.1
+         * lets it through once an extension is active */
+        if (!lc_conn_closing(c)) {
+            lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "RSV1 on a continuation frame");
+            lc_conn_close(c, LC_CLOSE_PROTOCOL, "protocol error");
+        }
+        return;
+    }
     if (lc_conn_closing(c)) { /* closing: input is ignored */
         free(pss->rx);
         pss->rx = NULL;
         pss->rxlen = pss->rxcap = 0;
         return;
     }
-    size_t remain = lws_remaining_packet_payload(wsi);
     int final = lws_is_final_fragment(wsi);
-    /* compressed, the bound holds for what came on the wire too: a client
-     * message is small (deliver checks what it inflates to) */
-    if ((size_t)pss->rxlen + len + remain > LC_MAX_CLIENT_MSG) {
+    /* compressed, the bound holds for what came on the wire too, with room
+     * for data that compression made a few bytes longer (deliver checks
+     * what it inflates to) */
+    size_t wire_max = pss->zin ? LC_MAX_CLIENT_MSG + 64 : LC_MAX_CLIENT_MSG;
+    if ((size_t)pss->rxlen + len + remain > wire_max) {
         lc_conn_send_error(c, LC_ERR_TOO_LARGE, "message over %d bytes", LC_MAX_CLIENT_MSG);
         lc_conn_close(c, LC_CLOSE_TOO_LARGE, "message too large");
         return;
@@ -172,7 +187,7 @@ static void on_receive(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t
     size_t need = (size_t)pss->rxlen + len + remain;
     if (need > pss->rxcap) {
         size_t cap = pss->rxcap * 2u > need ? pss->rxcap * 2u : need;
-        if (cap > LC_MAX_CLIENT_MSG) cap = LC_MAX_CLIENT_MSG;
+        if (cap > wire_max) cap = wire_max;
         uint8_t *p = realloc(pss->rx, cap);
         if (!p) {
             lc_conn_close(c, LC_CLOSE_INTERNAL, "out of memory");
@@ -181,7 +196,7 @@ static void on_receive(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t
         pss->rx = p;
         pss->rxcap = (uint16_t)cap;
     }
-    memcpy(pss->rx + pss->rxlen, in, len);
+    if (len) memcpy(pss->rx + pss->rxlen, in, len);
     pss->rxlen = (uint16_t)(pss->rxlen + len);
     if (final) {
         uint8_t *msg = pss->rx;

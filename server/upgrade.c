@@ -4,6 +4,7 @@
 #include "upgrade.h"
 
 #include <libwebsockets.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,7 +139,7 @@ int lc_upgrade_confirm(lc_upgrade_t *u, struct lws *wsi) {
         }
     }
     if (srv->cfg.max_conns_per_ip) {
-        char ip[48];
+        char ip[INET6_ADDRSTRLEN]; /* as lc_conn_t.ip: the same address is counted */
         lc_upgrade_client_ip(u, wsi, ip, sizeof(ip));
         if (ip_count(u, ip) >= srv->cfg.max_conns_per_ip) {
             srv->m.ip_refused++;

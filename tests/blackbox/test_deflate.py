@@ -244,8 +244,66 @@ def test_offers_we_cannot_honour_are_declined_and_the_connection_works_plain(ser
         rsv1, wire, m = z.next_of("comment")
         assert not rsv1 and m["text"] == LONG
         z.close()
+    for offer in ("permessage-deflate; client_max_window_bits=9; unknown_param",
+                  "permessage-deflate; server_max_window_bits=16",
+                  "permessage-deflate; server_no_context_takeover=1",
+                  "x-permessage-deflate"):
+        z = ZRaw(server.port, room, "json", offer=offer)
+        assert "sec-websocket-extensions" not in z.headers, (offer, z.headers)
+        z.close()
+    # a server window of 15 is what we use: accepted, and the answer must say so (RFC 7692 7.1.2.1)
     z = ZRaw(server.port, room, "json", offer="x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=15")
+    assert z.headers.get("sec-websocket-extensions") == ANSWER + "; server_max_window_bits=15", z.headers
+    z.close()
+    z = ZRaw(server.port, room, "json", offer="permessage-deflate;client_max_window_bits=10;server_no_context_takeover")
     assert z.headers.get("sec-websocket-extensions") == ANSWER, z.headers
+    z.close()
+
+
+@async_test()
+async def test_python_websockets_asking_for_a_15_bit_server_window_negotiates(server, room):
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    c = await Client.connect(server, room, "json",
+                             extensions=[ClientPerMessageDeflateFactory(server_max_window_bits=15)])
+    assert c.ws.extensions and c.ws.extensions[0].name == "permessage-deflate"
+    await c.hello("win15")
+    await c.comment(LONG)
+    await c.wait_comment(LONG)
+
+
+def test_rsv1_on_a_continuation_frame_is_closed_1002(server, room):
+    z = joined_z(server.port, room, "rsvcont")
+    op = 0x1
+    z.sock.sendall(z.frame(op, b'{"type":"comm', fin=False))
+    b = bytearray(z.frame(0x0, b'ent","text":"x"}', fin=True))
+    b[0] |= 0x40
+    z.sock.sendall(bytes(b))
+    seen = []
+    try:
+        while True:
+            seen.append(z.next_data()[2])
+    except lc.Closed as e:
+        assert e.code == 1002, e.code
+    assert any(m["type"] == "error" and m["code"] == "bad_request" for m in seen), seen
+    z.close()
+
+
+def test_a_compressed_message_a_little_longer_than_4096_on_the_wire_is_taken(server, room):
+    z = joined_z(server.port, room, "incompressible")
+    import random
+    rng = random.Random(7)
+    text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(4030))
+    msg = {"type": "comment", "text": "incompressible padding", "pad": text}   # unknown keys are ignored
+    data = __import__("json").dumps(msg).encode()
+    assert len(data) <= 4096
+    c = zlib.compressobj(0, zlib.DEFLATED, -15)   # stored blocks: longer than the message
+    comp = (c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    assert len(comp) > 4096
+    z.send_compressed(comp)
+    got = z.next_data()
+    while got[2]["type"] not in ("comment", "error"):
+        got = z.next_data()
+    assert got[2]["type"] == "comment" and got[2]["text"] == "incompressible padding", got[2]
     z.close()
 
 
