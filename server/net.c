@@ -145,23 +145,52 @@ static void deliver(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t *m
     lc_session_on_frame(c, msg, n, lws_frame_is_binary(wsi));
 }
 
+/* Reads a frame's RSV bits as it starts: RSV1 on a message's first frame
+ * marks it compressed; on a continuation frame it is an error (RFC 7692 6),
+ * which lws 4.1 lets through once an extension is active. 0, or -1 if c is
+ * being closed for it. */
+static int check_rsv(pss_t *pss, struct lws *wsi, size_t remain) {
+    int new_frame = !pss->mid;
+    pss->mid = remain > 0; /* one frame may come in several callbacks: its RSV is the same in each */
+    int rsv1 = (lws_get_reserved_bits(wsi) & 0x40) != 0;
+    if (lws_is_first_fragment(wsi)) {
+        pss->zin = pss->deflate && rsv1;
+    } else if (new_frame && rsv1) {
+        if (!lc_conn_closing(pss->c)) {
+            lc_conn_send_error(pss->c, LC_ERR_BAD_REQUEST, "RSV1 on a continuation frame");
+            lc_conn_close(pss->c, LC_CLOSE_PROTOCOL, "protocol error");
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends a piece to the reassembly buffer: as big as the frame says (a
+ * message split only by the small receive buffer needs no more), growing
+ * for further fragments, up to max. 0, or -1 (out of memory: closing). */
+static int append(pss_t *pss, const uint8_t *in, size_t len, size_t remain, size_t max) {
+    size_t need = (size_t)pss->rxlen + len + remain;
+    if (need > pss->rxcap) {
+        size_t cap = pss->rxcap * 2u > need ? pss->rxcap * 2u : need;
+        if (cap > max) cap = max;
+        uint8_t *p = realloc(pss->rx, cap);
+        if (!p) {
+            lc_conn_close(pss->c, LC_CLOSE_INTERNAL, "out of memory");
+            return -1;
+        }
+        pss->rx = p;
+        pss->rxcap = (uint16_t)cap;
+    }
+    if (len) memcpy(pss->rx + pss->rxlen, in, len);
+    pss->rxlen = (uint16_t)(pss->rxlen + len);
+    return 0;
+}
+
 static void on_receive(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t *in, size_t len) {
     lc_conn_t *c = pss->c;
     lc_conn_alive(c);
     size_t remain = lws_remaining_packet_payload(wsi);
-    int new_frame = !pss->mid;
-    pss->mid = remain > 0; /* one frame may come in several callbacks: its RSV is the same in each */
-    if (lws_is_first_fragment(wsi)) {
-        pss->zin = pss->deflate && (lws_get_reserved_bits(wsi) & 0x40);
-    } else if (new_frame && (lws_get_reserved_bits(wsi) & 0x40)) {
-        /* RSV1 belongs on a message's first frame only (RFC 7692 6); lws 4.1
-         * lets it through once an extension is active */
-        if (!lc_conn_closing(c)) {
-            lc_conn_send_error(c, LC_ERR_BAD_REQUEST, "RSV1 on a continuation frame");
-            lc_conn_close(c, LC_CLOSE_PROTOCOL, "protocol error");
-        }
-        return;
-    }
+    if (check_rsv(pss, wsi, remain) != 0) return;
     if (lc_conn_closing(c)) { /* closing: input is ignored */
         free(pss->rx);
         pss->rx = NULL;
@@ -182,30 +211,13 @@ static void on_receive(lc_net_t *net, pss_t *pss, struct lws *wsi, const uint8_t
         deliver(net, pss, wsi, in, len);
         return;
     }
-    /* as big as the frame says (a message split only by the small receive
-     * buffer needs no more), growing for further fragments */
-    size_t need = (size_t)pss->rxlen + len + remain;
-    if (need > pss->rxcap) {
-        size_t cap = pss->rxcap * 2u > need ? pss->rxcap * 2u : need;
-        if (cap > wire_max) cap = wire_max;
-        uint8_t *p = realloc(pss->rx, cap);
-        if (!p) {
-            lc_conn_close(c, LC_CLOSE_INTERNAL, "out of memory");
-            return;
-        }
-        pss->rx = p;
-        pss->rxcap = (uint16_t)cap;
-    }
-    if (len) memcpy(pss->rx + pss->rxlen, in, len);
-    pss->rxlen = (uint16_t)(pss->rxlen + len);
-    if (final) {
-        uint8_t *msg = pss->rx;
-        size_t n = pss->rxlen;
-        pss->rx = NULL;
-        pss->rxlen = pss->rxcap = 0;
-        deliver(net, pss, wsi, msg, n);
-        free(msg);
-    }
+    if (append(pss, in, len, remain, wire_max) != 0 || !final) return;
+    uint8_t *msg = pss->rx;
+    size_t n = pss->rxlen;
+    pss->rx = NULL;
+    pss->rxlen = pss->rxcap = 0;
+    deliver(net, pss, wsi, msg, n);
+    free(msg);
 }
 
 static int is_http(int reason) {
